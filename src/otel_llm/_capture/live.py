@@ -1,0 +1,185 @@
+"""Live calls: spans opened before LiteLLM runs, waiting for LiteLLM's callback.
+
+LiteLLM reports a call only after it returns (sync hooks on a thread pool, async hooks
+on a queue, streams at their last chunk). The wrapper opens the span; the callback
+completes it. Calls whose callback never comes (LiteLLM dropped it, the stream was
+abandoned, the process is exiting) are finished from what the wrapper saw, marked
+incomplete. The registry is bounded; a daemon thread finishes calls past their deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from opentelemetry.trace import Span
+
+from .. import _errors
+from .._record import InvocationRecord
+
+if TYPE_CHECKING:
+    from .._emit.telemetry import Telemetry
+
+_MAX_CHUNK_INTERVALS: Final = 4096
+_log: Final = logging.getLogger("otel_llm")
+
+
+@dataclass
+class LiveCall:
+    """One attempt in flight: its span, its clock, and what the wrapper observed."""
+
+    call_id: str
+    span: Span
+    telemetry: Telemetry
+    operation: str
+    call_type: str
+    request_model: str | None
+    kwargs: dict[str, object]
+    start_ns: int
+    start_mono: int
+    last_activity_mono: int
+    end_ns: int | None = None
+    first_chunk_ns: int | None = None
+    last_chunk_mono: int | None = None
+    chunk_intervals_s: list[float] = field(default_factory=list)
+    streaming: bool = False
+    stream_done: bool = False
+    error: BaseException | None = None
+    response: object = None
+    pending_record: InvocationRecord | None = None
+    finished: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def now_ns(self) -> int:
+        """Epoch ns on the monotonic clock anchored at the call's start."""
+        return self.start_ns + (time.perf_counter_ns() - self.start_mono)
+
+    def mark_returned(self, response: object) -> None:
+        self.response = response
+        self.last_activity_mono = time.perf_counter_ns()
+        if not self.streaming:
+            self.end_ns = self.now_ns()
+
+    def mark_failed(self, error: BaseException) -> None:
+        self.error = error
+        self.end_ns = self.now_ns()
+        self.last_activity_mono = time.perf_counter_ns()
+
+    def mark_chunk(self) -> None:
+        mono = time.perf_counter_ns()
+        if self.first_chunk_ns is None:
+            self.first_chunk_ns = self.start_ns + (mono - self.start_mono)
+        elif self.last_chunk_mono is not None and len(self.chunk_intervals_s) < _MAX_CHUNK_INTERVALS:
+            self.chunk_intervals_s.append((mono - self.last_chunk_mono) / 1e9)
+        self.last_chunk_mono = mono
+        self.last_activity_mono = mono
+
+
+Finisher = Callable[[LiveCall, InvocationRecord | None], None]
+
+
+class LiveRegistry:
+    """Bounded map of call id → LiveCall, with a deadline sweeper thread."""
+
+    def __init__(self) -> None:
+        self._calls: OrderedDict[str, LiveCall] = OrderedDict()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._finisher: Finisher | None = None
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def set_finisher(self, finisher: Finisher) -> None:
+        """How a call is finished without its callback (set by the capture layer)."""
+        self._finisher = finisher
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def __contains__(self, call_id: str) -> bool:
+        return call_id in self._calls
+
+    def add(self, call: LiveCall) -> None:
+        evicted: list[LiveCall] = []
+        limit = call.telemetry.config.pending_limit
+        with self._lock:
+            self._calls[call.call_id] = call
+            while len(self._calls) > limit:
+                evicted.append(self._calls.popitem(last=False)[1])
+            if self._thread is None:
+                self._start_sweeper()
+        for old in evicted:
+            self._finish_incomplete(old)
+
+    def pop(self, call_id: str | None) -> LiveCall | None:
+        if not call_id:
+            return None
+        with self._lock:
+            return self._calls.pop(call_id, None)
+
+    def get(self, call_id: str | None) -> LiveCall | None:
+        if not call_id:
+            return None
+        return self._calls.get(call_id)
+
+    def finish_all(self) -> None:
+        """Finish every call still waiting (at exit, after LiteLLM's queues drained)."""
+        with self._lock:
+            calls = list(self._calls.values())
+            self._calls.clear()
+        for call in calls:
+            self._finish_incomplete(call)
+
+    def sweep(self, now_mono: int | None = None) -> int:
+        """Finish calls idle past their callback timeout; returns how many."""
+        now_mono = time.perf_counter_ns() if now_mono is None else now_mono
+        expired: list[LiveCall] = []
+        with self._lock:
+            for call_id, call in list(self._calls.items()):
+                timeout_ns = int(call.telemetry.config.callback_timeout_s * 1e9)
+                if now_mono - call.last_activity_mono >= timeout_ns:
+                    expired.append(call)
+                    del self._calls[call_id]
+        for call in expired:
+            self._finish_incomplete(call)
+        return len(expired)
+
+    def _finish_incomplete(self, call: LiveCall) -> None:
+        try:
+            if self._finisher is not None:
+                self._finisher(call, None)
+        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
+            _errors.report("capture.live", error)
+
+    def _start_sweeper(self) -> None:
+        thread = threading.Thread(target=self._sweep_loop, name="otel-llm-live-sweeper", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    def _sweep_loop(self) -> None:
+        while True:
+            self._wake.wait(timeout=1.0)
+            self._wake.clear()
+            try:
+                self.sweep()
+            except Exception as error:  # noqa: BLE001
+                try:
+                    _errors.report("capture.sweeper", error)
+                except Exception:  # noqa: BLE001  # strict mode re-raises; the sweeper must keep running
+                    _log.debug("otel-llm: sweeper error re-raised in strict mode", exc_info=True)
+
+    def _after_fork(self) -> None:
+        # A forked worker inherits the parent's calls but not its sweeper thread.
+        self._calls = OrderedDict()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = None
+
+
+REGISTRY: Final = LiveRegistry()

@@ -1,0 +1,345 @@
+"""wrapt patches on LiteLLM's entry points: live attempt spans and Router parent spans.
+
+Capture builds records and opens live spans through the Telemetry object; the
+callback completes them. The user's exception always propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from contextvars import Token
+from typing import Any, Final
+
+import wrapt
+from opentelemetry import context, trace
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from .. import _errors, _providers
+from .._emit.telemetry import Telemetry
+from .fields import count, mapping, text
+from .live import REGISTRY, LiveCall
+from .payload import route_step
+from .router import ROUTER_KEY, RouterRequest
+from .router import current as current_router
+from .streams import ObservedStream, is_stream
+from .targets import ATTEMPT_TARGETS, ROUTER_TARGETS, Target
+
+_log: Final = logging.getLogger("otel_llm")
+
+# Set while an attempt span is live: LiteLLM calling itself (acompletion → completion,
+# aembedding → embedding) must not open a second span.
+IN_LLM_CALL_KEY: Final = context.create_key("otel_llm.in_llm_call")
+# The key other GenAI instrumentations (OpenLLMetry's OpenAI SDK instrumentation among
+# them) check, so provider SDK calls under LiteLLM don't produce duplicate LLM spans.
+SUPPRESS_LLM_KEY: Final = "suppress_language_model_instrumentation"
+
+Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+def _should_instrument() -> bool:
+    return is_instrumentation_enabled() and not context.get_value(IN_LLM_CALL_KEY)
+
+
+def _model_of(target: Target, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:
+    model = kwargs.get("model")
+    if model is None and len(args) > target.model_arg:
+        model = args[target.model_arg]
+    return model if isinstance(model, str) else None
+
+
+def _display_model(model: str | None, kwargs: Mapping[str, Any], limit: int) -> str | None:
+    model = text(model, limit)
+    if model is None:
+        return None
+    provider = kwargs.get("custom_llm_provider")
+    if isinstance(provider, str):
+        return _providers.strip_provider_prefix(model, provider)
+    head, sep, tail = model.partition("/")
+    # openai/gpt-4o-mini → gpt-4o-mini, as LiteLLM reports the model in its callback.
+    return tail if sep and tail and head.lower() in _KNOWN_PREFIXES else model
+
+
+_KNOWN_PREFIXES: Final = frozenset(
+    {
+        "openai",
+        "anthropic",
+        "azure",
+        "azure_ai",
+        "bedrock",
+        "vertex_ai",
+        "gemini",
+        "cohere",
+        "cohere_chat",
+        "mistral",
+        "groq",
+        "deepseek",
+        "xai",
+        "perplexity",
+        "watsonx",
+        "ollama",
+        "ollama_chat",
+        "together_ai",
+        "openrouter",
+        "fireworks_ai",
+        "hosted_vllm",
+        "text-completion-openai",
+        "sagemaker",
+        "huggingface",
+    }
+)
+
+
+# --- attempts ---------------------------------------------------------------------------
+def _begin_attempt(
+    telemetry: Telemetry, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[LiveCall, Token[Context]]:
+    limit = telemetry.config.attribute_max_length
+    call_id = kwargs.get("litellm_call_id")
+    if not isinstance(call_id, str) or not call_id or call_id in REGISTRY:
+        call_id = str(uuid.uuid4())
+        kwargs["litellm_call_id"] = call_id
+    operation, _ = _providers.operation_of(target.call_type)
+    model = _display_model(_model_of(target, args, kwargs), kwargs, limit)
+    router = current_router()
+    if router is not None:
+        metadata = mapping(kwargs.get("metadata")) or mapping(kwargs.get("litellm_metadata"))
+        group = text(metadata.get("model_group"), limit)
+        step = route_step(
+            group,
+            count(metadata.get("attempted_retries")),
+            count(metadata.get("attempted_fallbacks")),
+            metadata.get("previous_models"),
+            limit,
+        )
+        router.note_attempt(step)
+        if step is not None:
+            telemetry.note_route_step(router.span, step)
+    start_ns = time.time_ns()
+    mono = time.perf_counter_ns()
+    span = telemetry.start_attempt_span(operation, model, start_ns)
+    call = LiveCall(
+        call_id=call_id,
+        span=span,
+        telemetry=telemetry,
+        operation=operation,
+        call_type=target.call_type,
+        request_model=model,
+        kwargs=kwargs,
+        start_ns=start_ns,
+        start_mono=mono,
+        last_activity_mono=mono,
+        streaming=kwargs.get("stream") is True,
+    )
+    REGISTRY.add(call)
+    ctx = trace.set_span_in_context(span)
+    ctx = context.set_value(IN_LLM_CALL_KEY, True, ctx)
+    ctx = context.set_value(SUPPRESS_LLM_KEY, True, ctx)
+    return call, context.attach(ctx)
+
+
+def _attempt_returned(call: LiveCall, result: Any) -> Any:
+    from .complete import stream_ended  # noqa: PLC0415  # complete imports this module's peers
+
+    call.mark_returned(result)
+    router = current_router()
+    if router is not None:
+        router.served_model_group = text(
+            (mapping(call.kwargs.get("metadata")) or mapping(call.kwargs.get("litellm_metadata"))).get("model_group"),
+            call.telemetry.config.attribute_max_length,
+        )
+    if call.streaming and is_stream(result):
+        return ObservedStream(result, call.mark_chunk, lambda error: stream_ended(call, error))
+    return result
+
+
+def _attempt_failed(call: LiveCall, error: BaseException) -> None:
+    call.mark_failed(error)
+    router = current_router()
+    if router is not None:
+        router.last_error = error
+
+
+def attempt_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
+    """The wrapper for one LiteLLM entry point (sync or async by the target)."""
+
+    def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[LiveCall | None, Token[Context] | None]:
+        if not _should_instrument():
+            return None, None
+        try:
+            return _begin_attempt(telemetry, target, args, kwargs)
+        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
+            _errors.report("capture.patch", error)
+            return None, None
+
+    def returned(call: LiveCall, result: Any) -> Any:
+        try:
+            return _attempt_returned(call, result)
+        except Exception as error:  # noqa: BLE001
+            _errors.report("capture.patch", error)
+            return result
+
+    def failed(call: LiveCall, error: BaseException) -> None:
+        try:
+            _attempt_failed(call, error)
+        except Exception as report_error:  # noqa: BLE001
+            _errors.report("capture.patch", report_error)
+
+    if target.is_async:
+
+        async def run_async(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            call, token = begin(args, kwargs)
+            if call is None:
+                return await wrapped(*args, **kwargs)
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as error:
+                failed(call, error)
+                raise
+            finally:
+                if token is not None:
+                    context.detach(token)
+            return returned(call, result)
+
+        def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return run_async(wrapped, args, kwargs)
+
+        return async_wrapper
+
+    def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call, token = begin(args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            failed(call, error)
+            raise
+        finally:
+            if token is not None:
+                context.detach(token)
+        return returned(call, result)
+
+    return sync_wrapper
+
+
+# --- router requests ----------------------------------------------------------------------
+def _finish_router(telemetry: Telemetry, request: RouterRequest, error: BaseException | None) -> None:
+    with request.lock:
+        if request.finished:
+            return
+        request.finished = True
+    error_type = type(error).__name__ if error is not None else None
+    from .complete import _error_message  # noqa: PLC0415
+
+    message = _error_message(error, telemetry.config.attribute_max_length) if error is not None else None
+    telemetry.finish_router_span(
+        request.span,
+        request.attempts,
+        request.retries,
+        request.fallbacks,
+        request.served_model_group if error is None else None,
+        error_type,
+        message,
+    )
+
+
+def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
+    """The wrapper for one Router method: one parent span per logical request."""
+    operation, _ = _providers.operation_of(target.call_type)
+
+    def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouterRequest | None, Token[Context] | None]:
+        if not _should_instrument() or current_router() is not None:
+            return None, None
+        try:
+            group = text(_model_of(target, args, kwargs), telemetry.config.attribute_max_length)
+            request = RouterRequest(telemetry.start_router_span(operation, group), operation, group)
+            ctx = trace.set_span_in_context(request.span)
+            return request, context.attach(context.set_value(ROUTER_KEY, request, ctx))
+        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
+            _errors.report("capture.router", error)
+            return None, None
+
+    def finish(request: RouterRequest, error: BaseException | None) -> None:
+        try:
+            _finish_router(telemetry, request, error)
+        except Exception as report_error:  # noqa: BLE001
+            _errors.report("capture.router", report_error)
+
+    def returned(request: RouterRequest, result: Any, kwargs: Mapping[str, Any]) -> Any:
+        if kwargs.get("stream") is True and is_stream(result):
+            return ObservedStream(result, lambda: None, lambda error: finish(request, error))
+        finish(request, None)
+        return result
+
+    if target.is_async:
+
+        async def run_async(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            request, token = begin(args, kwargs)
+            if request is None:
+                return await wrapped(*args, **kwargs)
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as error:
+                finish(request, error)
+                raise
+            finally:
+                if token is not None:
+                    context.detach(token)
+            return returned(request, result, kwargs)
+
+        def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return run_async(wrapped, args, kwargs)
+
+        return async_wrapper
+
+    def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        request, token = begin(args, kwargs)
+        if request is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            finish(request, error)
+            raise
+        finally:
+            if token is not None:
+                context.detach(token)
+        return returned(request, result, kwargs)
+
+    return sync_wrapper
+
+
+# --- patching -------------------------------------------------------------------------------
+class Patcher:
+    """Applies and removes the wrappers of the target table, restoring the exact originals."""
+
+    def __init__(self) -> None:
+        self._originals: list[tuple[object, str, object]] = []
+
+    def patch(self, telemetry: Telemetry) -> None:
+        import litellm  # noqa: PLC0415  # imported only when instrumenting
+
+        owners: dict[str, object] = {"litellm": litellm, "Router": getattr(litellm, "Router")}  # noqa: B009
+        for targets, make in ((ATTEMPT_TARGETS, attempt_wrapper), (ROUTER_TARGETS, router_wrapper)):
+            for target in targets:
+                owner = owners[target.owner]
+                original = (
+                    vars(owner).get(target.name) if isinstance(owner, type) else getattr(owner, target.name, None)
+                )
+                if original is None or isinstance(original, wrapt.FunctionWrapper):
+                    continue
+                setattr(owner, target.name, wrapt.FunctionWrapper(original, make(telemetry, target)))
+                self._originals.append((owner, target.name, original))
+
+    def unpatch(self) -> None:
+        for owner, name, original in reversed(self._originals):
+            current = vars(owner).get(name) if isinstance(owner, type) else getattr(owner, name, None)
+            if isinstance(current, wrapt.FunctionWrapper) and current.__wrapped__ is original:
+                setattr(owner, name, original)
+            else:
+                _log.warning("otel-llm: %s.%s was re-wrapped by someone else; leaving it in place", owner, name)
+        self._originals.clear()

@@ -1,0 +1,232 @@
+"""LiteLLM's ``standard_logging_object`` → one InvocationRecord (a pure function).
+
+Every field is read defensively (see ``fields``): a malformed payload loses only the
+fields that are malformed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from .. import _providers
+from .._config import Config
+from .._record import InvocationRecord, RouteStep
+from .._redact import scrub, server_of
+from . import content as _content
+from .fields import attr, count, epoch_ns, flag, mapping, money, number, strings, text, whole
+
+
+def build_record(payload: object, kwargs: object, config: Config) -> InvocationRecord:
+    """Build the record of one attempt from the callback's payload and kwargs."""
+    slo = mapping(payload)
+    kw = mapping(kwargs)
+    limit = config.attribute_max_length
+    call_type = text(slo.get("call_type"), limit) or text(kw.get("call_type"), limit)
+    operation, output_type = _providers.operation_of(call_type)
+    raw_provider = text(slo.get("custom_llm_provider"), limit) or text(
+        mapping(kw.get("litellm_params")).get("custom_llm_provider"), limit
+    )
+    record = InvocationRecord(
+        call_id=text(slo.get("litellm_call_id"), limit) or text(kw.get("litellm_call_id"), limit),
+        operation=operation,
+        call_type=call_type,
+        provider=_providers.provider_name(raw_provider),
+        output_type=output_type,
+    )
+    model = text(slo.get("model"), limit) or text(kw.get("model"), limit)
+    if model:
+        record.request_model = _providers.strip_provider_prefix(model, raw_provider)
+    record.model_group = text(slo.get("model_group"), limit)
+    record.deployment_id = text(slo.get("model_id"), limit)
+    hidden = mapping(slo.get("hidden_params"))
+    record.server_address, record.server_port = server_of(slo.get("api_base") or hidden.get("api_base"))
+    record.stream = flag(slo.get("stream"))
+    if record.stream is None and call_type and "completion" in call_type:
+        record.stream = False
+    record.cache_hit = flag(slo.get("cache_hit"))
+    _read_parameters(record, mapping(slo.get("model_parameters")), limit)
+    _read_times(record, slo)
+    _read_response(record, slo, limit)
+    _read_usage(record, slo, kw, raw_provider)
+    _read_error(record, slo, limit)
+    _read_route(record, kw, limit)
+    if config.content_mode.enabled:
+        record.content = _content.capture(slo.get("messages"), slo.get("response"), config.content_max_length)
+    return record
+
+
+# Request parameters LiteLLM reports in model_parameters (and the wrapper reads from kwargs).
+PARAMETER_KEYS = (
+    "max_tokens",
+    "max_completion_tokens",
+    "max_output_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "n",
+    "stop",
+    "encoding_format",
+)
+
+
+def _read_parameters(record: InvocationRecord, params: Mapping[str, object], limit: int) -> None:
+    record.max_tokens = whole(
+        params.get("max_tokens") or params.get("max_completion_tokens") or params.get("max_output_tokens")
+    )
+    record.temperature = number(params.get("temperature"))
+    record.top_p = number(params.get("top_p"))
+    record.top_k = number(params.get("top_k"))
+    record.frequency_penalty = number(params.get("frequency_penalty"))
+    record.presence_penalty = number(params.get("presence_penalty"))
+    record.seed = whole(params.get("seed"))
+    record.choice_count = whole(params.get("n"))
+    record.stop_sequences = strings(params.get("stop"), limit)
+    record.encoding_formats = strings(params.get("encoding_format"), limit)
+
+
+def _read_times(record: InvocationRecord, slo: Mapping[str, object]) -> None:
+    record.start_ns = epoch_ns(slo.get("startTime"))
+    record.end_ns = epoch_ns(slo.get("endTime"))
+    if record.start_ns is not None and record.end_ns is not None and record.end_ns < record.start_ns:
+        record.end_ns = record.start_ns
+    if record.stream:
+        first = epoch_ns(slo.get("completionStartTime"))
+        # LiteLLM sets completionStartTime = endTime when no chunk was timed.
+        if first is not None and record.start_ns is not None and record.start_ns <= first:
+            record.first_chunk_ns = first
+
+
+def _read_response(record: InvocationRecord, slo: Mapping[str, object], limit: int) -> None:
+    response = slo.get("response")
+    if not isinstance(response, Mapping):
+        return
+    record.response_id = text(response.get("id"), limit)
+    response_model = text(response.get("model"), limit)
+    if response_model:
+        record.response_model = response_model
+    reasons: list[str] = []
+    choices = response.get("choices")
+    if isinstance(choices, Sequence) and not isinstance(choices, str):
+        for choice in choices[:64]:
+            reason = text(attr(choice, "finish_reason"), limit)
+            if reason:
+                reasons.append(reason)
+    else:
+        # Responses API ("status") and Anthropic messages ("stop_reason").
+        reason = text(response.get("stop_reason"), limit) or text(response.get("status"), limit)
+        if reason:
+            reasons.append(reason)
+    record.finish_reasons = tuple(reasons)
+    data = response.get("data")
+    if record.operation == "embeddings" and isinstance(data, Sequence) and data:
+        vector = attr(data[0], "embedding")
+        if isinstance(vector, Sequence) and not isinstance(vector, str):
+            record.embedding_dimensions = len(vector) or None
+
+
+def _usage_of(slo: Mapping[str, object]) -> Mapping[str, object]:
+    usage = mapping(mapping(slo.get("metadata")).get("usage_object"))
+    if not usage:
+        usage = mapping(mapping(slo.get("response")).get("usage"))
+    return usage
+
+
+def _read_usage(
+    record: InvocationRecord, slo: Mapping[str, object], kw: Mapping[str, object], raw_provider: str | None
+) -> None:
+    usage = _usage_of(slo)
+    record.input_tokens = count(slo.get("prompt_tokens"))
+    record.output_tokens = count(slo.get("completion_tokens"))
+    if record.input_tokens is None:
+        record.input_tokens = count(usage.get("prompt_tokens")) or count(usage.get("input_tokens"))
+    if record.output_tokens is None:
+        record.output_tokens = count(usage.get("completion_tokens")) or count(usage.get("output_tokens"))
+    prompt_details = mapping(usage.get("prompt_tokens_details"))
+    completion_details = mapping(usage.get("completion_tokens_details"))
+    record.cache_read_tokens = _positive(
+        count(usage.get("cache_read_input_tokens")) or count(prompt_details.get("cached_tokens"))
+    )
+    record.cache_creation_tokens = _positive(
+        count(usage.get("cache_creation_input_tokens")) or count(prompt_details.get("cache_creation_tokens"))
+    )
+    record.reasoning_tokens = _positive(count(completion_details.get("reasoning_tokens")))
+    record.cost_usd = money(slo.get("response_cost"))
+    if record.cost_usd is None:
+        record.cost_usd = money(mapping(slo.get("hidden_params")).get("response_cost"))
+    if slo.get("status") == "failure" or slo.get("error_str"):
+        return
+    tokens = (record.input_tokens or 0) + (record.output_tokens or 0)
+    if tokens == 0 and record.operation in ("chat", "text_completion", "embeddings"):
+        record.usage_source = "missing"
+    elif tokens > 0 and record.stream and _stream_usage_estimated(kw, raw_provider):
+        record.usage_source = "estimated"
+    elif tokens > 0:
+        record.usage_source = "provider"
+    if record.cache_hit:
+        record.cost_source = "litellm"
+    elif record.cost_usd == 0 and (tokens > 0 or slo.get("response_cost_failure_debug_info")):
+        record.cost_source = "unpriced"
+    elif record.cost_usd is not None:
+        record.cost_source = "litellm"
+
+
+def _positive(value: int | None) -> int | None:
+    return value if value else None
+
+
+def _stream_usage_estimated(kw: Mapping[str, object], raw_provider: str | None) -> bool:
+    """OpenAI-style streams report usage only when asked; otherwise LiteLLM counted it."""
+    if (raw_provider or "").lower() not in _providers.OPENAI_STREAM_USAGE_OPT_IN:
+        return False
+    options = mapping(mapping(kw.get("optional_params")).get("stream_options"))
+    if not options:
+        options = mapping(kw.get("stream_options"))
+    return options.get("include_usage") is not True
+
+
+def _read_error(record: InvocationRecord, slo: Mapping[str, object], limit: int) -> None:
+    info = mapping(slo.get("error_information"))
+    error_class = text(info.get("error_class"), limit)
+    message = text(info.get("error_message"), limit) or text(slo.get("error_str"), limit)
+    if slo.get("status") == "failure" or error_class or message:
+        record.error_type = error_class or "_OTHER"
+        if message:
+            record.error_message = scrub(message)[:limit]
+
+
+def _read_route(record: InvocationRecord, kw: Mapping[str, object], limit: int) -> None:
+    """Router attempts carry their retry index, fallback depth and the failures before them."""
+    params = mapping(kw.get("litellm_params"))
+    metadata = mapping(params.get("metadata")) or mapping(params.get("litellm_metadata"))
+    if not metadata:
+        metadata = mapping(kw.get("metadata")) or mapping(kw.get("litellm_metadata"))
+    record.retry_index = count(metadata.get("attempted_retries"))
+    record.fallback_depth = count(metadata.get("attempted_fallbacks"))
+    if not record.model_group:
+        record.model_group = text(metadata.get("model_group"), limit)
+    record.route_step = route_step(
+        record.model_group, record.retry_index, record.fallback_depth, metadata.get("previous_models"), limit
+    )
+
+
+def route_step(
+    model_group: str | None,
+    retry_index: int | None,
+    fallback_depth: int | None,
+    previous: object,
+    limit: int,
+) -> RouteStep | None:
+    """The retry or fallback that led to this attempt, if any."""
+    last: Mapping[str, object] = {}
+    if isinstance(previous, Sequence) and not isinstance(previous, str) and previous:
+        last = mapping(previous[-1])
+    error_type = text(last.get("exception_type"), limit)
+    from_group = text(last.get("model_group"), limit)
+    if retry_index:
+        return RouteStep("retry", from_group or model_group, model_group, error_type, retry_index)
+    if fallback_depth:
+        return RouteStep("fallback", from_group, model_group, error_type, 0)
+    return None

@@ -1,0 +1,221 @@
+"""Settings, resolved once into a frozen object: argument > environment > default.
+
+A bad value never stops the host: it is reported once, naming the setting and the fix,
+and the safe default is used. Nothing here is read on the per-call path.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+_log: Final = logging.getLogger("otel_llm")
+
+ENV_PREFIX: Final = "OTEL_LLM_"
+CONTENT_ENV: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+
+
+class ContentMode(enum.Enum):
+    """Where captured prompt and completion content goes (nowhere unless opted in)."""
+
+    NO_CONTENT = "NO_CONTENT"
+    SPAN_ONLY = "SPAN_ONLY"
+    EVENT_ONLY = "EVENT_ONLY"
+    SPAN_AND_EVENT = "SPAN_AND_EVENT"
+
+    @property
+    def on_spans(self) -> bool:
+        return self in (ContentMode.SPAN_ONLY, ContentMode.SPAN_AND_EVENT)
+
+    @property
+    def on_events(self) -> bool:
+        return self in (ContentMode.EVENT_ONLY, ContentMode.SPAN_AND_EVENT)
+
+    @property
+    def enabled(self) -> bool:
+        return self is not ContentMode.NO_CONTENT
+
+
+# Older GenAI instrumentations used a boolean for the same variable.
+_CONTENT_ALIASES: Final = {"TRUE": ContentMode.SPAN_ONLY, "FALSE": ContentMode.NO_CONTENT}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One documented environment variable of ours."""
+
+    env: str
+    default: str
+    doc: str
+
+
+# The documented settings; the README's environment table is checked against this list.
+SETTINGS: Final = (
+    Setting(
+        CONTENT_ENV,
+        "NO_CONTENT",
+        "Capture prompts and completions: NO_CONTENT, SPAN_ONLY, EVENT_ONLY or SPAN_AND_EVENT (true = SPAN_ONLY).",
+    ),
+    Setting(
+        "OTEL_LLM_CONTENT_MAX_LENGTH",
+        "16384",
+        "Maximum characters of captured content per attribute or event body; longer content is truncated.",
+    ),
+    Setting(
+        "OTEL_LLM_ATTRIBUTE_MAX_LENGTH",
+        "512",
+        "Maximum characters of any other string attribute (model names, ids, error messages).",
+    ),
+    Setting(
+        "OTEL_LLM_METRIC_ATTRIBUTE_VALUE_LIMIT",
+        "200",
+        "Distinct values kept per metric attribute; later values are reported as _OTHER.",
+    ),
+    Setting(
+        "OTEL_LLM_CALLBACK_TIMEOUT",
+        "60",
+        "Seconds a live span waits for LiteLLM's logging callback before it is finished from what the call returned.",
+    ),
+    Setting(
+        "OTEL_LLM_PENDING_LIMIT",
+        "10000",
+        "Most live spans waiting for LiteLLM's callback at once; the oldest is finished early past it.",
+    ),
+    Setting(
+        "OTEL_LLM_EXIT_TIMEOUT",
+        "5",
+        "Seconds the exit flush waits for LiteLLM's pending logging work before the SDK shuts down.",
+    ),
+    Setting(
+        "OTEL_LLM_RAISE_INTERNAL_ERRORS",
+        "false",
+        "Re-raise internal telemetry errors instead of logging them (for tests).",
+    ),
+)
+_KNOWN_ENV: Final = frozenset(s.env for s in SETTINGS if s.env.startswith(ENV_PREFIX))
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved settings for one callback/instrumentor."""
+
+    content_mode: ContentMode = ContentMode.NO_CONTENT
+    content_max_length: int = 16384
+    attribute_max_length: int = 512
+    metric_attribute_value_limit: int = 200
+    callback_timeout_s: float = 60.0
+    pending_limit: int = 10000
+    exit_timeout_s: float = 5.0
+    raise_internal_errors: bool = False
+
+
+def _warn(setting: str, value: str, fix: str, default: object) -> None:
+    _log.warning("otel-llm: %s=%r is invalid: %s. Using the default %r.", setting, value, fix, default)
+
+
+def _positive_int(setting: str, raw: str, default: int) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = -1
+    if value <= 0:
+        _warn(setting, raw, "set a whole number greater than 0", default)
+        return default
+    return value
+
+
+def _positive_float(setting: str, raw: str, default: float) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        _warn(setting, raw, "set a number of seconds greater than 0", default)
+        return default
+    return value
+
+
+def _bool(setting: str, raw: str, default: bool) -> bool:
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    _warn(setting, raw, "set true or false", default)
+    return default
+
+
+def _content_mode(raw: str) -> ContentMode:
+    text = raw.strip().upper()
+    if text in _CONTENT_ALIASES:
+        return _CONTENT_ALIASES[text]
+    try:
+        return ContentMode(text)
+    except ValueError:
+        choices = ", ".join(m.value for m in ContentMode)
+        _warn(CONTENT_ENV, raw, f"set one of {choices}", ContentMode.NO_CONTENT.value)
+        return ContentMode.NO_CONTENT
+
+
+def _from_env(env: Mapping[str, str], name: str, parse: Callable[[str, str, _T], _T], default: _T) -> _T:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return parse(name, raw, default)
+
+
+_unknown_reported: set[str] = set()
+
+
+def warn_unknown_settings(env: Mapping[str, str]) -> None:
+    """Warn once per name about ``OTEL_LLM_*`` variables we do not know (likely typos)."""
+    for name in sorted(env):
+        if (
+            name.startswith(ENV_PREFIX)
+            and name not in _KNOWN_ENV
+            and name not in EXTRA_KNOWN_ENV
+            and name not in _unknown_reported
+        ):
+            _unknown_reported.add(name)
+            _log.warning(
+                "otel-llm: unknown setting %s is ignored. Check the spelling against the README's environment table.",
+                name,
+            )
+
+
+# Settings owned by other modules (the proxy, the loop detector) register here.
+EXTRA_KNOWN_ENV: set[str] = set()
+
+
+def resolve(env: Mapping[str, str] | None = None, **overrides: object) -> Config:
+    """Build the Config from keyword overrides, then the environment, then defaults."""
+    env = os.environ if env is None else env
+    warn_unknown_settings(env)
+    base = Config()
+    content_raw = env.get(CONTENT_ENV)
+    values: dict[str, object] = {
+        "content_mode": _content_mode(content_raw) if content_raw and content_raw.strip() else base.content_mode,
+        "content_max_length": _from_env(env, "OTEL_LLM_CONTENT_MAX_LENGTH", _positive_int, base.content_max_length),
+        "attribute_max_length": _from_env(
+            env, "OTEL_LLM_ATTRIBUTE_MAX_LENGTH", _positive_int, base.attribute_max_length
+        ),
+        "metric_attribute_value_limit": _from_env(
+            env, "OTEL_LLM_METRIC_ATTRIBUTE_VALUE_LIMIT", _positive_int, base.metric_attribute_value_limit
+        ),
+        "callback_timeout_s": _from_env(env, "OTEL_LLM_CALLBACK_TIMEOUT", _positive_float, base.callback_timeout_s),
+        "pending_limit": _from_env(env, "OTEL_LLM_PENDING_LIMIT", _positive_int, base.pending_limit),
+        "exit_timeout_s": _from_env(env, "OTEL_LLM_EXIT_TIMEOUT", _positive_float, base.exit_timeout_s),
+        "raise_internal_errors": _from_env(env, "OTEL_LLM_RAISE_INTERNAL_ERRORS", _bool, base.raise_internal_errors),
+    }
+    for key, value in overrides.items():
+        if key not in values:
+            raise TypeError(f"otel-llm: unknown setting {key!r}; known settings are {', '.join(sorted(values))}")
+        if value is not None:
+            values[key] = ContentMode(value) if key == "content_mode" and isinstance(value, str) else value
+    return Config(**values)  # type: ignore[arg-type]  # values are validated above, keyed by field name

@@ -1,0 +1,67 @@
+"""Records → GenAI attempt spans (completing a live span, or a backdated one)."""
+
+from __future__ import annotations
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+
+from .. import _names as n
+from .._config import Config
+from .._record import InvocationRecord, RouteStep
+from .attributes import AttributeValue, span_attributes, span_name
+
+
+def route_event(step: RouteStep) -> tuple[str, dict[str, AttributeValue]]:
+    """The span event (name, attributes) that explains a retry or fallback."""
+    attrs: dict[str, AttributeValue] = {}
+    if step.kind == "retry":
+        if step.to_model_group:
+            attrs[n.RETRY_MODEL_GROUP] = step.to_model_group
+        attrs[n.ATTEMPT_RETRY_INDEX] = step.retry_index
+        name = n.EVENT_RETRY
+    else:
+        if step.from_model_group:
+            attrs[n.FALLBACK_FROM] = step.from_model_group
+        if step.to_model_group:
+            attrs[n.FALLBACK_TO] = step.to_model_group
+        name = n.EVENT_FALLBACK
+    if step.error_type:
+        attrs[n.ERROR_TYPE] = step.error_type
+    return name, attrs
+
+
+class SpanEmitter:
+    """Writes one CLIENT span per attempt."""
+
+    def __init__(self, tracer: Tracer, config: Config) -> None:
+        self._tracer = tracer
+        self._content_on_spans = config.content_mode.on_spans
+
+    def emit(self, record: InvocationRecord, live_span: Span | None = None) -> None:
+        name = span_name(record.operation, record.request_model)
+        attributes = span_attributes(record)
+        if self._content_on_spans and record.content is not None:
+            if record.content.input_messages:
+                attributes[n.GEN_AI_INPUT_MESSAGES] = record.content.input_messages
+            if record.content.output_messages:
+                attributes[n.GEN_AI_OUTPUT_MESSAGES] = record.content.output_messages
+            if record.content.system_instructions:
+                attributes[n.GEN_AI_SYSTEM_INSTRUCTIONS] = record.content.system_instructions
+        if live_span is not None:
+            span = live_span
+            span.update_name(name)
+            span.set_attributes(attributes)
+        else:
+            span = self._tracer.start_span(
+                name, kind=SpanKind.CLIENT, attributes=attributes, start_time=record.start_ns
+            )
+        if record.route_step is not None:
+            event_name, event_attrs = route_event(record.route_step)
+            span.add_event(event_name, event_attrs, timestamp=record.start_ns)
+        if record.failed:
+            span.set_status(Status(StatusCode.ERROR, record.error_message or record.error_type))
+        span.end(end_time=record.end_ns)
+
+
+def current_span_is_recording() -> bool:
+    return trace.get_current_span().is_recording()

@@ -1,0 +1,138 @@
+"""The emit side as one object: tracer, instruments and emitters for one set of providers.
+
+Each emitter is isolated: one failing is reported through the internal-error boundary
+and does not stop the others, nor reach the host call.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from opentelemetry import trace
+from opentelemetry._logs import LoggerProvider, get_logger
+from opentelemetry.metrics import MeterProvider, get_meter
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+
+from .. import _errors
+from .. import _names as n
+from .._config import Config
+from .._record import InvocationRecord, RouteStep
+from .._version import __version__
+from .attributes import AttributeValue, span_name
+from .cardinality import CardinalityLimiter
+from .events import ContentEventEmitter
+from .metrics import Instruments, MetricEmitter
+from .spans import SpanEmitter, route_event
+
+_SCOPE: Final = "otel_llm"
+_SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.37.0"
+
+
+class Telemetry:
+    """Emitters bound to one tracer, meter and logger provider (the global ones by default)."""
+
+    def __init__(
+        self,
+        config: Config,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        logger_provider: LoggerProvider | None = None,
+    ) -> None:
+        self.config = config
+        self._providers = (tracer_provider, meter_provider, logger_provider)
+        self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=_SCHEMA_URL)
+        meter = get_meter(_SCOPE, __version__, meter_provider, schema_url=_SCHEMA_URL)
+        self.instruments = Instruments(meter)
+        self.limiter = CardinalityLimiter(config.metric_attribute_value_limit)
+        self._spans = SpanEmitter(self.tracer, config)
+        self._metrics = MetricEmitter(self.instruments, self.limiter)
+        self._events = (
+            ContentEventEmitter(get_logger(_SCOPE, __version__, logger_provider, schema_url=_SCHEMA_URL))
+            if config.content_mode.on_events
+            else None
+        )
+        _errors.add_count_sink(self._count_internal_error)
+
+    def force_flush(self, timeout_ms: int) -> None:
+        """Flush the providers this telemetry writes to (the global ones when none were given)."""
+        from opentelemetry import metrics  # noqa: PLC0415
+        from opentelemetry._logs import get_logger_provider  # noqa: PLC0415
+
+        tracer_provider, meter_provider, logger_provider = self._providers
+        for provider in (
+            tracer_provider or trace.get_tracer_provider(),
+            meter_provider or metrics.get_meter_provider(),
+            logger_provider or get_logger_provider(),
+        ):
+            flush = getattr(provider, "force_flush", None)
+            if callable(flush):
+                flush(timeout_millis=timeout_ms)
+
+    def close(self) -> None:
+        _errors.remove_count_sink(self._count_internal_error)
+
+    def _count_internal_error(self, component: str) -> None:
+        self.instruments.internal_errors.add(1, {n.INTERNAL_COMPONENT: component})
+
+    # --- attempts -------------------------------------------------------------------
+    def start_attempt_span(self, operation: str, model: str | None, start_ns: int) -> Span:
+        """A live CLIENT span, started before LiteLLM runs, that a record completes later."""
+        return self.tracer.start_span(
+            span_name(operation, model),
+            kind=SpanKind.CLIENT,
+            attributes={n.GEN_AI_OPERATION_NAME: operation},
+            start_time=start_ns,
+        )
+
+    def emit(self, record: InvocationRecord, live_span: Span | None = None) -> None:
+        """Emit every signal of one finished attempt; never raises (unless strict)."""
+        try:
+            self._spans.emit(record, live_span)
+        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
+            _errors.report("emit.spans", error)
+        try:
+            self._metrics.emit(record)
+        except Exception as error:  # noqa: BLE001
+            _errors.report("emit.metrics", error)
+        if self._events is not None and record.content is not None:
+            try:
+                self._events.emit(record, live_span)
+            except Exception as error:  # noqa: BLE001
+                _errors.report("emit.events", error)
+
+    # --- router requests ------------------------------------------------------------
+    def start_router_span(self, operation: str, model_group: str | None) -> Span:
+        """The parent span of one logical Router request (its attempts are children)."""
+        attrs: dict[str, AttributeValue] = {n.GEN_AI_OPERATION_NAME: operation}
+        if model_group:
+            attrs[n.GEN_AI_REQUEST_MODEL] = model_group
+            attrs[n.MODEL_GROUP] = model_group
+        return self.tracer.start_span(span_name(operation, model_group), kind=SpanKind.INTERNAL, attributes=attrs)
+
+    @staticmethod
+    def note_route_step(router_span: Span, step: RouteStep) -> None:
+        name, attrs = route_event(step)
+        router_span.add_event(name, attrs)
+
+    @staticmethod
+    def finish_router_span(
+        router_span: Span,
+        attempts: int,
+        retries: int,
+        fallbacks: int,
+        final_model_group: str | None,
+        error_type: str | None,
+        error_message: str | None,
+    ) -> None:
+        attrs: dict[str, AttributeValue] = {
+            n.ROUTER_ATTEMPTS: attempts,
+            n.ROUTER_RETRIES: retries,
+            n.ROUTER_FALLBACKS: fallbacks,
+        }
+        if final_model_group:
+            attrs[n.ROUTER_FINAL_MODEL_GROUP] = final_model_group
+        if error_type:
+            attrs[n.ERROR_TYPE] = error_type
+            router_span.set_status(Status(StatusCode.ERROR, error_message or error_type))
+        router_span.set_attributes(attrs)
+        router_span.end()

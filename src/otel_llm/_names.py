@@ -1,0 +1,104 @@
+"""Every attribute, metric and event name otel-llm emits: one place names things.
+
+Names the OpenTelemetry GenAI semantic conventions define are imported from
+``opentelemetry.semconv``; what the conventions lack lives under the single
+``otel_llm.`` namespace, defined here and documented in the README's reference table.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gen_ai_metrics
+from opentelemetry.semconv.attributes import error_attributes as _error
+from opentelemetry.semconv.attributes import server_attributes as _server
+
+# --- semantic-convention attributes -------------------------------------------------
+GEN_AI_OPERATION_NAME: Final = _gen_ai.GEN_AI_OPERATION_NAME
+GEN_AI_PROVIDER_NAME: Final = _gen_ai.GEN_AI_PROVIDER_NAME
+GEN_AI_REQUEST_MODEL: Final = _gen_ai.GEN_AI_REQUEST_MODEL
+GEN_AI_REQUEST_MAX_TOKENS: Final = _gen_ai.GEN_AI_REQUEST_MAX_TOKENS
+GEN_AI_REQUEST_TEMPERATURE: Final = _gen_ai.GEN_AI_REQUEST_TEMPERATURE
+GEN_AI_REQUEST_TOP_P: Final = _gen_ai.GEN_AI_REQUEST_TOP_P
+GEN_AI_REQUEST_TOP_K: Final = _gen_ai.GEN_AI_REQUEST_TOP_K
+GEN_AI_REQUEST_STOP_SEQUENCES: Final = _gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES
+GEN_AI_REQUEST_SEED: Final = _gen_ai.GEN_AI_REQUEST_SEED
+GEN_AI_REQUEST_FREQUENCY_PENALTY: Final = _gen_ai.GEN_AI_REQUEST_FREQUENCY_PENALTY
+GEN_AI_REQUEST_PRESENCE_PENALTY: Final = _gen_ai.GEN_AI_REQUEST_PRESENCE_PENALTY
+GEN_AI_REQUEST_STREAM: Final = _gen_ai.GEN_AI_REQUEST_STREAM
+GEN_AI_REQUEST_CHOICE_COUNT: Final = _gen_ai.GEN_AI_REQUEST_CHOICE_COUNT
+GEN_AI_REQUEST_ENCODING_FORMATS: Final = _gen_ai.GEN_AI_REQUEST_ENCODING_FORMATS
+GEN_AI_RESPONSE_ID: Final = _gen_ai.GEN_AI_RESPONSE_ID
+GEN_AI_RESPONSE_MODEL: Final = _gen_ai.GEN_AI_RESPONSE_MODEL
+GEN_AI_RESPONSE_FINISH_REASONS: Final = _gen_ai.GEN_AI_RESPONSE_FINISH_REASONS
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = _gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+GEN_AI_USAGE_INPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_INPUT_TOKENS
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+GEN_AI_OUTPUT_TYPE: Final = _gen_ai.GEN_AI_OUTPUT_TYPE
+GEN_AI_EMBEDDINGS_DIMENSION_COUNT: Final = _gen_ai.GEN_AI_EMBEDDINGS_DIMENSION_COUNT
+GEN_AI_CONVERSATION_ID: Final = _gen_ai.GEN_AI_CONVERSATION_ID
+GEN_AI_TOKEN_TYPE: Final = _gen_ai.GEN_AI_TOKEN_TYPE
+GEN_AI_INPUT_MESSAGES: Final = _gen_ai.GEN_AI_INPUT_MESSAGES
+GEN_AI_OUTPUT_MESSAGES: Final = _gen_ai.GEN_AI_OUTPUT_MESSAGES
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = _gen_ai.GEN_AI_SYSTEM_INSTRUCTIONS
+ERROR_TYPE: Final = _error.ERROR_TYPE
+SERVER_ADDRESS: Final = _server.SERVER_ADDRESS
+SERVER_PORT: Final = _server.SERVER_PORT
+
+TOKEN_TYPE_INPUT: Final = _gen_ai.GenAiTokenTypeValues.INPUT.value
+TOKEN_TYPE_OUTPUT: Final = _gen_ai.GenAiTokenTypeValues.OUTPUT.value
+
+# --- semantic-convention metrics ----------------------------------------------------
+GEN_AI_CLIENT_OPERATION_DURATION: Final = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION
+GEN_AI_CLIENT_TOKEN_USAGE: Final = _gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
+GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK: Final = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK
+GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK: Final = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK
+
+# The opt-in content event, as the GenAI conventions name it.
+GEN_AI_INFERENCE_DETAILS_EVENT: Final = "gen_ai.client.inference.operation.details"
+
+# --- otel_llm namespace: what the conventions lack ------------------------------------
+NAMESPACE: Final = "otel_llm"
+
+# Cost and accounting quality
+USAGE_COST: Final = "otel_llm.usage.cost"  # USD, from LiteLLM's own response_cost
+USAGE_SOURCE: Final = "otel_llm.usage.source"  # provider | estimated | missing
+COST_SOURCE: Final = "otel_llm.cost.source"  # litellm | unpriced
+CACHE_HIT: Final = "otel_llm.cache_hit"
+
+# Routing
+MODEL_GROUP: Final = "otel_llm.model_group"
+DEPLOYMENT_ID: Final = "otel_llm.deployment.id"
+LITELLM_CALL_ID: Final = "otel_llm.litellm.call_id"
+LITELLM_CALL_TYPE: Final = "otel_llm.litellm.call_type"
+ATTEMPT_RETRY_INDEX: Final = "otel_llm.attempt.retry_index"
+ATTEMPT_FALLBACK_DEPTH: Final = "otel_llm.attempt.fallback_depth"
+ROUTER_ATTEMPTS: Final = "otel_llm.router.attempts"
+ROUTER_RETRIES: Final = "otel_llm.router.retries"
+ROUTER_FALLBACKS: Final = "otel_llm.router.fallbacks"
+ROUTER_FINAL_MODEL_GROUP: Final = "otel_llm.router.final_model_group"
+FALLBACK_FROM: Final = "otel_llm.fallback.from_model_group"
+FALLBACK_TO: Final = "otel_llm.fallback.to_model_group"
+RETRY_MODEL_GROUP: Final = "otel_llm.retry.model_group"
+SPAN_INCOMPLETE: Final = "otel_llm.span.incomplete"  # LiteLLM never delivered its callback
+ACCOUNTING_ISSUE: Final = "otel_llm.accounting.issue"  # usage_estimated | usage_missing | cost_unpriced
+INTERNAL_COMPONENT: Final = "otel_llm.component"
+
+# Span events
+EVENT_RETRY: Final = "otel_llm.retry"
+EVENT_FALLBACK: Final = "otel_llm.fallback"
+
+# Metrics of ours
+COST_METRIC: Final = "otel_llm.client.cost"
+RETRIES_METRIC: Final = "otel_llm.client.retries"
+FALLBACKS_METRIC: Final = "otel_llm.client.fallbacks"
+ACCOUNTING_ISSUES_METRIC: Final = "otel_llm.client.accounting_issues"
+INTERNAL_ERRORS_METRIC: Final = "otel_llm.internal.errors"
+
+# Values
+OVERFLOW_VALUE: Final = "_OTHER"  # metric attribute value past the cardinality cap
+UNKNOWN_VALUE: Final = "_OTHER"  # gen_ai.provider.name when LiteLLM reports none

@@ -1,0 +1,126 @@
+"""The plain invocation record: what one LLM attempt did, independent of OpenTelemetry.
+
+Capture code builds records; emitters read them. Times are epoch nanoseconds. A field
+is ``None`` when LiteLLM did not report it, and ``None`` never reaches an attribute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RouteStep:
+    """Why this attempt exists: a retry within a model group or a fallback to another."""
+
+    kind: str  # "retry" | "fallback"
+    from_model_group: str | None
+    to_model_group: str | None
+    error_type: str | None
+    retry_index: int = 0
+
+
+@dataclass
+class Attribution:
+    """Who made the call (filled on the proxy; empty for SDK use)."""
+
+    key_alias: str | None = None
+    key_hash: str | None = None
+    team_id: str | None = None
+    team_alias: str | None = None
+    user_id: str | None = None
+    end_user: str | None = None
+    org_id: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass
+class Content:
+    """Captured messages in the conventions' structured form (JSON text), only when opted in."""
+
+    input_messages: str | None = None
+    output_messages: str | None = None
+    system_instructions: str | None = None
+
+
+@dataclass
+class InvocationRecord:
+    """One LLM attempt, as LiteLLM reported it."""
+
+    call_id: str | None
+    operation: str
+    call_type: str | None = None
+    provider: str | None = None
+    request_model: str | None = None
+    response_model: str | None = None
+    model_group: str | None = None
+    deployment_id: str | None = None
+    server_address: str | None = None
+    server_port: int | None = None
+    output_type: str | None = None
+
+    # Request parameters
+    stream: bool | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    seed: int | None = None
+    choice_count: int | None = None
+    stop_sequences: tuple[str, ...] = ()
+    encoding_formats: tuple[str, ...] = ()
+    conversation_id: str | None = None
+
+    # Response
+    response_id: str | None = None
+    finish_reasons: tuple[str, ...] = ()
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    embedding_dimensions: int | None = None
+    cost_usd: float | None = None
+    usage_source: str | None = None  # provider | estimated | missing
+    cost_source: str | None = None  # litellm | unpriced
+    cache_hit: bool | None = None
+
+    # Timing (epoch ns); first_chunk only for streams
+    start_ns: int | None = None
+    end_ns: int | None = None
+    first_chunk_ns: int | None = None
+    # Inter-chunk gaps in seconds, known only when the stream was observed live.
+    chunk_intervals_s: tuple[float, ...] = ()
+
+    # Failure
+    error_type: str | None = None
+    error_message: str | None = None
+
+    # Routing
+    retry_index: int | None = None
+    fallback_depth: int | None = None
+    route_step: RouteStep | None = None
+
+    attribution: Attribution = field(default_factory=Attribution)
+    content: Content | None = None
+    incomplete: bool = False  # finished without LiteLLM's callback
+
+    @property
+    def failed(self) -> bool:
+        return self.error_type is not None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.start_ns is None or self.end_ns is None:
+            return None
+        return max(0, self.end_ns - self.start_ns) / 1e9
+
+    @property
+    def time_to_first_chunk_s(self) -> float | None:
+        if not self.stream or self.start_ns is None or self.first_chunk_ns is None:
+            return None
+        if self.first_chunk_ns < self.start_ns:
+            return None
+        return (self.first_chunk_ns - self.start_ns) / 1e9

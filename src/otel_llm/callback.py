@@ -1,0 +1,86 @@
+"""``OtelLLMCallback``: the LiteLLM ``CustomLogger`` that always works.
+
+Add it to ``litellm.callbacks`` (SDK) or reference an instance in the proxy's
+``litellm_settings.callbacks``. It turns each ``standard_logging_object`` into one
+invocation record and emits it: completing the live span the instrumentor opened for
+that call, or writing a span backdated to LiteLLM's timestamps when there is none.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litellm.integrations.custom_logger import CustomLogger
+from opentelemetry._logs import LoggerProvider
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import TracerProvider
+
+from . import _config, _errors, _lifecycle
+from ._capture.complete import finish
+from ._capture.dedupe import SEEN
+from ._capture.fields import mapping, text
+from ._capture.live import REGISTRY
+from ._capture.payload import build_record
+from ._emit.telemetry import Telemetry
+
+__all__ = ["OtelLLMCallback"]
+
+
+class OtelLLMCallback(CustomLogger):
+    """A LiteLLM callback that emits GenAI semantic-convention spans and metrics.
+
+    Args:
+        tracer_provider: where spans go; the global provider when None.
+        meter_provider: where metrics go; the global provider when None.
+        logger_provider: where opt-in content events go; the global provider when None.
+        capture_content: overrides ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
+            (one of NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT).
+    """
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        logger_provider: LoggerProvider | None = None,
+        capture_content: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = _config.resolve(content_mode=capture_content)
+        if self.config.raise_internal_errors:
+            _errors.set_strict(True)
+        self.telemetry = Telemetry(self.config, tracer_provider, meter_provider, logger_provider)
+        _lifecycle.watch(self.telemetry)
+
+    # LiteLLM calls these with keyword arguments: the parameter names must stay as they are.
+    def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        self._report(kwargs)
+
+    def log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        self._report(kwargs)
+
+    async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        self._report(kwargs)
+
+    async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        self._report(kwargs)
+
+    def _report(self, kwargs: object) -> None:
+        try:
+            self._handle(mapping(kwargs))
+        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
+            _errors.report("callback", error)
+
+    def _handle(self, kwargs: Any) -> None:
+        if not is_instrumentation_enabled():
+            return
+        payload = mapping(kwargs.get("standard_logging_object"))
+        call_id = text(payload.get("litellm_call_id"), 256) or text(kwargs.get("litellm_call_id"), 256)
+        if call_id is not None and not SEEN.first_time(call_id):
+            return
+        _lifecycle.arm()
+        live = REGISTRY.pop(call_id)
+        if live is not None:
+            finish(live, build_record(payload, kwargs, live.telemetry.config))
+            return
+        self.telemetry.emit(build_record(payload, kwargs, self.config))

@@ -1,0 +1,163 @@
+"""Shared fixtures: in-memory OpenTelemetry providers, strict internal errors, fake providers."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import litellm
+import pytest
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader, NumberDataPoint
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pytest_httpserver import HTTPServer
+
+from otel_llm import LiteLLMInstrumentor, OtelLLMCallback, _errors
+from tests.fakes import FakeAnthropic, FakeOpenAI
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01, message: str = "") -> Any:
+    """Poll ``condition`` until it is truthy (LiteLLM reports calls after they return)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {message or condition}")
+        time.sleep(interval)
+
+
+@dataclass
+class Signals:
+    """In-memory providers for one test, and readers for what they received."""
+
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
+    spans_exporter: InMemorySpanExporter
+    metric_reader: InMemoryMetricReader
+    log_exporter: InMemoryLogRecordExporter
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.spans_exporter.get_finished_spans())
+
+    def wait_spans(self, count: int, timeout: float = 10.0) -> list[ReadableSpan]:
+        wait_for(lambda: len(self.spans()) >= count, timeout, message=f"{count} spans")
+        return self.spans()
+
+    def llm_spans(self) -> list[ReadableSpan]:
+        return [s for s in self.spans() if s.attributes and "gen_ai.operation.name" in s.attributes]
+
+    def metrics(self) -> dict[str, list[Any]]:
+        """Metric name → its data points (with attributes), from one collection."""
+        data = self.metric_reader.get_metrics_data()
+        result: dict[str, list[Any]] = {}
+        if data is None:
+            return result
+        for resource_metrics in data.resource_metrics:
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    result.setdefault(metric.name, []).extend(metric.data.data_points)
+        return result
+
+    def points(self, name: str) -> list[HistogramDataPoint | NumberDataPoint]:
+        return self.metrics().get(name, [])
+
+
+@pytest.fixture
+def signals() -> Iterator[Signals]:
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    log_exporter = InMemoryLogRecordExporter()
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
+    yield Signals(tracer_provider, meter_provider, logger_provider, exporter, reader, log_exporter)
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+    logger_provider.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def strict_internal_errors() -> Iterator[None]:
+    """Internal telemetry errors fail the test, even when LiteLLM swallowed them."""
+    _errors.set_strict(True)
+    _errors.take_strict_errors()
+    yield
+    errors = _errors.take_strict_errors()
+    _errors.set_strict(False)
+    assert not errors, f"otel-llm internal errors: {errors!r}"
+
+
+@pytest.fixture(autouse=True)
+def reset_litellm_callbacks() -> Iterator[None]:
+    """Each test starts and ends with LiteLLM's callback lists as they were."""
+    saved = {
+        name: list(getattr(litellm, name))
+        for name in (
+            "callbacks",
+            "success_callback",
+            "failure_callback",
+            "_async_success_callback",
+            "_async_failure_callback",
+        )
+    }
+    yield
+    for name, value in saved.items():
+        getattr(litellm, name)[:] = value
+
+
+@pytest.fixture
+def instrumented(signals: Signals) -> Iterator[LiteLLMInstrumentor]:
+    """LiteLLM instrumented with the instrumentor, writing to this test's providers."""
+    instrumentor = LiteLLMInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=signals.tracer_provider,
+        meter_provider=signals.meter_provider,
+        logger_provider=signals.logger_provider,
+    )
+    yield instrumentor
+    instrumentor.uninstrument()
+
+
+@pytest.fixture
+def callback_only(signals: Signals) -> Iterator[OtelLLMCallback]:
+    """The callback alone in litellm.callbacks (no patches)."""
+    callback = OtelLLMCallback(signals.tracer_provider, signals.meter_provider, signals.logger_provider)
+    litellm.callbacks.append(callback)
+    yield callback
+    litellm.logging_callback_manager.remove_callback_from_all_lists(callback)
+    callback.telemetry.close()
+
+
+@pytest.fixture(params=["instrumentor", "callback"])
+def capture_mode(request: pytest.FixtureRequest, signals: Signals) -> Iterator[str]:
+    """Run a test once with the instrumentor and once with the callback alone."""
+    if request.param == "instrumentor":
+        request.getfixturevalue("instrumented")
+    else:
+        request.getfixturevalue("callback_only")
+    yield request.param
+
+
+@pytest.fixture
+def fake_openai(httpserver: HTTPServer) -> FakeOpenAI:
+    return FakeOpenAI(httpserver)
+
+
+@pytest.fixture
+def fake_anthropic(httpserver: HTTPServer) -> FakeAnthropic:
+    return FakeAnthropic(httpserver)

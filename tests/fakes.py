@@ -1,0 +1,195 @@
+"""Local fake LLM providers over real HTTP (pytest-httpserver), with known usage."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+CHAT_MODEL_SERVED = "gpt-4o-mini-2024-07-18"
+
+
+@dataclass
+class Served:
+    """What the fake provider handed out, for exact comparisons with telemetry."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    failures: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, prompt: int, completion: int) -> None:
+        with self.lock:
+            self.requests += 1
+            self.input_tokens += prompt
+            self.output_tokens += completion
+
+
+class FakeOpenAI:
+    """An OpenAI-compatible provider: chat (plain and streamed), completions, embeddings.
+
+    Prompt tokens are the number of words in the request's text, so each test can
+    predict them; completion tokens are the words of the reply.
+    """
+
+    def __init__(self, server: HTTPServer, prefix: str = "/v1") -> None:
+        self.server = server
+        self.prefix = prefix
+        self.served = Served()
+        self.reply = "Hello from the fake provider"
+        self.delay_s = 0.0
+        self.chunk_delay_s = 0.0
+        self.headers = {"x-ratelimit-remaining-requests": "4999", "x-ratelimit-remaining-tokens": "159000"}
+        server.expect_request(f"{prefix}/chat/completions").respond_with_handler(self._chat)
+        server.expect_request(f"{prefix}/completions").respond_with_handler(self._completion)
+        server.expect_request(f"{prefix}/embeddings").respond_with_handler(self._embeddings)
+
+    @property
+    def api_base(self) -> str:
+        return self.server.url_for(self.prefix)
+
+    @staticmethod
+    def _words(value: Any) -> int:
+        if isinstance(value, str):
+            return len(value.split())
+        if isinstance(value, list):
+            return sum(FakeOpenAI._words(v) for v in value)
+        if isinstance(value, dict):
+            return FakeOpenAI._words(value.get("content"))
+        return 0
+
+    def _chat(self, request: Request) -> Response:
+        body = request.get_json()
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        prompt = max(1, self._words(body.get("messages")))
+        completion = len(self.reply.split())
+        self.served.add(prompt, completion)
+        model = CHAT_MODEL_SERVED
+        if body.get("stream"):
+            return self._stream(body, prompt, completion, model)
+        payload = {
+            "id": f"chatcmpl-{self.served.requests}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        }
+        return Response(json.dumps(payload), content_type="application/json", headers=self.headers)
+
+    def _stream(self, body: dict[str, Any], prompt: int, completion: int, model: str) -> Response:
+        base = {
+            "id": f"chatcmpl-s{self.served.requests}",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": model,
+        }
+        words = self.reply.split()
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        def generate() -> Any:
+            for i, word in enumerate(words):
+                delta = {"role": "assistant", "content": word if i == 0 else " " + word}
+                chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                yield f"data: {json.dumps(chunk)}\n\n"
+                if self.chunk_delay_s:
+                    time.sleep(self.chunk_delay_s)
+            yield f"data: {json.dumps({**base, 'choices': [{'index': 0, 'delta': {}, 'finish_reason': 'stop'}]})}\n\n"
+            if include_usage:
+                usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+                yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return Response(generate(), content_type="text/event-stream", headers=self.headers)
+
+    def _completion(self, request: Request) -> Response:
+        body = request.get_json()
+        prompt = max(1, self._words(body.get("prompt")))
+        completion = len(self.reply.split())
+        self.served.add(prompt, completion)
+        payload = {
+            "id": f"cmpl-{self.served.requests}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": "gpt-3.5-turbo-instruct",
+            "choices": [{"index": 0, "text": self.reply, "finish_reason": "length", "logprobs": None}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        }
+        return Response(json.dumps(payload), content_type="application/json", headers=self.headers)
+
+    def _embeddings(self, request: Request) -> Response:
+        body = request.get_json()
+        inputs = body.get("input")
+        inputs = inputs if isinstance(inputs, list) else [inputs]
+        prompt = max(1, self._words(inputs))
+        self.served.add(prompt, 0)
+        payload = {
+            "object": "list",
+            "model": "text-embedding-3-small",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3, 0.4]} for i in range(len(inputs))
+            ],
+            "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
+        }
+        return Response(json.dumps(payload), content_type="application/json", headers=self.headers)
+
+
+class FailingProvider:
+    """A provider path that always answers one HTTP error (429, 500, ...)."""
+
+    def __init__(self, server: HTTPServer, prefix: str, status: int) -> None:
+        self.server = server
+        self.prefix = prefix
+        self.hits = 0
+        message = {429: "Rate limit reached", 500: "The server had an error"}.get(status, "error")
+        self.status = status
+
+        def handler(request: Request) -> Response:
+            self.hits += 1
+            body = {"error": {"message": message, "type": "server_error" if status >= 500 else "rate_limit"}}
+            return Response(json.dumps(body), status=status, content_type="application/json")
+
+        server.expect_request(f"{prefix}/chat/completions").respond_with_handler(handler)
+
+    @property
+    def api_base(self) -> str:
+        return self.server.url_for(self.prefix)
+
+
+class FakeAnthropic:
+    """An Anthropic Messages API provider (non-streaming), with known usage."""
+
+    def __init__(self, server: HTTPServer, prefix: str = "/anthropic") -> None:
+        self.server = server
+        self.prefix = prefix
+        self.served = Served()
+        server.expect_request(f"{prefix}/v1/messages").respond_with_handler(self._messages)
+
+    @property
+    def api_base(self) -> str:
+        return self.server.url_for(self.prefix)
+
+    def _messages(self, request: Request) -> Response:
+        body = request.get_json()
+        prompt = max(1, FakeOpenAI._words(body.get("messages")))
+        reply = "Bonjour from the fake Anthropic"
+        completion = len(reply.split())
+        self.served.add(prompt, completion)
+        payload = {
+            "id": f"msg_{self.served.requests}",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-3-5-haiku-20241022",
+            "content": [{"type": "text", "text": reply}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": prompt, "output_tokens": completion, "cache_read_input_tokens": 3},
+        }
+        return Response(json.dumps(payload), content_type="application/json")
