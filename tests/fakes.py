@@ -43,6 +43,7 @@ class FakeOpenAI:
         self.prefix = prefix
         self.served = Served()
         self.reply = "Hello from the fake provider"
+        self.model = CHAT_MODEL_SERVED
         self.delay_s = 0.0
         self.chunk_delay_s = 0.0
         self.headers = {"x-ratelimit-remaining-requests": "4999", "x-ratelimit-remaining-tokens": "159000"}
@@ -71,7 +72,7 @@ class FakeOpenAI:
         prompt = max(1, self._words(body.get("messages")))
         completion = len(self.reply.split())
         self.served.add(prompt, completion)
-        model = CHAT_MODEL_SERVED
+        model = self.model
         if body.get("stream"):
             return self._stream(body, prompt, completion, model)
         payload = {
@@ -186,7 +187,7 @@ class FakeAnthropic:
             "id": f"msg_{self.served.requests}",
             "type": "message",
             "role": "assistant",
-            "model": "claude-3-5-haiku-20241022",
+            "model": "claude-haiku-4-5-20251001",
             "content": [{"type": "text", "text": reply}],
             "stop_reason": "end_turn",
             "stop_sequence": None,

@@ -67,6 +67,15 @@ def internal_error_count(component: str | None = None) -> int:
 
 def report(component: str, error: BaseException) -> None:
     """Log (rate-limited) and count an internal error; re-raise when strict."""
+    # In strict mode the re-raised error crosses outer boundaries: count it only once.
+    if getattr(error, "_otel_llm_reported", False):
+        if _strict:
+            raise error
+        return
+    try:
+        setattr(error, "_otel_llm_reported", True)  # noqa: B010  # a marker on the exception object
+    except Exception:  # noqa: BLE001  # exceptions with __slots__ cannot take the marker
+        _log.debug("otel-llm: cannot mark %r as reported", type(error))
     now = time.monotonic()
     with _lock:
         _counts[component] = _counts.get(component, 0) + 1

@@ -2,8 +2,10 @@
 
 LiteLLM reports calls after they return, from a thread pool and an async queue that
 it drains in its own ``atexit`` hook, registered at import, which therefore runs
-*after* the OpenTelemetry SDK's shutdown hook. Ours is (re-)registered when the first
-call is seen, so it runs first: drain LiteLLM, finish live spans, flush the providers.
+*after* the OpenTelemetry SDK's shutdown hook. ``atexit`` runs hooks last-in first-out:
+ours is registered when a callback is built and moved last when the first call starts
+(after any provider the application set up), so it runs first: drain LiteLLM, finish
+live spans, flush the providers.
 """
 
 from __future__ import annotations
@@ -23,26 +25,31 @@ if TYPE_CHECKING:
 _log: Final = logging.getLogger("otel_llm")
 _lock: Final = threading.Lock()
 _telemetries: weakref.WeakSet[Telemetry] = weakref.WeakSet()
-_armed = False
+_armed_at_first_call = False
 
 
 def watch(telemetry: Telemetry) -> None:
     """Flush this telemetry's providers at exit."""
     with _lock:
         _telemetries.add(telemetry)
+    _register()
+
+
+def _register() -> None:
+    atexit.unregister(flush_at_exit)
+    atexit.register(flush_at_exit)
 
 
 def arm() -> None:
-    """Register the exit hook after the SDK's, so it runs before the SDK shuts down."""
-    global _armed
-    if _armed:
+    """At the first call: move the exit hook after every provider's, so it runs first."""
+    global _armed_at_first_call
+    if _armed_at_first_call:
         return
     with _lock:
-        if _armed:
+        if _armed_at_first_call:
             return
-        _armed = True
-    atexit.unregister(flush_at_exit)
-    atexit.register(flush_at_exit)
+        _armed_at_first_call = True
+    _register()
 
 
 def _litellm_executor_idle() -> bool:

@@ -66,8 +66,8 @@ def safe_url(url: str) -> str:
     """A URL with user:password@ and every query string removed (query keys carry API keys)."""
     try:
         parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
     except ValueError:
         return REDACTED
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
     return f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else scrub(url)

@@ -53,6 +53,10 @@ class OtelLLMCallback(CustomLogger):
         _lifecycle.watch(self.telemetry)
 
     # LiteLLM calls these with keyword arguments: the parameter names must stay as they are.
+    def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
+        # Runs in the caller's thread before each call: the first one arms the exit flush.
+        _lifecycle.arm()
+
     def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
         self._report(kwargs)
 
@@ -78,7 +82,6 @@ class OtelLLMCallback(CustomLogger):
         call_id = text(payload.get("litellm_call_id"), 256) or text(kwargs.get("litellm_call_id"), 256)
         if call_id is not None and not SEEN.first_time(call_id):
             return
-        _lifecycle.arm()
         live = REGISTRY.pop(call_id)
         if live is not None:
             finish(live, build_record(payload, kwargs, live.telemetry.config))

@@ -54,8 +54,8 @@ def _merge(call: LiveCall, record: InvocationRecord) -> None:
     if call.first_chunk_ns is not None:
         record.first_chunk_ns = call.first_chunk_ns
         record.chunk_intervals_s = tuple(call.chunk_intervals_s)
-    if record.stream is None:
-        record.stream = call.streaming
+    if record.stream is None and call.streaming:
+        record.stream = True
     if record.request_model is None:
         record.request_model = call.request_model
     if record.error_type is None and call.error is not None:

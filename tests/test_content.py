@@ -1,0 +1,140 @@
+"""Prompt and completion content: off by default, opt-in per the conventions' modes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import litellm
+import pytest
+
+from otel_llm import LiteLLMInstrumentor
+from otel_llm._config import ContentMode, resolve
+from tests.conftest import Signals, wait_for
+from tests.fakes import FakeOpenAI
+
+SECRET_PROMPT = "my private question about zebras"
+MESSAGES = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": SECRET_PROMPT},
+]
+CONTENT_KEYS = {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"}
+
+
+@pytest.fixture
+def instrument_with(signals: Signals) -> Iterator[object]:
+    instrumentors: list[LiteLLMInstrumentor] = []
+
+    def start(mode: str | None) -> None:
+        instrumentor = LiteLLMInstrumentor()
+        instrumentor.instrument(
+            tracer_provider=signals.tracer_provider,
+            meter_provider=signals.meter_provider,
+            logger_provider=signals.logger_provider,
+            capture_content=mode,
+        )
+        instrumentors.append(instrumentor)
+
+    yield start
+    for instrumentor in instrumentors:
+        instrumentor.uninstrument()
+
+
+def _call_and_get(signals: Signals, fake: FakeOpenAI) -> tuple[dict[str, object], list[object]]:
+    litellm.completion(model="openai/gpt-4o-mini", messages=MESSAGES, api_base=fake.api_base, api_key="sk-x")
+    (span,) = signals.wait_spans(1)
+    return dict(span.attributes), [r.log_record for r in signals.log_exporter.get_finished_logs()]
+
+
+def _without_content_and_ids(attrs: dict[str, object]) -> dict[str, object]:
+    volatile = {"gen_ai.response.id", "otel_llm.litellm.call_id"}
+    return {k: v for k, v in attrs.items() if k not in CONTENT_KEYS | volatile}
+
+
+def test_no_content_by_default(instrument_with: object, signals: Signals, fake_openai: FakeOpenAI) -> None:
+    """With the variable unset, no message text appears in spans or events."""
+    instrument_with(None)  # type: ignore[operator]
+    attrs, events = _call_and_get(signals, fake_openai)
+    assert not CONTENT_KEYS & attrs.keys()
+    assert SECRET_PROMPT not in repr(attrs) and fake_openai.reply not in repr(attrs)
+    assert events == []
+
+
+def test_span_only(instrument_with: object, signals: Signals, fake_openai: FakeOpenAI) -> None:
+    """SPAN_ONLY puts structured messages on the span and emits no event."""
+    instrument_with("SPAN_ONLY")  # type: ignore[operator]
+    attrs, events = _call_and_get(signals, fake_openai)
+    inputs = json.loads(str(attrs["gen_ai.input.messages"]))
+    assert inputs == [
+        {"role": "system", "parts": [{"type": "text", "content": "You are terse."}]},
+        {"role": "user", "parts": [{"type": "text", "content": SECRET_PROMPT}]},
+    ]
+    outputs = json.loads(str(attrs["gen_ai.output.messages"]))
+    assert outputs == [
+        {"role": "assistant", "parts": [{"type": "text", "content": fake_openai.reply}], "finish_reason": "stop"}
+    ]
+    assert events == []
+
+
+def test_event_only(instrument_with: object, signals: Signals, fake_openai: FakeOpenAI) -> None:
+    """EVENT_ONLY emits one inference-details event, correlated with the span, and keeps the span clean."""
+    instrument_with("EVENT_ONLY")  # type: ignore[operator]
+    attrs, _ = _call_and_get(signals, fake_openai)
+    assert not CONTENT_KEYS & attrs.keys()
+    logs = wait_for(signals.log_exporter.get_finished_logs)
+    (event,) = [r.log_record for r in logs]
+    assert event.event_name == "gen_ai.client.inference.operation.details"
+    assert SECRET_PROMPT in str(event.attributes["gen_ai.input.messages"])
+    (span,) = signals.spans()
+    assert event.trace_id == span.context.trace_id and event.span_id == span.context.span_id
+
+
+def test_non_content_attributes_identical_in_every_mode(signals: Signals, fake_openai: FakeOpenAI) -> None:
+    """All non-content attributes are the same whatever the content mode."""
+    seen = []
+    for mode in ("NO_CONTENT", "SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT"):
+        instrumentor = LiteLLMInstrumentor()
+        instrumentor.instrument(
+            tracer_provider=signals.tracer_provider,
+            meter_provider=signals.meter_provider,
+            logger_provider=signals.logger_provider,
+            capture_content=mode,
+        )
+        try:
+            signals.spans_exporter.clear()
+            attrs, _ = _call_and_get(signals, fake_openai)
+        finally:
+            instrumentor.uninstrument()
+        seen.append(_without_content_and_ids(attrs))
+    assert all(s == seen[0] for s in seen)
+
+
+def test_content_is_size_capped(signals: Signals, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Captured content stays valid JSON under OTEL_LLM_CONTENT_MAX_LENGTH."""
+    monkeypatch.setenv("OTEL_LLM_CONTENT_MAX_LENGTH", "300")
+    instrumentor = LiteLLMInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=signals.tracer_provider, meter_provider=signals.meter_provider, capture_content="SPAN_ONLY"
+    )
+    try:
+        litellm.completion(
+            model="openai/gpt-4o-mini",
+            messages=[{"role": "user", "content": "word " * 2000}],
+            api_base=fake_openai.api_base,
+            api_key="sk-x",
+        )
+        (span,) = signals.wait_spans(1)
+    finally:
+        instrumentor.uninstrument()
+    text = str(span.attributes["gen_ai.input.messages"])
+    assert len(text) <= 300
+    assert "[truncated]" in json.loads(text)[0]["parts"][0]["content"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "mode"),
+    [("", ContentMode.NO_CONTENT), ("true", ContentMode.SPAN_ONLY), ("span_and_event", ContentMode.SPAN_AND_EVENT)],
+)
+def test_content_mode_parsing(raw: str, mode: ContentMode) -> None:
+    """The variable accepts the conventions' enum (any case) and the older boolean."""
+    assert resolve({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": raw}).content_mode is mode

@@ -1,0 +1,93 @@
+"""Provider failures: failed attempt spans, error.type, ERROR status, and duration metrics."""
+
+from __future__ import annotations
+
+import litellm
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+from pytest_httpserver import HTTPServer
+
+from tests.conftest import Signals
+from tests.fakes import FailingProvider, FakeOpenAI
+
+MESSAGES = [{"role": "user", "content": "this call will fail"}]
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type"), [(429, "RateLimitError"), (500, "InternalServerError")], ids=["429", "500"]
+)
+def test_http_error(capture_mode: str, signals: Signals, httpserver: HTTPServer, status: int, error_type: str) -> None:
+    """An HTTP error from the provider gives a failed CLIENT span and a duration point with error.type."""
+    provider = FailingProvider(httpserver, f"/fail{status}", status)
+    with pytest.raises(getattr(litellm, error_type)):
+        litellm.completion(
+            model="openai/gpt-4o-mini", messages=MESSAGES, api_base=provider.api_base, api_key="sk-x", num_retries=0
+        )
+    (span,) = signals.wait_spans(1)
+    assert span.name == "chat gpt-4o-mini"
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == error_type
+    assert span.attributes["gen_ai.provider.name"] == "openai"
+    assert "gen_ai.usage.input_tokens" not in span.attributes or span.attributes["gen_ai.usage.input_tokens"] == 0
+    assert "otel_llm.usage.source" not in span.attributes
+    (point,) = signals.points("gen_ai.client.operation.duration")
+    assert point.count == 1
+    assert point.attributes["error.type"] == error_type
+    assert not signals.points("gen_ai.client.token.usage")
+    assert not signals.points("otel_llm.client.cost")
+
+
+def test_timeout(capture_mode: str, signals: Signals, fake_openai: FakeOpenAI) -> None:
+    """A client-side timeout is a failed span with error.type Timeout."""
+    fake_openai.delay_s = 1.0
+    with pytest.raises(litellm.Timeout):
+        litellm.completion(
+            model="openai/gpt-4o-mini",
+            messages=MESSAGES,
+            api_base=fake_openai.api_base,
+            api_key="sk-x",
+            timeout=0.2,
+            num_retries=0,
+        )
+    (span,) = signals.wait_spans(1)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "Timeout"
+    (point,) = signals.points("gen_ai.client.operation.duration")
+    assert point.attributes["error.type"] == "Timeout"
+    assert 0.15 <= point.sum < 1.0
+
+
+async def test_async_error(capture_mode: str, signals: Signals, httpserver: HTTPServer) -> None:
+    """Async failures are reported like sync ones."""
+    import asyncio
+
+    provider = FailingProvider(httpserver, "/afail", 500)
+    with pytest.raises(litellm.InternalServerError):
+        await litellm.acompletion(
+            model="openai/gpt-4o-mini", messages=MESSAGES, api_base=provider.api_base, api_key="sk-x", num_retries=0
+        )
+    (span,) = await asyncio.to_thread(signals.wait_spans, 1)
+    assert span.attributes["error.type"] == "InternalServerError"
+    assert span.status.status_code is StatusCode.ERROR
+
+
+def test_error_message_is_scrubbed(capture_mode: str, signals: Signals, httpserver: HTTPServer) -> None:
+    """A provider error echoing the API key never exports the key."""
+    key = "sk-live-abcdefghijklmnop123456"
+    httpserver.expect_request("/leaky/chat/completions").respond_with_json(
+        {"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error"}}, status=401
+    )
+    with pytest.raises(litellm.AuthenticationError):
+        litellm.completion(
+            model="openai/gpt-4o-mini",
+            messages=MESSAGES,
+            api_base=httpserver.url_for("/leaky"),
+            api_key=key,
+            num_retries=0,
+        )
+    (span,) = signals.wait_spans(1)
+    assert span.attributes["error.type"] == "AuthenticationError"
+    assert key not in str(span.status.description)
+    assert key not in repr(dict(span.attributes))
+    assert "Incorrect API key provided" in str(span.status.description)

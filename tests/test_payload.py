@@ -1,0 +1,188 @@
+"""The payload → record builder is a pure function, tolerant field by field."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from otel_llm._capture.payload import build_record
+from otel_llm._config import Config
+from otel_llm._emit.attributes import metric_attributes, span_attributes
+
+CONFIG = Config()
+
+
+def _payload(**overrides: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "litellm_call_id": "call-1",
+        "call_type": "acompletion",
+        "custom_llm_provider": "bedrock",
+        "model": "bedrock/anthropic.claude-3-haiku",
+        "model_group": "claude",
+        "model_id": "dep-1",
+        "api_base": "https://user:secret@bedrock.example.com:8443/v1?key=abc",
+        "stream": False,
+        "startTime": 1_700_000_000.0,
+        "endTime": 1_700_000_001.5,
+        "completionStartTime": 1_700_000_001.5,
+        "prompt_tokens": 10,
+        "completion_tokens": 4,
+        "response_cost": 0.002,
+        "status": "success",
+        "model_parameters": {"temperature": 0.1, "top_p": 1, "max_tokens": 100, "stop": ["END"], "seed": 7, "n": 2},
+        "response": {
+            "id": "resp-1",
+            "model": "claude-3-haiku",
+            "choices": [{"finish_reason": "stop"}, {"finish_reason": "length"}],
+        },
+        "metadata": {
+            "usage_object": {
+                "prompt_tokens_details": {"cached_tokens": 6},
+                "completion_tokens_details": {"reasoning_tokens": 2},
+            }
+        },
+    }
+    base.update(overrides)
+    return base
+
+
+def test_full_payload() -> None:
+    """Every field maps onto its semantic-convention attribute with the right type."""
+    record = build_record(_payload(), {}, CONFIG)
+    attrs = span_attributes(record)
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.provider.name"] == "aws.bedrock"
+    assert attrs["gen_ai.request.model"] == "anthropic.claude-3-haiku"
+    assert attrs["gen_ai.response.finish_reasons"] == ("stop", "length")
+    assert attrs["gen_ai.request.stop_sequences"] == ("END",)
+    assert attrs["gen_ai.request.top_p"] == 1.0 and isinstance(attrs["gen_ai.request.top_p"], float)
+    assert attrs["gen_ai.request.choice.count"] == 2
+    assert attrs["gen_ai.request.seed"] == 7
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 6
+    assert attrs["gen_ai.usage.reasoning.output_tokens"] == 2
+    assert attrs["server.address"] == "bedrock.example.com"
+    assert attrs["server.port"] == 8443
+    assert attrs["otel_llm.model_group"] == "claude"
+    assert record.duration_s == pytest.approx(1.5)
+    assert not any("secret" in str(v) or "abc" in str(v) for v in attrs.values())
+    assert metric_attributes(record) == {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "aws.bedrock",
+        "gen_ai.request.model": "anthropic.claude-3-haiku",
+        "gen_ai.response.model": "claude-3-haiku",
+        "otel_llm.model_group": "claude",
+    }
+
+
+@pytest.mark.parametrize(
+    ("provider", "expected"),
+    [
+        ("openai", "openai"),
+        ("azure", "azure.ai.openai"),
+        ("azure_ai", "azure.ai.inference"),
+        ("anthropic", "anthropic"),
+        ("cohere_chat", "cohere"),
+        ("bedrock_converse", "aws.bedrock"),
+        ("vertex_ai", "gcp.vertex_ai"),
+        ("gemini", "gcp.gemini"),
+        ("xai", "x_ai"),
+        ("mistral", "mistral_ai"),
+        ("ollama", "ollama"),
+        (None, "_OTHER"),
+    ],
+)
+def test_provider_names(provider: str | None, expected: str) -> None:
+    """LiteLLM provider names map to the conventions' well-known values."""
+    attrs = span_attributes(build_record(_payload(custom_llm_provider=provider, model="m"), {}, CONFIG))
+    assert attrs["gen_ai.provider.name"] == expected
+
+
+def test_failure_payload() -> None:
+    """A failure payload gives error.type from LiteLLM's error class and no usage/cost source."""
+    record = build_record(
+        _payload(
+            status="failure",
+            prompt_tokens=0,
+            completion_tokens=0,
+            response_cost=0.0,
+            response=None,
+            error_str="litellm.RateLimitError: Bearer sk-abcdefghijkl1234",
+            error_information={"error_class": "RateLimitError", "error_code": "429"},
+        ),
+        {},
+        CONFIG,
+    )
+    assert record.error_type == "RateLimitError"
+    assert record.usage_source is None and record.cost_source is None
+    assert "sk-abcdefghijkl1234" not in (record.error_message or "")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        None,
+        "not a dict",
+        {"litellm_call_id": None, "model": None, "startTime": None, "response": None, "metadata": None},
+        {"prompt_tokens": -5, "completion_tokens": math.nan, "response_cost": math.inf, "model": 42},
+        {"prompt_tokens": "12", "completion_tokens": True, "response_cost": "-1", "stream": "yes"},
+        {"model_parameters": {"temperature": "hot", "stop": [None, 3, "ok"], "max_tokens": 1.5}},
+        {"response": {"choices": "nope", "id": ["x"], "model": {"a": 1}}},
+        {"metadata": {"usage_object": {"prompt_tokens_details": "x"}}, "hidden_params": []},
+        {"model": "None", "model_group": "", "call_type": "   "},
+        {"startTime": 10.0, "endTime": 5.0},
+        {"model": "x" * 100_000, "litellm_call_id": "\ud800bad-surrogate"},
+    ],
+)
+def test_malformed_payloads_lose_only_bad_fields(payload: object) -> None:
+    """Malformed payloads never raise, and never produce None, NaN, '' or 'None' attributes."""
+    record = build_record(payload, {"litellm_params": "bad"}, CONFIG)
+    for key, value in span_attributes(record).items():
+        assert value is not None and value not in ("", "None"), key
+        if isinstance(value, float):
+            assert math.isfinite(value), key
+        if isinstance(value, str):
+            assert len(value) <= CONFIG.attribute_max_length, key
+            value.encode("utf-8")
+        if isinstance(value, int) and "tokens" in key:
+            assert value >= 0
+
+
+def test_router_attempt_metadata() -> None:
+    """Router metadata gives the retry index, fallback depth and the failure that caused them."""
+    previous = ({"model_group": "primary", "exception_type": "RateLimitError"},)
+    kwargs = {
+        "litellm_params": {"metadata": {"attempted_retries": 0, "attempted_fallbacks": 1, "previous_models": previous}}
+    }
+    record = build_record(_payload(model_group="backup"), kwargs, CONFIG)
+    assert record.route_step is not None
+    assert (record.route_step.kind, record.route_step.from_model_group, record.route_step.to_model_group) == (
+        "fallback",
+        "primary",
+        "backup",
+    )
+    assert record.route_step.error_type == "RateLimitError"
+    kwargs["litellm_params"]["metadata"].update(attempted_retries=2, attempted_fallbacks=0)  # type: ignore[index]
+    retry = build_record(_payload(model_group="primary"), kwargs, CONFIG)
+    assert retry.route_step is not None and retry.route_step.kind == "retry" and retry.route_step.retry_index == 2
+
+
+def test_estimated_stream_usage() -> None:
+    """An OpenAI stream without stream_options.include_usage has LiteLLM-counted (estimated) tokens."""
+    stream = _payload(custom_llm_provider="openai", model="gpt-4o-mini", stream=True)
+    assert build_record(stream, {"optional_params": {}}, CONFIG).usage_source == "estimated"
+    asked = {"optional_params": {"stream_options": {"include_usage": True}}}
+    assert build_record(stream, asked, CONFIG).usage_source == "provider"
+    anthropic = _payload(custom_llm_provider="anthropic", model="claude", stream=True)
+    assert build_record(anthropic, {}, CONFIG).usage_source == "provider"
+
+
+def test_time_to_first_chunk_only_for_streams() -> None:
+    """completionStartTime becomes time to first chunk only on streams, and never before the start."""
+    plain = build_record(_payload(completionStartTime=1_700_000_000.4), {}, CONFIG)
+    assert plain.time_to_first_chunk_s is None
+    stream = build_record(_payload(stream=True, completionStartTime=1_700_000_000.25), {}, CONFIG)
+    assert stream.time_to_first_chunk_s == pytest.approx(0.25)
+    early = build_record(_payload(stream=True, completionStartTime=1_600_000_000.0), {}, CONFIG)
+    assert early.time_to_first_chunk_s is None

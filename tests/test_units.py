@@ -1,0 +1,95 @@
+"""Small units: configuration, redaction, the cardinality cap, the live-call registry."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from otel_llm._config import Config, resolve
+from otel_llm._emit.cardinality import CardinalityLimiter
+from otel_llm._redact import safe_url, scrub, server_of
+
+
+@pytest.mark.parametrize(
+    ("env", "field", "expected", "message"),
+    [
+        ({"OTEL_LLM_ATTRIBUTE_MAX_LENGTH": "-3"}, "attribute_max_length", 512, "OTEL_LLM_ATTRIBUTE_MAX_LENGTH"),
+        ({"OTEL_LLM_CALLBACK_TIMEOUT": "soon"}, "callback_timeout_s", 60.0, "OTEL_LLM_CALLBACK_TIMEOUT"),
+        ({"OTEL_LLM_CALLBACK_TIMEOUT": "nan"}, "callback_timeout_s", 60.0, "number of seconds"),
+        ({"OTEL_LLM_RAISE_INTERNAL_ERRORS": "maybe"}, "raise_internal_errors", False, "true or false"),
+        (
+            {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "ALL"},
+            "content_mode",
+            resolve({}).content_mode,
+            "SPAN_ONLY",
+        ),
+    ],
+)
+def test_bad_setting_names_itself_and_falls_back(
+    env: dict[str, str], field: str, expected: object, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong value logs one warning naming the setting and the fix, and the default is used."""
+    with caplog.at_level(logging.WARNING, logger="otel_llm"):
+        config = resolve(env)
+    assert getattr(config, field) == expected
+    (record,) = caplog.records
+    assert message in record.getMessage()
+    assert next(iter(env)) in record.getMessage()
+
+
+def test_unknown_prefixed_setting_is_reported_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A misspelt OTEL_LLM_ variable is reported once, by name."""
+    with caplog.at_level(logging.WARNING, logger="otel_llm"):
+        resolve({"OTEL_LLM_CALLBAK_TIMEOUT": "5"})
+        resolve({"OTEL_LLM_CALLBAK_TIMEOUT": "5"})
+    assert [r.getMessage() for r in caplog.records if "OTEL_LLM_CALLBAK_TIMEOUT" in r.getMessage()] == [
+        "otel-llm: unknown setting OTEL_LLM_CALLBAK_TIMEOUT is ignored. "
+        "Check the spelling against the README's environment table."
+    ]
+
+
+def test_arguments_override_environment() -> None:
+    """Constructor arguments win over the environment."""
+    config = resolve({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY"}, content_mode="EVENT_ONLY")
+    assert config.content_mode.value == "EVENT_ONLY"
+    assert isinstance(resolve({}), Config)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Incorrect API key provided: sk-proj-abcdef123456", "sk-proj-abcdef123456"),
+        ("header Authorization: Bearer eyJhbGciOi.abc.def", "eyJhbGciOi.abc.def"),
+        ("x-api-key: anthropic-secret-value", "anthropic-secret-value"),
+        ("GET https://host/v1?key=AIzaSyA1234567890abcdefghij&alt=json", "AIzaSyA1234567890abcdefghij"),
+        ("connect to https://admin:hunter2@db.example.com/x", "hunter2"),
+        ("api_key='sk-ant-api03-zzzzzzzz'", "sk-ant-api03-zzzzzzzz"),
+    ],
+)
+def test_scrub_removes_credentials(text: str, secret: str) -> None:
+    """Credentials echoed in error messages are replaced, the rest of the message kept."""
+    cleaned = scrub(text)
+    assert secret not in cleaned
+    assert "[REDACTED]" in cleaned
+
+
+def test_urls() -> None:
+    """API bases give host and port only; safe_url drops credentials and query strings."""
+    assert server_of("https://user:pw@api.example.com/v1?key=x") == ("api.example.com", 443)
+    assert server_of("http://127.0.0.1:4000") == ("127.0.0.1", 4000)
+    assert server_of("api.openai.com") == ("api.openai.com", 443)
+    assert server_of("") == (None, None)
+    assert server_of(None) == (None, None)
+    assert server_of("http://[::1") == (None, None)
+    assert safe_url("https://user:pw@api.example.com:8443/v1/chat?key=secret") == "https://api.example.com:8443/v1/chat"
+
+
+def test_cardinality_cap(caplog: pytest.LogCaptureFixture) -> None:
+    """Past the cap, new values become _OTHER, known values keep working, and one warning is logged."""
+    limiter = CardinalityLimiter(limit=3)
+    with caplog.at_level(logging.WARNING, logger="otel_llm"):
+        values = [limiter.limit({"model": f"m{i}", "op": "chat"})["model"] for i in range(10)]
+    assert values == ["m0", "m1", "m2"] + ["_OTHER"] * 7
+    assert limiter.limit({"model": "m1"})["model"] == "m1"
+    assert len([r for r in caplog.records if "reached 3 distinct values" in r.getMessage()]) == 1
