@@ -60,10 +60,10 @@ def _merge(call: LiveCall, record: InvocationRecord) -> None:
         record.request_model = call.request_model
     if record.error_type is None and call.error is not None:
         record.error_type = type(call.error).__name__
-        record.error_message = _error_message(call.error, call.telemetry.config.attribute_max_length)
+        record.error_message = error_message(call.error, call.telemetry.config.attribute_max_length)
 
 
-def _error_message(error: BaseException, limit: int) -> str | None:
+def error_message(error: BaseException, limit: int) -> str | None:
     try:
         message = str(error)
     except Exception:  # noqa: BLE001  # a foreign __str__ may raise
@@ -100,7 +100,7 @@ def record_from_call(call: LiveCall) -> InvocationRecord:
     record = payload.build_record(synthetic, {"litellm_params": {"metadata": metadata}}, config)
     if call.error is not None:
         record.error_type = type(call.error).__name__
-        record.error_message = _error_message(call.error, limit)
+        record.error_message = error_message(call.error, limit)
     if record.server_address is None:
         record.server_address, record.server_port = server_of(kwargs.get("api_base"))
     return record

@@ -20,6 +20,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _errors, _providers
 from .._emit.telemetry import Telemetry
+from .complete import error_message, stream_ended
 from .fields import count, mapping, text
 from .live import REGISTRY, LiveCall
 from .payload import route_step
@@ -142,8 +143,6 @@ def _begin_attempt(
 
 
 def _attempt_returned(call: LiveCall, result: Any) -> Any:
-    from .complete import stream_ended  # noqa: PLC0415  # complete imports this module's peers
-
     call.mark_returned(result)
     router = current_router()
     if router is not None:
@@ -233,9 +232,7 @@ def _finish_router(telemetry: Telemetry, request: RouterRequest, error: BaseExce
             return
         request.finished = True
     error_type = type(error).__name__ if error is not None else None
-    from .complete import _error_message  # noqa: PLC0415
-
-    message = _error_message(error, telemetry.config.attribute_max_length) if error is not None else None
+    message = error_message(error, telemetry.config.attribute_max_length) if error is not None else None
     telemetry.finish_router_span(
         request.span,
         request.attempts,
