@@ -24,6 +24,8 @@ def _run_calls(fake: FakeOpenAI) -> None:
     for _ in litellm.completion(**kwargs, stream=True, stream_options={"include_usage": True}):
         pass
     litellm.embedding(model="openai/text-embedding-3-small", input="a b", api_base=fake.api_base, api_key="sk-x")
+    with pytest.raises(litellm.InternalServerError):
+        litellm.completion(**{**kwargs, "api_base": fake.server.url_for("/nowhere")}, num_retries=0)
 
 
 def _shape(signals: Signals, count: int) -> tuple[list[tuple[str, dict[str, object]]], dict[str, list[object]]]:
@@ -41,7 +43,7 @@ def test_callback_only_matches_instrumentor(signals: Signals, fake_openai: FakeO
     instrumentor.instrument(tracer_provider=signals.tracer_provider, meter_provider=signals.meter_provider)
     try:
         _run_calls(fake_openai)
-        live = _shape(signals, 3)
+        live = _shape(signals, 4)
     finally:
         instrumentor.uninstrument()
 
@@ -50,7 +52,7 @@ def test_callback_only_matches_instrumentor(signals: Signals, fake_openai: FakeO
     litellm.callbacks.append(callback)
     try:
         _run_calls(fake_openai)
-        backdated = _shape(second, 3)
+        backdated = _shape(second, 4)
     finally:
         litellm.logging_callback_manager.remove_callback_from_all_lists(callback)
     assert live[0] == backdated[0]

@@ -91,6 +91,27 @@ SETTINGS: Final = (
         "Seconds the exit flush waits for LiteLLM's pending logging work before the SDK shuts down.",
     ),
     Setting(
+        "OTEL_LLM_METRIC_ATTRIBUTION",
+        "key,team",
+        "Who metrics are broken down by: any of key, team, user, end_user, org (or none); values stay capped.",
+    ),
+    Setting(
+        "OTEL_LLM_KEY_HASH_SALT",
+        "(derived)",
+        "Secret salt of virtual key hashes; derived from LITELLM_MASTER_KEY when unset (random per process without).",
+    ),
+    Setting("OTEL_LLM_HEADROOM_TTL", "300", "Seconds a budget or rate-limit gauge series is reported after last seen."),
+    Setting(
+        "OTEL_LLM_EXPORTER",
+        "otlp",
+        "Proxy only, when no SDK is installed: otlp, prometheus (one worker only), console or none.",
+    ),
+    Setting(
+        "OTEL_LLM_PROXY_HTTP_SPANS",
+        "true",
+        "Proxy only: instrument httpx and aiohttp so each provider HTTP call is a child span of its attempt.",
+    ),
+    Setting(
         "OTEL_LLM_RAISE_INTERNAL_ERRORS",
         "false",
         "Re-raise internal telemetry errors instead of logging them (for tests).",
@@ -113,6 +134,8 @@ class Config:
     pending_limit: int = 10000
     exit_timeout_s: float = 5.0
     raise_internal_errors: bool = False
+    metric_attribution: frozenset[str] = frozenset({"key", "team"})
+    headroom_ttl_s: float = 300.0
 
 
 def _warn(setting: str, value: str, fix: str, default: object) -> None:
@@ -149,6 +172,21 @@ def _bool(setting: str, raw: str, default: bool) -> bool:
         return False
     _warn(setting, raw, "set true or false", default)
     return default
+
+
+ATTRIBUTION_CHOICES: Final = ("key", "team", "user", "end_user", "org")
+
+
+def _attribution(setting: str, raw: str, default: frozenset[str]) -> frozenset[str]:
+    items = {item.strip().lower() for item in raw.split(",") if item.strip()}
+    if items == {"none"}:
+        return frozenset()
+    unknown = sorted(items - set(ATTRIBUTION_CHOICES))
+    if unknown:
+        choices = ", ".join(ATTRIBUTION_CHOICES)
+        _warn(setting, raw, f"use a comma-separated list of {choices} (or none)", ",".join(sorted(default)))
+        return default
+    return frozenset(items)
 
 
 def _content_mode(raw: str) -> ContentMode:
@@ -212,6 +250,8 @@ def resolve(env: Mapping[str, str] | None = None, **overrides: object) -> Config
         "pending_limit": _from_env(env, "OTEL_LLM_PENDING_LIMIT", _positive_int, base.pending_limit),
         "exit_timeout_s": _from_env(env, "OTEL_LLM_EXIT_TIMEOUT", _positive_float, base.exit_timeout_s),
         "raise_internal_errors": _from_env(env, "OTEL_LLM_RAISE_INTERNAL_ERRORS", _bool, base.raise_internal_errors),
+        "metric_attribution": _from_env(env, "OTEL_LLM_METRIC_ATTRIBUTION", _attribution, base.metric_attribution),
+        "headroom_ttl_s": _from_env(env, "OTEL_LLM_HEADROOM_TTL", _positive_float, base.headroom_ttl_s),
     }
     for key, value in overrides.items():
         if key not in values:

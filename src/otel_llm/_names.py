@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from opentelemetry.semconv._incubating.attributes import enduser_attributes as _enduser
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
+from opentelemetry.semconv._incubating.attributes import user_attributes as _user
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gen_ai_metrics
 from opentelemetry.semconv.attributes import error_attributes as _error
 from opentelemetry.semconv.attributes import server_attributes as _server
@@ -88,6 +90,16 @@ SPAN_INCOMPLETE: Final = "otel_llm.span.incomplete"  # LiteLLM never delivered i
 ACCOUNTING_ISSUE: Final = "otel_llm.accounting.issue"  # usage_estimated | usage_missing | cost_unpriced
 INTERNAL_COMPONENT: Final = "otel_llm.component"
 
+# Attribution (proxy): virtual key, team, user, organisation, tags
+KEY_ALIAS: Final = "otel_llm.key.alias"
+KEY_HASH: Final = "otel_llm.key.hash"  # salted; never the key, never LiteLLM's unsalted hash
+TEAM_ID: Final = "otel_llm.team.id"
+TEAM_ALIAS: Final = "otel_llm.team.alias"
+ORG_ID: Final = "otel_llm.org.id"
+REQUEST_TAGS: Final = "otel_llm.request.tags"
+USER_ID: Final = _user.USER_ID  # LiteLLM's internal user that owns the key
+ENDUSER_ID: Final = _enduser.ENDUSER_ID  # the end user the caller passed (``user``)
+
 # Span events
 EVENT_RETRY: Final = "otel_llm.retry"
 EVENT_FALLBACK: Final = "otel_llm.fallback"
@@ -98,6 +110,22 @@ RETRIES_METRIC: Final = "otel_llm.client.retries"
 FALLBACKS_METRIC: Final = "otel_llm.client.fallbacks"
 ACCOUNTING_ISSUES_METRIC: Final = "otel_llm.client.accounting_issues"
 INTERNAL_ERRORS_METRIC: Final = "otel_llm.internal.errors"
+
+# Headroom gauges
+KEY_SPEND: Final = "otel_llm.key.spend"
+KEY_MAX_BUDGET: Final = "otel_llm.key.max_budget"
+KEY_BUDGET_UTILIZATION: Final = "otel_llm.key.budget.utilization"
+TEAM_SPEND: Final = "otel_llm.team.spend"
+TEAM_MAX_BUDGET: Final = "otel_llm.team.max_budget"
+TEAM_BUDGET_UTILIZATION: Final = "otel_llm.team.budget.utilization"
+KEY_RPM_LIMIT: Final = "otel_llm.key.rpm.limit"
+KEY_RPM_UTILIZATION: Final = "otel_llm.key.rpm.utilization"
+KEY_TPM_LIMIT: Final = "otel_llm.key.tpm.limit"
+KEY_TPM_UTILIZATION: Final = "otel_llm.key.tpm.utilization"
+PROVIDER_REMAINING_REQUESTS: Final = "otel_llm.provider.ratelimit.remaining_requests"
+PROVIDER_REMAINING_TOKENS: Final = "otel_llm.provider.ratelimit.remaining_tokens"
+PROVIDER_LIMIT_REQUESTS: Final = "otel_llm.provider.ratelimit.limit_requests"
+PROVIDER_LIMIT_TOKENS: Final = "otel_llm.provider.ratelimit.limit_tokens"
 
 # Values
 OVERFLOW_VALUE: Final = "_OTHER"  # metric attribute value past the cardinality cap

@@ -35,6 +35,24 @@ class Attribution:
 
 
 @dataclass
+class Headroom:
+    """Budget and rate-limit state seen on this call (proxy keys, provider headers)."""
+
+    key_spend: float | None = None
+    key_max_budget: float | None = None
+    team_spend: float | None = None
+    team_max_budget: float | None = None
+    key_rpm_limit: int | None = None
+    key_rpm_remaining: int | None = None
+    key_tpm_limit: int | None = None
+    key_tpm_remaining: int | None = None
+    provider_remaining_requests: int | None = None
+    provider_remaining_tokens: int | None = None
+    provider_limit_requests: int | None = None
+    provider_limit_tokens: int | None = None
+
+
+@dataclass
 class Content:
     """Captured messages in the conventions' structured form (JSON text), only when opted in."""
 
@@ -104,6 +122,9 @@ class InvocationRecord:
     route_step: RouteStep | None = None
 
     attribution: Attribution = field(default_factory=Attribution)
+    # W3C propagation headers of the request, for a parent when no span is current (proxy).
+    parent_carrier: dict[str, str] | None = None
+    headroom: Headroom = field(default_factory=Headroom)
     content: Content | None = None
     incomplete: bool = False  # finished without LiteLLM's callback
 

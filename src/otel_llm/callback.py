@@ -36,6 +36,9 @@ class OtelLLMCallback(CustomLogger):
         logger_provider: where opt-in content events go; the global provider when None.
         capture_content: overrides ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
             (one of NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT).
+        headroom_meter_provider: where budget and rate-limit gauges go, when they should
+            not carry this process's identity (the proxy passes one); ``meter_provider``
+            otherwise.
     """
 
     def __init__(
@@ -44,12 +47,16 @@ class OtelLLMCallback(CustomLogger):
         meter_provider: MeterProvider | None = None,
         logger_provider: LoggerProvider | None = None,
         capture_content: str | None = None,
+        *,
+        headroom_meter_provider: MeterProvider | None = None,
     ) -> None:
         super().__init__()
         self.config = _config.resolve(content_mode=capture_content)
         if self.config.raise_internal_errors:
             _errors.set_strict(True)
-        self.telemetry = Telemetry(self.config, tracer_provider, meter_provider, logger_provider)
+        self.telemetry = Telemetry(
+            self.config, tracer_provider, meter_provider, logger_provider, headroom_meter_provider
+        )
         _lifecycle.watch(self.telemetry)
 
     # LiteLLM calls these with keyword arguments: the parameter names must stay as they are.
@@ -80,9 +87,17 @@ class OtelLLMCallback(CustomLogger):
             return
         payload = mapping(kwargs.get("standard_logging_object"))
         call_id = text(payload.get("litellm_call_id"), 256) or text(kwargs.get("litellm_call_id"), 256)
-        if call_id is not None and not SEEN.first_time(call_id):
+        failed = payload.get("status") == "failure" or bool(payload.get("error_str"))
+        # One report per event, however many callback instances or hook flavours fire.
+        event = f"{call_id}|{failed}|{payload.get('model_id')}|{payload.get('startTime')}"
+        if call_id is not None and not SEEN.first_time(event):
             return
-        live = REGISTRY.pop(call_id)
+        if failed:
+            already_reported, live = REGISTRY.take_for_failure(call_id)
+            if already_reported:
+                return
+        else:
+            live = REGISTRY.take_for_success(call_id)
         if live is not None:
             finish(live, build_record(payload, kwargs, live.telemetry.config))
             return

@@ -37,12 +37,14 @@ class LiteLLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # openteleme
 
         from ._capture.patches import Patcher  # noqa: PLC0415
 
-        callback = OtelLLMCallback(
-            tracer_provider=kwargs.get("tracer_provider"),
-            meter_provider=kwargs.get("meter_provider"),
-            logger_provider=kwargs.get("logger_provider"),
-            capture_content=kwargs.get("capture_content"),
-        )
+        callback = kwargs.get("callback")
+        if not isinstance(callback, OtelLLMCallback):
+            callback = OtelLLMCallback(
+                tracer_provider=kwargs.get("tracer_provider"),
+                meter_provider=kwargs.get("meter_provider"),
+                logger_provider=kwargs.get("logger_provider"),
+                capture_content=kwargs.get("capture_content"),
+            )
         patcher = Patcher()
         patcher.patch(callback.telemetry)
         # Appended directly: LiteLLM's manager skips an instance "equal" to one already listed.

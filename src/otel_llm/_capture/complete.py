@@ -1,7 +1,9 @@
 """Finishing a live call: merge the callback's record with what the wrapper measured.
 
-When LiteLLM's callback never arrives, the record is rebuilt from the call's kwargs,
-its response object or its exception, so the span and metrics are still emitted.
+Failed attempts are reported by the wrapper as soon as it sees the exception: the LiteLLM
+proxy reports only the first failure of a request to its callbacks, so a retry's failure
+would otherwise never be seen. When LiteLLM's success callback never arrives, the record
+is rebuilt from the call's kwargs and response object and marked incomplete.
 """
 
 from __future__ import annotations
@@ -15,8 +17,12 @@ from .fields import attr, count, mapping, money, text
 from .live import REGISTRY, LiveCall
 
 
-def finish(call: LiveCall, record: InvocationRecord | None) -> None:
-    """Complete the call's span once, from ``record`` or (None) from the wrapper's view."""
+def finish(call: LiveCall, record: InvocationRecord | None, *, complete: bool = False) -> None:
+    """Complete the call's span once, from ``record`` or (None) from the wrapper's view.
+
+    ``complete`` says the wrapper's view is the whole story (a failure), so the span is
+    not marked incomplete.
+    """
     with call.lock:
         if call.finished:
             return
@@ -27,9 +33,17 @@ def finish(call: LiveCall, record: InvocationRecord | None) -> None:
         call.finished = True
     if record is None:
         record = record_from_call(call)
-        record.incomplete = True
+        record.incomplete = not complete
     _merge(call, record)
     call.telemetry.emit(record, call.span)
+
+
+def attempt_failed(call: LiveCall, error: BaseException) -> None:
+    """The wrapped call raised: report the failed attempt now (unless its callback came first)."""
+    call.mark_failed(error)
+    if REGISTRY.remove(call):
+        REGISTRY.note_failure_reported(call.call_id)
+        finish(call, None, complete=True)
 
 
 def stream_ended(call: LiveCall, error: BaseException | None) -> None:
@@ -42,6 +56,9 @@ def stream_ended(call: LiveCall, error: BaseException | None) -> None:
         pending = call.pending_record
     if pending is not None:
         finish(call, pending)
+    elif error is not None and REGISTRY.remove(call):
+        REGISTRY.note_failure_reported(call.call_id)
+        finish(call, None, complete=True)
 
 
 def _merge(call: LiveCall, record: InvocationRecord) -> None:
@@ -64,6 +81,7 @@ def _merge(call: LiveCall, record: InvocationRecord) -> None:
 
 
 def error_message(error: BaseException, limit: int) -> str | None:
+    """The exception's message, scrubbed of credentials and truncated."""
     try:
         message = str(error)
     except Exception:  # noqa: BLE001  # a foreign __str__ may raise
@@ -71,38 +89,63 @@ def error_message(error: BaseException, limit: int) -> str | None:
     return scrub(message)[:limit] or None
 
 
+def _provider_of(call: LiveCall) -> tuple[str | None, str | None]:
+    """(custom_llm_provider, api_base) as LiteLLM would resolve them for this call."""
+    kwargs = call.kwargs
+    provider = kwargs.get("custom_llm_provider") or getattr(call.error, "llm_provider", None)
+    api_base = kwargs.get("api_base")
+    model = kwargs.get("model")
+    if isinstance(model, str) and (not provider or not api_base):
+        try:
+            import litellm  # noqa: PLC0415  # only on this rare path
+
+            _, found_provider, _, found_base = litellm.get_llm_provider(model=model, api_base=api_base)
+        except Exception:  # noqa: BLE001  # an unknown model: keep what we have
+            found_provider, found_base = None, None
+        provider = provider or found_provider
+        api_base = api_base or found_base
+    return (provider if isinstance(provider, str) else None), (api_base if isinstance(api_base, str) else None)
+
+
 def record_from_call(call: LiveCall) -> InvocationRecord:
     """What the wrapper alone knows of a call: request kwargs, response object or exception."""
     config = call.telemetry.config
     limit = config.attribute_max_length
     kwargs = call.kwargs
-    params = {k: kwargs.get(k) for k in payload.PARAMETER_KEYS if k in kwargs}
+    provider, api_base = _provider_of(call)
+    metadata = mapping(kwargs.get("metadata")) or mapping(kwargs.get("litellm_metadata"))
+    model_info = mapping(metadata.get("model_info"))
     synthetic: dict[str, object] = {
         "litellm_call_id": call.call_id,
         "call_type": call.call_type,
-        "model": call.request_model,
-        "model_parameters": params,
+        "model": kwargs.get("model") if isinstance(kwargs.get("model"), str) else call.request_model,
+        "model_group": metadata.get("model_group"),
+        "model_id": model_info.get("id"),
+        "model_parameters": {k: kwargs.get(k) for k in payload.PARAMETER_KEYS if k in kwargs},
         "stream": call.streaming,
-        "custom_llm_provider": kwargs.get("custom_llm_provider"),
-        "api_base": kwargs.get("api_base"),
+        "custom_llm_provider": provider,
+        "api_base": api_base,
+        "metadata": metadata,
+        "end_user": kwargs.get("user"),
+        "status": "failure" if call.error is not None else "success",
     }
     response = call.response
-    if response is not None and not call.streaming:
+    if response is not None and not call.streaming and call.error is None:
         hidden = mapping(attr(response, "_hidden_params"))
         synthetic["response"] = _response_dict(response, limit)
         synthetic["response_cost"] = money(hidden.get("response_cost"))
-        synthetic["custom_llm_provider"] = hidden.get("custom_llm_provider") or synthetic["custom_llm_provider"]
-        synthetic["api_base"] = hidden.get("api_base") or synthetic["api_base"]
+        synthetic["custom_llm_provider"] = hidden.get("custom_llm_provider") or provider
+        synthetic["api_base"] = hidden.get("api_base") or api_base
+        synthetic["hidden_params"] = hidden
         usage = attr(response, "usage")
         synthetic["prompt_tokens"] = count(attr(usage, "prompt_tokens"))
         synthetic["completion_tokens"] = count(attr(usage, "completion_tokens"))
-    metadata = mapping(kwargs.get("metadata")) or mapping(kwargs.get("litellm_metadata"))
     record = payload.build_record(synthetic, {"litellm_params": {"metadata": metadata}}, config)
     if call.error is not None:
         record.error_type = type(call.error).__name__
         record.error_message = error_message(call.error, limit)
     if record.server_address is None:
-        record.server_address, record.server_port = server_of(kwargs.get("api_base"))
+        record.server_address, record.server_port = server_of(api_base)
     return record
 
 

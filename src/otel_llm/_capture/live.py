@@ -82,13 +82,21 @@ class LiveCall:
 
 
 Finisher = Callable[[LiveCall, InvocationRecord | None], None]
+_CLAIMS_LIMIT: Final = 20000
 
 
 class LiveRegistry:
-    """Bounded map of call id → LiveCall, with a deadline sweeper thread."""
+    """Bounded set of live attempts, indexed by LiteLLM call id, with a deadline sweeper.
+
+    Several attempts can share one call id: the LiteLLM proxy hands every attempt of a
+    request (retries, fallbacks) the request's id and logging object, and LiteLLM then
+    reports only the first failure and the final success of that request.
+    """
 
     def __init__(self) -> None:
-        self._calls: OrderedDict[str, LiveCall] = OrderedDict()
+        self._calls: OrderedDict[int, LiveCall] = OrderedDict()
+        self._by_call_id: dict[str, list[LiveCall]] = {}
+        self._reported_failures: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -103,36 +111,88 @@ class LiveRegistry:
         return len(self._calls)
 
     def __contains__(self, call_id: str) -> bool:
-        return call_id in self._calls
+        return call_id in self._by_call_id
 
     def add(self, call: LiveCall) -> None:
         evicted: list[LiveCall] = []
         limit = call.telemetry.config.pending_limit
         with self._lock:
-            self._calls[call.call_id] = call
+            self._calls[id(call)] = call
+            self._by_call_id.setdefault(call.call_id, []).append(call)
             while len(self._calls) > limit:
-                evicted.append(self._calls.popitem(last=False)[1])
+                oldest = self._calls.popitem(last=False)[1]
+                self._unindex(oldest)
+                evicted.append(oldest)
             if self._thread is None:
                 self._start_sweeper()
         for old in evicted:
             self._finish_incomplete(old)
 
-    def pop(self, call_id: str | None) -> LiveCall | None:
+    def _unindex(self, call: LiveCall) -> None:
+        siblings = self._by_call_id.get(call.call_id)
+        if siblings is not None:
+            if call in siblings:
+                siblings.remove(call)
+            if not siblings:
+                del self._by_call_id[call.call_id]
+
+    def remove(self, call: LiveCall) -> bool:
+        """Take one attempt out; False when something else (its callback) already did."""
+        with self._lock:
+            if self._calls.pop(id(call), None) is None:
+                return False
+            self._unindex(call)
+            return True
+
+    def take_for_success(self, call_id: str | None) -> LiveCall | None:
+        """The attempt a success report belongs to: the latest live one of that call id."""
         if not call_id:
             return None
         with self._lock:
-            return self._calls.pop(call_id, None)
+            for call in reversed(self._by_call_id.get(call_id, ())):
+                if call.error is None:
+                    self._calls.pop(id(call), None)
+                    self._unindex(call)
+                    return call
+        return None
 
-    def get(self, call_id: str | None) -> LiveCall | None:
+    def take_for_failure(self, call_id: str | None) -> tuple[bool, LiveCall | None]:
+        """(already reported, live attempt) for a failure report of a call id.
+
+        The wrapper reports a failed attempt itself as soon as it sees the exception; a
+        later failure callback for it is then claimed and dropped. A failure callback that
+        arrives first (sync calls log on a thread pool) completes the attempt instead.
+        """
         if not call_id:
-            return None
-        return self._calls.get(call_id)
+            return False, None
+        with self._lock:
+            pending = self._reported_failures.get(call_id, 0)
+            if pending:
+                if pending == 1:
+                    del self._reported_failures[call_id]
+                else:
+                    self._reported_failures[call_id] = pending - 1
+                return True, None
+            for call in self._by_call_id.get(call_id, ()):
+                self._calls.pop(id(call), None)
+                self._unindex(call)
+                return False, call
+        return False, None
+
+    def note_failure_reported(self, call_id: str) -> None:
+        """The wrapper reported a failed attempt: its callback, if it ever comes, is a duplicate."""
+        with self._lock:
+            self._reported_failures[call_id] = self._reported_failures.get(call_id, 0) + 1
+            self._reported_failures.move_to_end(call_id)
+            while len(self._reported_failures) > _CLAIMS_LIMIT:
+                self._reported_failures.popitem(last=False)
 
     def finish_all(self) -> None:
         """Finish every call still waiting (at exit, after LiteLLM's queues drained)."""
         with self._lock:
             calls = list(self._calls.values())
             self._calls.clear()
+            self._by_call_id.clear()
         for call in calls:
             self._finish_incomplete(call)
 
@@ -141,11 +201,12 @@ class LiveRegistry:
         now_mono = time.perf_counter_ns() if now_mono is None else now_mono
         expired: list[LiveCall] = []
         with self._lock:
-            for call_id, call in list(self._calls.items()):
+            for key, call in list(self._calls.items()):
                 timeout_ns = int(call.telemetry.config.callback_timeout_s * 1e9)
                 if now_mono - call.last_activity_mono >= timeout_ns:
                     expired.append(call)
-                    del self._calls[call_id]
+                    del self._calls[key]
+                    self._unindex(call)
         for call in expired:
             self._finish_incomplete(call)
         return len(expired)
@@ -177,6 +238,8 @@ class LiveRegistry:
     def _after_fork(self) -> None:
         # A forked worker inherits the parent's calls but not its sweeper thread.
         self._calls = OrderedDict()
+        self._by_call_id = {}
+        self._reported_failures = OrderedDict()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None

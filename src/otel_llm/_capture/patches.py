@@ -20,9 +20,10 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _errors, _providers
 from .._emit.telemetry import Telemetry
-from .complete import error_message, stream_ended
+from .complete import attempt_failed, error_message, stream_ended
 from .fields import count, mapping, text
 from .live import REGISTRY, LiveCall
+from .parent import carrier_from, metadata_of
 from .payload import route_step
 from .router import ROUTER_KEY, RouterRequest
 from .router import current as current_router
@@ -121,7 +122,7 @@ def _begin_attempt(
             telemetry.note_route_step(router.span, step)
     start_ns = time.time_ns()
     mono = time.perf_counter_ns()
-    span = telemetry.start_attempt_span(operation, model, start_ns)
+    span = telemetry.start_attempt_span(operation, model, start_ns, carrier_from(metadata_of(kwargs)))
     call = LiveCall(
         call_id=call_id,
         span=span,
@@ -156,7 +157,7 @@ def _attempt_returned(call: LiveCall, result: Any) -> Any:
 
 
 def _attempt_failed(call: LiveCall, error: BaseException) -> None:
-    call.mark_failed(error)
+    attempt_failed(call, error)
     router = current_router()
     if router is not None:
         router.last_error = error
@@ -253,7 +254,8 @@ def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
             return None, None
         try:
             group = text(_model_of(target, args, kwargs), telemetry.config.attribute_max_length)
-            request = RouterRequest(telemetry.start_router_span(operation, group), operation, group)
+            carrier = carrier_from(metadata_of(kwargs))
+            request = RouterRequest(telemetry.start_router_span(operation, group, carrier), operation, group)
             ctx = trace.set_span_in_context(request.span)
             return request, context.attach(context.set_value(ROUTER_KEY, request, ctx))
         except Exception as error:  # noqa: BLE001  # the boundary: see _errors

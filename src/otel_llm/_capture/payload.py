@@ -13,7 +13,9 @@ from .._config import Config
 from .._record import InvocationRecord, RouteStep
 from .._redact import scrub, server_of
 from . import content as _content
+from .attribution import read_attribution, read_headroom
 from .fields import attr, count, epoch_ns, flag, mapping, money, number, strings, text, whole
+from .parent import carrier_from, metadata_of
 
 
 def build_record(payload: object, kwargs: object, config: Config) -> InvocationRecord:
@@ -50,6 +52,15 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
     _read_usage(record, slo, kw, raw_provider)
     _read_error(record, slo, limit)
     _read_route(record, kw, limit)
+    if record.response_model and record.response_model == record.model_group != record.request_model:
+        # The proxy relabels responses with the model group the client asked for; the
+        # deployment's model is the best account of what actually answered.
+        record.response_model = record.request_model
+    metadata = mapping(slo.get("metadata"))
+    record.attribution = read_attribution(metadata, slo, limit)
+    record.headroom = read_headroom(metadata, hidden)
+    record.conversation_id = text(slo.get("session_id"), limit)
+    record.parent_carrier = carrier_from(_request_metadata(kw))
     if config.content_mode.enabled:
         record.content = _content.capture(slo.get("messages"), slo.get("response"), config.content_max_length)
     return record
@@ -197,12 +208,14 @@ def _read_error(record: InvocationRecord, slo: Mapping[str, object], limit: int)
             record.error_message = scrub(message)[:limit]
 
 
+def _request_metadata(kw: Mapping[str, object]) -> Mapping[str, object]:
+    params = mapping(kw.get("litellm_params"))
+    return metadata_of(params) or metadata_of(kw)
+
+
 def _read_route(record: InvocationRecord, kw: Mapping[str, object], limit: int) -> None:
     """Router attempts carry their retry index, fallback depth and the failures before them."""
-    params = mapping(kw.get("litellm_params"))
-    metadata = mapping(params.get("metadata")) or mapping(params.get("litellm_metadata"))
-    if not metadata:
-        metadata = mapping(kw.get("metadata")) or mapping(kw.get("litellm_metadata"))
+    metadata = _request_metadata(kw)
     record.retry_index = count(metadata.get("attempted_retries"))
     record.fallback_depth = count(metadata.get("attempted_fallbacks"))
     if not record.model_group:

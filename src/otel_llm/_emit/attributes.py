@@ -58,6 +58,14 @@ def span_attributes(record: InvocationRecord) -> dict[str, AttributeValue]:
         (n.ATTEMPT_RETRY_INDEX, record.retry_index or None),
         (n.ATTEMPT_FALLBACK_DEPTH, record.fallback_depth or None),
         (n.SPAN_INCOMPLETE, record.incomplete or None),
+        (n.KEY_ALIAS, record.attribution.key_alias),
+        (n.KEY_HASH, record.attribution.key_hash),
+        (n.TEAM_ID, record.attribution.team_id),
+        (n.TEAM_ALIAS, record.attribution.team_alias),
+        (n.USER_ID, record.attribution.user_id),
+        (n.ENDUSER_ID, record.attribution.end_user),
+        (n.ORG_ID, record.attribution.org_id),
+        (n.REQUEST_TAGS, record.attribution.tags or None),
     )
     for key, value in optional:
         if value is not None:
@@ -73,11 +81,23 @@ METRIC_ATTRIBUTE_KEYS: Final = (
     n.GEN_AI_RESPONSE_MODEL,
     n.MODEL_GROUP,
     n.ERROR_TYPE,
+    # Opt-in attribution (OTEL_LLM_METRIC_ATTRIBUTION; key and team by default):
+    n.KEY_HASH,
+    n.KEY_ALIAS,
+    n.TEAM_ID,
+    n.TEAM_ALIAS,
+    n.USER_ID,
+    n.ENDUSER_ID,
+    n.ORG_ID,
 )
 
 
-def metric_attributes(record: InvocationRecord) -> dict[str, AttributeValue]:
-    """The small, low-cardinality attribute set shared by all metric points of a record."""
+def metric_attributes(record: InvocationRecord, attribution: frozenset[str] = frozenset()) -> dict[str, AttributeValue]:
+    """The small, low-cardinality attribute set shared by all metric points of a record.
+
+    ``attribution`` names who the metrics are broken down by (OTEL_LLM_METRIC_ATTRIBUTION);
+    each value is still capped by the cardinality limiter.
+    """
     attrs: dict[str, AttributeValue] = {
         n.GEN_AI_OPERATION_NAME: record.operation,
         n.GEN_AI_PROVIDER_NAME: record.provider or n.UNKNOWN_VALUE,
@@ -90,4 +110,17 @@ def metric_attributes(record: InvocationRecord) -> dict[str, AttributeValue]:
         attrs[n.MODEL_GROUP] = record.model_group
     if record.error_type:
         attrs[n.ERROR_TYPE] = record.error_type
+    if attribution:
+        who = record.attribution
+        for field, key, value in (
+            ("key", n.KEY_HASH, who.key_hash),
+            ("key", n.KEY_ALIAS, who.key_alias),
+            ("team", n.TEAM_ID, who.team_id),
+            ("team", n.TEAM_ALIAS, who.team_alias),
+            ("user", n.USER_ID, who.user_id),
+            ("end_user", n.ENDUSER_ID, who.end_user),
+            ("org", n.ORG_ID, who.org_id),
+        ):
+            if field in attribution and value:
+                attrs[key] = value
     return attrs

@@ -107,12 +107,13 @@ class Instruments:
 class MetricEmitter:
     """Records the metric points of one attempt."""
 
-    def __init__(self, instruments: Instruments, limiter: CardinalityLimiter) -> None:
+    def __init__(self, instruments: Instruments, limiter: CardinalityLimiter, attribution: frozenset[str]) -> None:
         self._i = instruments
         self._limiter = limiter
+        self._attribution = attribution
 
     def emit(self, record: InvocationRecord) -> None:
-        attrs = self._limiter.limit(metric_attributes(record))
+        attrs = self._limiter.limit(metric_attributes(record, self._attribution))
         i = self._i
         duration = record.duration_s
         if duration is not None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from opentelemetry import trace
+from collections.abc import Mapping
+
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from .. import _names as n
@@ -53,7 +56,11 @@ class SpanEmitter:
             span.set_attributes(attributes)
         else:
             span = self._tracer.start_span(
-                name, kind=SpanKind.CLIENT, attributes=attributes, start_time=record.start_ns
+                name,
+                context=context_when_detached(record.parent_carrier),
+                kind=SpanKind.CLIENT,
+                attributes=attributes,
+                start_time=record.start_ns,
             )
         if record.route_step is not None:
             event_name, event_attrs = route_event(record.route_step)
@@ -63,5 +70,8 @@ class SpanEmitter:
         span.end(end_time=record.end_ns)
 
 
-def current_span_is_recording() -> bool:
-    return trace.get_current_span().is_recording()
+def context_when_detached(carrier: Mapping[str, str] | None) -> Context | None:
+    """A parent context from ``carrier``, only when no span is current (else None: use current)."""
+    if not carrier or trace.get_current_span().get_span_context().is_valid:
+        return None
+    return propagate.extract(dict(carrier))

@@ -6,6 +6,7 @@ and does not stop the others, nor reach the host call.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from opentelemetry import trace
@@ -21,8 +22,9 @@ from .._version import __version__
 from .attributes import AttributeValue, span_name
 from .cardinality import CardinalityLimiter
 from .events import ContentEventEmitter
+from .headroom import HeadroomEmitter
 from .metrics import Instruments, MetricEmitter
-from .spans import SpanEmitter, route_event
+from .spans import SpanEmitter, context_when_detached, route_event
 
 _SCOPE: Final = "otel_llm"
 _SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.37.0"
@@ -37,15 +39,23 @@ class Telemetry:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         logger_provider: LoggerProvider | None = None,
+        headroom_meter_provider: MeterProvider | None = None,
     ) -> None:
         self.config = config
         self._providers = (tracer_provider, meter_provider, logger_provider)
+        self._headroom_provider = headroom_meter_provider
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=_SCHEMA_URL)
         meter = get_meter(_SCOPE, __version__, meter_provider, schema_url=_SCHEMA_URL)
         self.instruments = Instruments(meter)
         self.limiter = CardinalityLimiter(config.metric_attribute_value_limit)
         self._spans = SpanEmitter(self.tracer, config)
-        self._metrics = MetricEmitter(self.instruments, self.limiter)
+        self._metrics = MetricEmitter(self.instruments, self.limiter, config.metric_attribution)
+        headroom_meter = (
+            get_meter(_SCOPE, __version__, headroom_meter_provider, schema_url=_SCHEMA_URL)
+            if headroom_meter_provider is not None
+            else meter
+        )
+        self.headroom = HeadroomEmitter(headroom_meter, self.limiter, config.headroom_ttl_s)
         self._events = (
             ContentEventEmitter(get_logger(_SCOPE, __version__, logger_provider, schema_url=_SCHEMA_URL))
             if config.content_mode.on_events
@@ -63,6 +73,7 @@ class Telemetry:
             tracer_provider or trace.get_tracer_provider(),
             meter_provider or metrics.get_meter_provider(),
             logger_provider or get_logger_provider(),
+            self._headroom_provider,
         ):
             flush = getattr(provider, "force_flush", None)
             if callable(flush):
@@ -75,10 +86,13 @@ class Telemetry:
         self.instruments.internal_errors.add(1, {n.INTERNAL_COMPONENT: component})
 
     # --- attempts -------------------------------------------------------------------
-    def start_attempt_span(self, operation: str, model: str | None, start_ns: int) -> Span:
+    def start_attempt_span(
+        self, operation: str, model: str | None, start_ns: int, parent_carrier: Mapping[str, str] | None = None
+    ) -> Span:
         """A live CLIENT span, started before LiteLLM runs, that a record completes later."""
         return self.tracer.start_span(
             span_name(operation, model),
+            context=context_when_detached(parent_carrier),
             kind=SpanKind.CLIENT,
             attributes={n.GEN_AI_OPERATION_NAME: operation},
             start_time=start_ns,
@@ -94,6 +108,10 @@ class Telemetry:
             self._metrics.emit(record)
         except Exception as error:  # noqa: BLE001
             _errors.report("emit.metrics", error)
+        try:
+            self.headroom.emit(record)
+        except Exception as error:  # noqa: BLE001
+            _errors.report("emit.headroom", error)
         if self._events is not None and record.content is not None:
             try:
                 self._events.emit(record, live_span)
@@ -101,13 +119,20 @@ class Telemetry:
                 _errors.report("emit.events", error)
 
     # --- router requests ------------------------------------------------------------
-    def start_router_span(self, operation: str, model_group: str | None) -> Span:
+    def start_router_span(
+        self, operation: str, model_group: str | None, parent_carrier: Mapping[str, str] | None = None
+    ) -> Span:
         """The parent span of one logical Router request (its attempts are children)."""
         attrs: dict[str, AttributeValue] = {n.GEN_AI_OPERATION_NAME: operation}
         if model_group:
             attrs[n.GEN_AI_REQUEST_MODEL] = model_group
             attrs[n.MODEL_GROUP] = model_group
-        return self.tracer.start_span(span_name(operation, model_group), kind=SpanKind.INTERNAL, attributes=attrs)
+        return self.tracer.start_span(
+            span_name(operation, model_group),
+            context=context_when_detached(parent_carrier),
+            kind=SpanKind.INTERNAL,
+            attributes=attrs,
+        )
 
     @staticmethod
     def note_route_step(router_span: Span, step: RouteStep) -> None:

@@ -1,0 +1,104 @@
+"""Who made the call, and how much headroom they have left (LiteLLM proxy metadata).
+
+Virtual keys appear only as their alias and as a salted hash: never the key, and never
+LiteLLM's unsalted SHA-256 ``user_api_key_hash`` (anyone holding a candidate key could
+confirm it against that).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from typing import Final
+
+from .._record import Attribution, Headroom
+from .fields import count, mapping, money, strings, text
+
+_log: Final = logging.getLogger("otel_llm")
+_SALT_CONTEXT: Final = b"otel-llm virtual key hash v1"
+_salt: bytes | None = None
+
+
+def key_hash_salt() -> bytes:
+    """OTEL_LLM_KEY_HASH_SALT, else derived from the proxy's master key, else random per process."""
+    global _salt
+    if _salt is not None:
+        return _salt
+    configured = os.environ.get("OTEL_LLM_KEY_HASH_SALT", "").strip()
+    master = os.environ.get("LITELLM_MASTER_KEY", "").strip()
+    if configured:
+        _salt = configured.encode()
+    elif master:
+        # Stable across workers and replicas that share the master key, and secret with it.
+        _salt = hmac.new(master.encode(), _SALT_CONTEXT, hashlib.sha256).digest()
+    else:
+        _salt = secrets.token_bytes(32)
+        _log.warning(
+            "otel-llm: neither OTEL_LLM_KEY_HASH_SALT nor LITELLM_MASTER_KEY is set; virtual key hashes "
+            "use a random per-process salt and will differ between workers. Set OTEL_LLM_KEY_HASH_SALT "
+            "to the same secret on every worker and replica."
+        )
+    return _salt
+
+
+def reset_salt() -> None:
+    """Forget the cached salt (tests, or after the environment changed)."""
+    global _salt
+    _salt = None
+
+
+def salted_key_hash(key_identity: str) -> str:
+    """A stable, non-reversible id for a virtual key (16 hex characters)."""
+    return hmac.new(key_hash_salt(), key_identity.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def read_attribution(metadata: Mapping[str, object], payload: Mapping[str, object], limit: int) -> Attribution:
+    """Key, team, user, end user, organisation and tags from LiteLLM's logging metadata."""
+    identity = text(metadata.get("user_api_key_hash"), 256) or text(metadata.get("user_api_key"), 256)
+    return Attribution(
+        key_alias=text(metadata.get("user_api_key_alias"), limit),
+        key_hash=salted_key_hash(identity) if identity else None,
+        team_id=text(metadata.get("user_api_key_team_id"), limit),
+        team_alias=text(metadata.get("user_api_key_team_alias"), limit),
+        user_id=text(metadata.get("user_api_key_user_id"), limit),
+        end_user=text(payload.get("end_user"), limit) or text(metadata.get("user_api_key_end_user_id"), limit),
+        org_id=text(metadata.get("user_api_key_org_id"), limit),
+        tags=strings(payload.get("request_tags"), limit, limit=32),
+    )
+
+
+def _header(headers: Mapping[str, object], *names: str) -> int | None:
+    for name in names:
+        value = count(headers.get(name))
+        if value is not None:
+            return value
+    return None
+
+
+def read_headroom(metadata: Mapping[str, object], hidden_params: Mapping[str, object]) -> Headroom:
+    """Budgets from the key's metadata; rate limits from LiteLLM's and the provider's headers."""
+    headers = mapping(hidden_params.get("additional_headers"))
+    return Headroom(
+        key_spend=money(metadata.get("user_api_key_spend")),
+        key_max_budget=money(metadata.get("user_api_key_max_budget")),
+        team_spend=money(metadata.get("user_api_key_team_spend")),
+        team_max_budget=money(metadata.get("user_api_key_team_max_budget")),
+        key_rpm_limit=_header(headers, "x-ratelimit-api_key-limit-requests"),
+        key_rpm_remaining=_header(headers, "x-ratelimit-api_key-remaining-requests"),
+        key_tpm_limit=_header(headers, "x-ratelimit-api_key-limit-tokens"),
+        key_tpm_remaining=_header(headers, "x-ratelimit-api_key-remaining-tokens"),
+        provider_remaining_requests=_header(
+            headers, "llm_provider-x-ratelimit-remaining-requests", "x-ratelimit-remaining-requests"
+        ),
+        provider_remaining_tokens=_header(
+            headers, "llm_provider-x-ratelimit-remaining-tokens", "x-ratelimit-remaining-tokens"
+        ),
+        provider_limit_requests=_header(
+            headers, "llm_provider-x-ratelimit-limit-requests", "x-ratelimit-limit-requests"
+        ),
+        provider_limit_tokens=_header(headers, "llm_provider-x-ratelimit-limit-tokens", "x-ratelimit-limit-tokens"),
+    )

@@ -1,0 +1,166 @@
+"""``ProxyCallback``: the OtelLLMCallback the LiteLLM proxy loads from config.yaml.
+
+On top of the SDK callback it: installs SDK providers from the environment when none
+exist, instruments LiteLLM in the proxy process (live Router and attempt spans), turns
+on provider HTTP spans, and opens a SERVER span per proxy request that continues the
+client's W3C trace.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import AsyncGenerator
+from typing import Any, Final
+
+from opentelemetry import propagate, trace
+from opentelemetry._logs import LoggerProvider
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import SpanKind, TracerProvider
+
+from .. import _errors
+from .. import _names as n
+from .._capture.attribution import salted_key_hash
+from .._capture.fields import mapping, text
+from .._capture.parent import PARENT_KEY
+from .._config import resolve
+from ..callback import OtelLLMCallback
+from .requests import RequestSpans, end_request_span
+from .setup import install_providers
+
+_log: Final = logging.getLogger("otel_llm")
+_HTTP_INSTRUMENTORS: Final = (
+    ("opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor", "httpx"),
+    ("opentelemetry.instrumentation.aiohttp_client", "AioHttpClientInstrumentor", "aiohttp-client"),
+)
+
+
+def _instrument_http_clients() -> None:
+    """Provider HTTP spans as children of attempt spans (httpx and LiteLLM's aiohttp transport)."""
+    if os.environ.get("OTEL_LLM_PROXY_HTTP_SPANS", "true").strip().lower() in ("0", "false", "no", "off"):
+        return
+    disabled = {x.strip() for x in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
+    for module_name, class_name, entry_name in _HTTP_INSTRUMENTORS:
+        if entry_name in disabled:
+            continue
+        try:
+            instrumentor = getattr(importlib.import_module(module_name), class_name)()
+        except ImportError:
+            _log.debug("otel-llm: %s is not installed; no %s spans", module_name, entry_name)
+            continue
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+
+
+class ProxyCallback(OtelLLMCallback):
+    """The LiteLLM proxy callback: ``litellm_settings: callbacks: ["otel_llm.proxy.callback"]``."""
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        logger_provider: LoggerProvider | None = None,
+        *,
+        setup: bool = True,
+    ) -> None:
+        """``setup=False`` skips installing providers and instrumenting LiteLLM (tests, embedding)."""
+        config = resolve()
+        headroom_provider = install_providers(content_mode=config.content_mode) if setup else None
+        super().__init__(tracer_provider, meter_provider, logger_provider, headroom_meter_provider=headroom_provider)
+        self._requests = RequestSpans()
+        if setup:
+            from ..instrumentor import LiteLLMInstrumentor  # noqa: PLC0415  # imports litellm
+
+            instrumentor = LiteLLMInstrumentor()
+            # Under opentelemetry-instrument the entry point has instrumented LiteLLM already.
+            if not instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.instrument(callback=self)
+            _instrument_http_clients()
+
+    # --- proxy request spans -------------------------------------------------------
+    async def async_pre_call_hook(
+        self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
+    ) -> None:
+        try:
+            self._start_request(user_api_key_dict, data)
+        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
+            _errors.report("proxy.pre_call", error)
+
+    def _start_request(self, user_api_key_dict: Any, data: dict[str, Any]) -> None:
+        if not is_instrumentation_enabled() or trace.get_current_span().get_span_context().is_valid:
+            return  # a server instrumentation (FastAPI under opentelemetry-instrument) owns the request span
+        call_id = data.get("litellm_call_id")
+        if not isinstance(call_id, str):
+            return
+        request = mapping(data.get("proxy_server_request"))
+        headers = mapping(request.get("headers"))
+        carrier = {k.lower(): v for k, v in headers.items() if isinstance(k, str) and isinstance(v, str)}
+        limit = self.config.attribute_max_length
+        route = text(getattr(user_api_key_dict, "request_route", None), limit) or "/"
+        attributes: dict[str, Any] = {"http.request.method": "POST", "http.route": route, "url.path": route}
+        token = text(getattr(user_api_key_dict, "token", None), 256)
+        for key, value in (
+            (n.KEY_HASH, salted_key_hash(token) if token else None),
+            (n.KEY_ALIAS, text(getattr(user_api_key_dict, "key_alias", None), limit)),
+            (n.TEAM_ID, text(getattr(user_api_key_dict, "team_id", None), limit)),
+            (n.TEAM_ALIAS, text(getattr(user_api_key_dict, "team_alias", None), limit)),
+        ):
+            if value:
+                attributes[key] = value
+        span = self.telemetry.tracer.start_span(
+            f"POST {route}", context=propagate.extract(carrier), kind=SpanKind.SERVER, attributes=attributes
+        )
+        outgoing: dict[str, str] = {}
+        propagate.inject(outgoing, context=trace.set_span_in_context(span))
+        metadata_key = "litellm_metadata" if isinstance(data.get("litellm_metadata"), dict) else "metadata"
+        metadata = data.setdefault(metadata_key, {})
+        if isinstance(metadata, dict):
+            metadata[PARENT_KEY] = outgoing
+        self._requests.add(call_id, span)
+
+    async def async_post_call_success_hook(self, data: dict[str, Any], user_api_key_dict: Any, response: Any) -> None:
+        try:
+            span = self._requests.pop(data.get("litellm_call_id"))
+            if span is not None:
+                end_request_span(span, 200, None)
+        except Exception as error:  # noqa: BLE001
+            _errors.report("proxy.post_call", error)
+
+    async def async_post_call_failure_hook(
+        self,
+        request_data: dict[str, Any],
+        original_exception: Exception,
+        user_api_key_dict: Any,
+        traceback_str: str | None = None,
+    ) -> None:
+        try:
+            span = self._requests.pop(request_data.get("litellm_call_id"))
+            if span is not None:
+                status = getattr(original_exception, "status_code", None)
+                end_request_span(span, status if isinstance(status, int) else 500, original_exception)
+        except Exception as error:  # noqa: BLE001
+            _errors.report("proxy.post_call", error)
+
+    async def async_post_call_streaming_iterator_hook(
+        self, user_api_key_dict: Any, response: Any, request_data: dict[str, Any]
+    ) -> AsyncGenerator[Any, None]:
+        span = None
+        try:
+            span = self._requests.pop(request_data.get("litellm_call_id"))
+        except Exception as error:  # noqa: BLE001
+            _errors.report("proxy.stream", error)
+        failure: BaseException | None = None
+        try:
+            async for chunk in response:
+                yield chunk
+        except BaseException as error:
+            failure = error
+            raise
+        finally:
+            if span is not None:
+                try:
+                    end_request_span(span, 500 if failure is not None else 200, failure)
+                except Exception as error:  # noqa: BLE001
+                    _errors.report("proxy.stream", error)

@@ -1,0 +1,180 @@
+"""OpenTelemetry SDK providers for the LiteLLM proxy, built from the standard environment.
+
+Only when none are installed: under ``opentelemetry-instrument`` (or an application that
+set its own providers) those are reused, so there is one pipeline and no duplicate span.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Mapping
+from typing import Final
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from .._config import ContentMode
+
+_log: Final = logging.getLogger("otel_llm")
+DEFAULT_SERVICE_NAME: Final = "litellm-proxy"
+EXPORTERS: Final = ("otlp", "prometheus", "console", "none")
+
+
+class ConfigurationError(RuntimeError):
+    """A setting that would make telemetry silently wrong; the message names the fix."""
+
+
+def sdk_installed() -> bool:
+    """True when an OpenTelemetry SDK tracer provider is already the global one."""
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+def _resource(env: Mapping[str, str]) -> Resource:
+    attributes: dict[str, str] = {"service.instance.id": str(uuid.uuid4())}
+    detected = OTELResourceDetector().detect()
+    if not env.get("OTEL_SERVICE_NAME") and "service.name" not in detected.attributes:
+        attributes["service.name"] = DEFAULT_SERVICE_NAME
+    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME over these.
+    return Resource.create(attributes)
+
+
+def _otlp_protocol(env: Mapping[str, str], signal: str) -> str:
+    raw = (env.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "").strip()
+    protocol = raw.lower() or "http/protobuf"
+    if protocol not in ("grpc", "http/protobuf"):
+        _log.warning(
+            "otel-llm: OTEL_EXPORTER_OTLP_PROTOCOL=%r is not supported by the Python exporters; "
+            "set grpc or http/protobuf. Using http/protobuf.",
+            raw,
+        )
+        protocol = "http/protobuf"
+    return protocol
+
+
+def _otlp_span_exporter(env: Mapping[str, str]) -> SpanExporter:
+    if _otlp_protocol(env, "TRACES") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc  # noqa: PLC0415
+
+        return Grpc()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http  # noqa: PLC0415
+
+    return Http()
+
+
+def _otlp_metric_reader(env: Mapping[str, str]) -> MetricReader:
+    if _otlp_protocol(env, "METRICS") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # noqa: PLC0415
+            OTLPMetricExporter as GrpcMetrics,
+        )
+
+        return PeriodicExportingMetricReader(GrpcMetrics())
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
+
+    return PeriodicExportingMetricReader(OTLPMetricExporter())
+
+
+def _prometheus_reader(env: Mapping[str, str]) -> MetricReader:
+    workers = env.get("NUM_WORKERS", "1").strip()
+    if workers.isdigit() and int(workers) > 1:
+        raise ConfigurationError(
+            f"otel-llm: OTEL_LLM_EXPORTER=prometheus serves metrics from each of the proxy's {workers} workers "
+            "separately, so totals would be wrong. Use OTEL_LLM_EXPORTER=otlp with an OpenTelemetry Collector "
+            "(each worker is its own service.instance.id and the Collector adds them up), or run one worker."
+        )
+    try:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader  # noqa: PLC0415
+        from prometheus_client import start_http_server  # noqa: PLC0415
+    except ImportError as error:
+        raise ConfigurationError(
+            "otel-llm: OTEL_LLM_EXPORTER=prometheus needs the Prometheus exporter: pip install 'otel-llm[prometheus]'"
+        ) from error
+    host = env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost")
+    port_raw = env.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464")
+    try:
+        port = int(port_raw)
+    except ValueError as error:
+        raise ConfigurationError(
+            f"otel-llm: OTEL_EXPORTER_PROMETHEUS_PORT={port_raw!r} is not a port number"
+        ) from error
+    try:
+        start_http_server(port=port, addr=host)
+    except OSError as error:
+        raise ConfigurationError(
+            f"otel-llm: cannot serve Prometheus metrics on {host}:{port} ({error}). If the proxy runs several "
+            "workers (gunicorn, --num_workers), use OTEL_LLM_EXPORTER=otlp with a Collector instead; otherwise "
+            "free the port or set OTEL_EXPORTER_PROMETHEUS_PORT."
+        ) from error
+    _log.info("otel-llm: serving Prometheus metrics on http://%s:%d/metrics", host, port)
+    return PrometheusMetricReader()
+
+
+def _exporter_choice(env: Mapping[str, str]) -> str:
+    raw = env.get("OTEL_LLM_EXPORTER", "otlp").strip().lower() or "otlp"
+    if raw not in EXPORTERS:
+        _log.warning("otel-llm: OTEL_LLM_EXPORTER=%r is invalid: set one of %s. Using otlp.", raw, ", ".join(EXPORTERS))
+        return "otlp"
+    return raw
+
+
+def install_providers(
+    env: Mapping[str, str] | None = None, content_mode: ContentMode = ContentMode.NO_CONTENT
+) -> MeterProvider | None:
+    """Install global SDK providers from the environment unless some exist.
+
+    Returns the meter provider for headroom gauges (None when existing providers are
+    reused). Its resource has no ``service.instance.id``: a key's budget is the key's,
+    not a worker's, so every worker writes the same series instead of one per worker.
+    """
+    env = os.environ if env is None else env
+    if sdk_installed():
+        return None
+    choice = _exporter_choice(env)
+    resource = _resource(env)
+    tracer_provider = TracerProvider(resource=resource)
+    readers: list[MetricReader] = []
+    traces_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if choice == "otlp" or (choice == "prometheus" and traces_endpoint):
+        tracer_provider.add_span_processor(BatchSpanProcessor(_otlp_span_exporter(env)))
+    if choice == "otlp":
+        readers.append(_otlp_metric_reader(env))
+    elif choice == "prometheus":
+        readers.append(_prometheus_reader(env))
+    elif choice == "console":
+        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter  # noqa: PLC0415
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter  # noqa: PLC0415
+
+        tracer_provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+        readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
+    headroom_readers = [_otlp_metric_reader(env)] if choice == "otlp" else []
+    if content_mode.on_events and choice == "otlp":
+        _install_logger_provider(env, resource)
+    _log.info(
+        "otel-llm: installed OpenTelemetry providers (exporter=%s, resource=%s)", choice, dict(resource.attributes)
+    )
+    if not headroom_readers:
+        return None  # Prometheus (one worker) and console: the process's own provider serves them
+    shared = {k: v for k, v in resource.attributes.items() if k != "service.instance.id"}
+    return MeterProvider(resource=Resource(shared), metric_readers=headroom_readers)
+
+
+def _install_logger_provider(env: Mapping[str, str], resource: Resource) -> None:
+    from opentelemetry._logs import set_logger_provider  # noqa: PLC0415
+    from opentelemetry.sdk._logs import LoggerProvider  # noqa: PLC0415
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor  # noqa: PLC0415
+
+    if _otlp_protocol(env, "LOGS") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter  # noqa: PLC0415
+    else:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # type: ignore[assignment]  # noqa: PLC0415
+
+    provider = LoggerProvider(resource=resource)
+    provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+    set_logger_provider(provider)

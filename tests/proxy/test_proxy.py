@@ -1,0 +1,203 @@
+"""The real LiteLLM proxy with `callbacks: ["otel_llm.proxy.callback"]`, exporting OTLP to a local receiver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from tests.fakes import FailingProvider, FakeOpenAI
+from tests.otlp_receiver import OtlpReceiver
+from tests.proxy.harness import (
+    ALPHA,
+    BETA,
+    KEYS,
+    MASTER_KEY,
+    PROVIDER_KEY,
+    ProxyProcess,
+    model_list,
+    unsalted_litellm_hash,
+)
+
+pytestmark = pytest.mark.e2e
+
+SERVER, INTERNAL, CLIENT = 2, 1, 3  # OTLP span kinds
+CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
+CLIENT_SPAN = "b7ad6b7169203331"
+
+
+@pytest.fixture(scope="module")
+def providers() -> Iterator[tuple[FakeOpenAI, FailingProvider]]:
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    yield FakeOpenAI(server), FailingProvider(server, "/broken", 500)
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as r:
+        yield r
+
+
+@pytest.fixture(scope="module")
+def proxy(
+    tmp_path_factory: pytest.TempPathFactory, providers: tuple[FakeOpenAI, FailingProvider], receiver: OtlpReceiver
+) -> Iterator[ProxyProcess]:
+    fake, broken = providers
+    process = ProxyProcess(
+        tmp_path_factory.mktemp("proxy"),
+        model_list(fake.api_base, broken.api_base),
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_SERVICE_NAME": "proxy-under-test"},
+    ).start()
+    yield process
+    process.stop()
+    assert "otel-llm: internal error" not in process.log(), process.log()[-5000:]
+
+
+def _trace(receiver: OtlpReceiver, trace_id: str, attempts: int) -> list[dict[str, object]]:
+    """The spans of a trace, once its request span, Router span and ``attempts`` attempt spans arrived."""
+
+    def complete() -> list[dict[str, object]] | None:
+        spans = [s for s in receiver.spans() if s["trace_id"] == trace_id]
+        ours = [s for s in spans if s["scope"] == "otel_llm"]
+        done = (
+            sum(1 for s in ours if s["kind"] == CLIENT) >= attempts
+            and any(s["kind"] == INTERNAL for s in ours)
+            and any(s["kind"] == SERVER for s in spans)
+        )
+        return spans if done else None
+
+    return receiver.wait_for(complete, message=f"{attempts} attempts in trace {trace_id}")
+
+
+def test_trace_continues_the_callers_trace(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
+    """proxy request → model-group request → attempt → provider HTTP call, inside the client's trace."""
+    response = proxy.chat(ALPHA, headers={"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"}, user="customer-42")
+    assert response.status_code == 200, response.text
+    spans = _trace(receiver, CLIENT_TRACE, 1)
+    by_id = {s["span_id"]: s for s in spans}
+    (server,) = [s for s in spans if s["kind"] == SERVER]
+    (router,) = [s for s in spans if s["kind"] == INTERNAL and s["scope"] == "otel_llm"]
+    (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    http = [s for s in spans if s["kind"] == CLIENT and s["scope"] != "otel_llm"]
+    # The server span is FastAPI's own (recent FastAPI traces natively) or otel-llm's fallback.
+    assert server["parent_span_id"] == CLIENT_SPAN
+    assert server["name"] == "POST /v1/chat/completions"
+    assert server["attributes"]["http.response.status_code"] == 200
+    ancestors, node = [], router
+    while node["parent_span_id"] in by_id:
+        node = by_id[node["parent_span_id"]]
+        ancestors.append(node["span_id"])
+    assert server["span_id"] in ancestors and router["name"] == "chat gpt-main"
+    assert attempt["parent_span_id"] == router["span_id"] and attempt["name"] == "chat gpt-4o-mini"
+    assert len(http) == 1 and http[0]["parent_span_id"] == attempt["span_id"]
+    assert {s["resource"]["service.name"] for s in spans} == {"proxy-under-test"}
+
+
+def test_attribution_on_spans(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
+    """Attempt spans carry key alias, salted key hash, team, user, end user, tags, model group and deployment."""
+    trace_id = "1" * 32
+    response = proxy.chat(
+        ALPHA,
+        headers={"traceparent": f"00-{trace_id}-{'2' * 16}-01"},
+        user="customer-7",
+        metadata={"tags": ["agent:alpha"]},
+    )
+    assert response.status_code == 200
+    (attempt,) = [s for s in _trace(receiver, trace_id, 1) if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    attrs = attempt["attributes"]
+    assert attrs["otel_llm.key.alias"] == "agent-alpha"
+    assert len(attrs["otel_llm.key.hash"]) == 16
+    assert attrs["otel_llm.key.hash"] not in unsalted_litellm_hash(ALPHA)
+    assert attrs["otel_llm.team.id"] == "team-a" and attrs["otel_llm.team.alias"] == "Team A"
+    assert attrs["user.id"] == "user-1"
+    assert attrs["enduser.id"] == "customer-7"
+    assert "agent:alpha" in attrs["otel_llm.request.tags"]
+    assert attrs["otel_llm.model_group"] == "gpt-main"
+    # The proxy relabels responses with the model group; the span names the deployment's model.
+    assert attrs["gen_ai.response.model"] == "gpt-4o-mini"
+    assert attrs["otel_llm.deployment.id"] == response.headers["x-litellm-model-id"]
+    assert attrs["otel_llm.usage.cost"] == pytest.approx(float(response.headers["x-litellm-response-cost"]))
+
+
+def test_fallback_visible_and_counted_once(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
+    """A failing primary retried then falling back: each failed attempt is a span, the fallback counts once."""
+    trace_id = "3" * 32
+    response = proxy.chat(BETA, model="gpt-flaky", headers={"traceparent": f"00-{trace_id}-{'4' * 16}-01"})
+    assert response.status_code == 200, response.text
+    assert response.headers["x-litellm-model-group"] == "gpt-backup"
+    spans = _trace(receiver, trace_id, 3)
+    attempts = sorted((s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"), key=lambda s: s["name"])
+    failed = [s for s in attempts if s["attributes"].get("error.type")]
+    served = [s for s in attempts if not s["attributes"].get("error.type")]
+    assert len(failed) == 2 and {s["attributes"]["otel_llm.model_group"] for s in failed} == {"gpt-flaky"}
+    assert {s["attributes"]["error.type"] for s in failed} == {"InternalServerError"}
+    assert len(served) == 1 and served[0]["attributes"]["otel_llm.model_group"] == "gpt-backup"
+    assert [name for name, _ in served[0]["events"]] == ["otel_llm.fallback"]
+    (router,) = [s for s in spans if s["kind"] == INTERNAL and s["scope"] == "otel_llm"]
+    assert router["attributes"]["otel_llm.router.fallbacks"] == 1
+    assert router["attributes"]["otel_llm.router.retries"] == 1
+
+    def fallbacks() -> float:
+        return sum(
+            p.as_int
+            for attrs, p, _ in receiver.latest_points("otel_llm.client.fallbacks")
+            if attrs.get("otel_llm.fallback.from_model_group") == "gpt-flaky"
+        )
+
+    receiver.wait_for(lambda: fallbacks() >= 1, message="fallback counter")
+    assert fallbacks() == 1
+    failures = [
+        p.count
+        for attrs, p, _ in receiver.latest_points("gen_ai.client.operation.duration")
+        if attrs.get("otel_llm.model_group") == "gpt-flaky"
+    ]
+    assert sum(failures) == 2
+
+
+def test_headroom_gauges(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
+    """Budget and rate-limit gauges equal what the auth hook issued and the provider's headers."""
+    response = proxy.chat(ALPHA)
+    assert response.status_code == 200
+
+    def gauge(name: str, **match: str) -> float | None:
+        values = [
+            p.as_double
+            for attrs, p, _ in receiver.latest_points(name)
+            if all(attrs.get(k) == v for k, v in match.items())
+        ]
+        return values[-1] if values else None
+
+    receiver.wait_for(lambda: gauge("otel_llm.key.budget.utilization", **{"otel_llm.key.alias": "agent-alpha"}))
+    alpha = {"otel_llm.key.alias": "agent-alpha"}
+    assert gauge("otel_llm.key.spend", **alpha) == KEYS[ALPHA]["spend"]
+    assert gauge("otel_llm.key.max_budget", **alpha) == KEYS[ALPHA]["max_budget"]
+    assert gauge("otel_llm.key.budget.utilization", **alpha) == pytest.approx(8.5 / 10)
+    assert gauge("otel_llm.key.rpm.limit", **alpha) == KEYS[ALPHA]["rpm_limit"]
+    assert gauge("otel_llm.key.tpm.limit", **alpha) == KEYS[ALPHA]["tpm_limit"]
+    rpm_used = 1 - int(response.headers["x-ratelimit-api_key-remaining-requests"]) / KEYS[ALPHA]["rpm_limit"]
+    receiver.wait_for(lambda: gauge("otel_llm.key.rpm.utilization", **alpha) == pytest.approx(rpm_used))
+    team_a = {"otel_llm.team.id": "team-a"}
+    assert gauge("otel_llm.team.budget.utilization", **team_a) == pytest.approx(20 / 50)
+    assert gauge("otel_llm.provider.ratelimit.remaining_requests", **{"otel_llm.model_group": "gpt-main"}) == 4999
+    assert gauge("otel_llm.provider.ratelimit.remaining_tokens", **{"otel_llm.model_group": "gpt-main"}) == 159000
+    for name in ("otel_llm.key.spend", "otel_llm.key.budget.utilization", "otel_llm.team.spend"):
+        for attrs, point, _ in receiver.latest_points(name):
+            assert point.as_double == point.as_double and abs(point.as_double) != float("inf")
+            assert "None" not in attrs.values()
+
+
+def test_no_secret_in_any_exported_byte(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
+    """No virtual key, LiteLLM key hash, master key, provider key or Authorization header is exported."""
+    prompt = "the secret prompt about purple elephants"
+    assert proxy.chat(BETA, text=prompt).status_code == 200
+    assert proxy.chat(ALPHA, text=prompt).status_code == 200
+    receiver.wait_for(lambda: sum(1 for s in receiver.spans() if s["kind"] == SERVER) >= 2)
+    exported = b"".join(receiver.raw)
+    forbidden = [MASTER_KEY, PROVIDER_KEY, *KEYS, *(unsalted_litellm_hash(k) for k in KEYS), prompt, "Bearer "]
+    for secret in forbidden:
+        assert secret.encode() not in exported, secret
+    assert b"authorization" not in exported.lower()
