@@ -15,8 +15,9 @@ Prompt and completion content is captured only when
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` opts in.
 """
 
+from ._loop.guard import LoopBlockedError
 from ._version import __version__
 from .callback import OtelLLMCallback
 from .instrumentor import LiteLLMInstrumentor
 
-__all__ = ["LiteLLMInstrumentor", "OtelLLMCallback", "__version__"]
+__all__ = ["LiteLLMInstrumentor", "LoopBlockedError", "OtelLLMCallback", "__version__"]

@@ -112,6 +112,51 @@ SETTINGS: Final = (
         "Proxy only: instrument httpx and aiohttp so each provider HTTP call is a child span of its attempt.",
     ),
     Setting(
+        "OTEL_LLM_LOOP_MODE",
+        "observe",
+        "Runaway-loop detection: observe (report only), block (refuse with 429 during the cool-down) or off.",
+    ),
+    Setting("OTEL_LLM_LOOP_WINDOW", "300", "Seconds of calls each loop window keeps."),
+    Setting(
+        "OTEL_LLM_LOOP_REPEATS",
+        "8",
+        "Identical requests (or identical last two messages) in a window that make a loop.",
+    ),
+    Setting(
+        "OTEL_LLM_LOOP_GROWTH_CALLS",
+        "10",
+        "Consecutive calls with a growing prompt that make a loop, if within OTEL_LLM_LOOP_GROWTH_SECONDS.",
+    ),
+    Setting(
+        "OTEL_LLM_LOOP_GROWTH_SECONDS",
+        "60",
+        "Time span within which OTEL_LLM_LOOP_GROWTH_CALLS growing calls count as machine speed.",
+    ),
+    Setting(
+        "OTEL_LLM_LOOP_GROWTH_FACTOR",
+        "2",
+        "How much the prompt must grow over those calls (last / first input tokens).",
+    ),
+    Setting("OTEL_LLM_LOOP_SPEND_PER_MINUTE", "5", "USD spent by one scope in the last minute that makes a loop."),
+    Setting(
+        "OTEL_LLM_LOOP_SESSION_RATE",
+        "60",
+        "Calls in the last minute within one session (litellm_session_id) that make a loop.",
+    ),
+    Setting(
+        "OTEL_LLM_LOOP_COOLDOWN",
+        "300",
+        "Seconds a detection lasts: counted once, and (block mode) calls refused until it ends.",
+    ),
+    Setting(
+        "OTEL_LLM_LOOP_MAX_WINDOWS", "10000", "Most loop windows kept in process (least recently used dropped first)."
+    ),
+    Setting(
+        "OTEL_LLM_LOOP_REDIS_URL",
+        "(unset)",
+        "Redis URL to share loop windows across workers and replicas; Redis down degrades to in-process windows.",
+    ),
+    Setting(
         "OTEL_LLM_RAISE_INTERNAL_ERRORS",
         "false",
         "Re-raise internal telemetry errors instead of logging them (for tests).",
@@ -136,6 +181,17 @@ class Config:
     raise_internal_errors: bool = False
     metric_attribution: frozenset[str] = frozenset({"key", "team"})
     headroom_ttl_s: float = 300.0
+    loop_mode: str = "observe"
+    loop_window_s: float = 300.0
+    loop_repeats: int = 8
+    loop_growth_calls: int = 10
+    loop_growth_seconds: float = 60.0
+    loop_growth_factor: float = 2.0
+    loop_spend_per_minute: float = 5.0
+    loop_session_rate: int = 60
+    loop_cooldown_s: float = 300.0
+    loop_max_windows: int = 10000
+    loop_redis_url: str | None = None
 
 
 def _warn(setting: str, value: str, fix: str, default: object) -> None:
@@ -187,6 +243,21 @@ def _attribution(setting: str, raw: str, default: frozenset[str]) -> frozenset[s
         _warn(setting, raw, f"use a comma-separated list of {choices} (or none)", ",".join(sorted(default)))
         return default
     return frozenset(items)
+
+
+LOOP_MODES: Final = ("observe", "block", "off")
+
+
+def _loop_mode(setting: str, raw: str, default: str) -> str:
+    value = raw.strip().lower()
+    if value not in LOOP_MODES:
+        _warn(setting, raw, f"set one of {', '.join(LOOP_MODES)}", default)
+        return default
+    return value
+
+
+def _text(setting: str, raw: str, default: str | None) -> str | None:
+    return raw.strip() or default
 
 
 def _content_mode(raw: str) -> ContentMode:
@@ -252,6 +323,21 @@ def resolve(env: Mapping[str, str] | None = None, **overrides: object) -> Config
         "raise_internal_errors": _from_env(env, "OTEL_LLM_RAISE_INTERNAL_ERRORS", _bool, base.raise_internal_errors),
         "metric_attribution": _from_env(env, "OTEL_LLM_METRIC_ATTRIBUTION", _attribution, base.metric_attribution),
         "headroom_ttl_s": _from_env(env, "OTEL_LLM_HEADROOM_TTL", _positive_float, base.headroom_ttl_s),
+        "loop_mode": _from_env(env, "OTEL_LLM_LOOP_MODE", _loop_mode, base.loop_mode),
+        "loop_window_s": _from_env(env, "OTEL_LLM_LOOP_WINDOW", _positive_float, base.loop_window_s),
+        "loop_repeats": _from_env(env, "OTEL_LLM_LOOP_REPEATS", _positive_int, base.loop_repeats),
+        "loop_growth_calls": _from_env(env, "OTEL_LLM_LOOP_GROWTH_CALLS", _positive_int, base.loop_growth_calls),
+        "loop_growth_seconds": _from_env(
+            env, "OTEL_LLM_LOOP_GROWTH_SECONDS", _positive_float, base.loop_growth_seconds
+        ),
+        "loop_growth_factor": _from_env(env, "OTEL_LLM_LOOP_GROWTH_FACTOR", _positive_float, base.loop_growth_factor),
+        "loop_spend_per_minute": _from_env(
+            env, "OTEL_LLM_LOOP_SPEND_PER_MINUTE", _positive_float, base.loop_spend_per_minute
+        ),
+        "loop_session_rate": _from_env(env, "OTEL_LLM_LOOP_SESSION_RATE", _positive_int, base.loop_session_rate),
+        "loop_cooldown_s": _from_env(env, "OTEL_LLM_LOOP_COOLDOWN", _positive_float, base.loop_cooldown_s),
+        "loop_max_windows": _from_env(env, "OTEL_LLM_LOOP_MAX_WINDOWS", _positive_int, base.loop_max_windows),
+        "loop_redis_url": _from_env(env, "OTEL_LLM_LOOP_REDIS_URL", _text, base.loop_redis_url),
     }
     for key, value in overrides.items():
         if key not in values:

@@ -100,9 +100,21 @@ REQUEST_TAGS: Final = "otel_llm.request.tags"
 USER_ID: Final = _user.USER_ID  # LiteLLM's internal user that owns the key
 ENDUSER_ID: Final = _enduser.ENDUSER_ID  # the end user the caller passed (``user``)
 
+# Runaway-loop detection
+LOOP_REASON: Final = "otel_llm.loop.reason"  # repeat | token_growth | spend_velocity | rate
+LOOP_ACTION: Final = "otel_llm.loop.action"  # observed | blocked
+LOOP_WINDOW_CALLS: Final = "otel_llm.loop.window_calls"
+LOOP_REPEATS: Final = "otel_llm.loop.repeats"
+LOOP_CALLS_LAST_MINUTE: Final = "otel_llm.loop.calls_last_minute"
+LOOP_SPEND_PER_MINUTE: Final = "otel_llm.loop.spend_per_minute"
+LOOP_INPUT_GROWTH: Final = "otel_llm.loop.input_growth"
+LOOP_COOLDOWN_SECONDS: Final = "otel_llm.loop.cooldown_seconds"
+
 # Span events
 EVENT_RETRY: Final = "otel_llm.retry"
 EVENT_FALLBACK: Final = "otel_llm.fallback"
+EVENT_LOOP_DETECTED: Final = "otel_llm.loop.detected"
+EVENT_LOOP_REFUSED: Final = "otel_llm.loop.refused"
 
 # Metrics of ours
 COST_METRIC: Final = "otel_llm.client.cost"
@@ -110,6 +122,8 @@ RETRIES_METRIC: Final = "otel_llm.client.retries"
 FALLBACKS_METRIC: Final = "otel_llm.client.fallbacks"
 ACCOUNTING_ISSUES_METRIC: Final = "otel_llm.client.accounting_issues"
 INTERNAL_ERRORS_METRIC: Final = "otel_llm.internal.errors"
+LOOP_DETECTIONS_METRIC: Final = "otel_llm.loop.detections"
+LOOP_REFUSALS_METRIC: Final = "otel_llm.loop.refusals"
 
 # Headroom gauges
 KEY_SPEND: Final = "otel_llm.key.spend"
@@ -126,6 +140,7 @@ PROVIDER_REMAINING_REQUESTS: Final = "otel_llm.provider.ratelimit.remaining_requ
 PROVIDER_REMAINING_TOKENS: Final = "otel_llm.provider.ratelimit.remaining_tokens"
 PROVIDER_LIMIT_REQUESTS: Final = "otel_llm.provider.ratelimit.limit_requests"
 PROVIDER_LIMIT_TOKENS: Final = "otel_llm.provider.ratelimit.limit_tokens"
+KEY_SPEND_VELOCITY: Final = "otel_llm.key.spend_velocity"
 
 # Values
 OVERFLOW_VALUE: Final = "_OTHER"  # metric attribute value past the cardinality cap

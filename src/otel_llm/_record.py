@@ -52,6 +52,31 @@ class Headroom:
     provider_limit_tokens: int | None = None
 
 
+@dataclass(frozen=True)
+class LoopDetection:
+    """A runaway loop detected on this call: why, the window's figures, and the action."""
+
+    reason: str  # repeat | token_growth | spend_velocity | rate
+    action: str  # observed | blocked
+    window_calls: int
+    window_seconds: float
+    repeats: int
+    calls_last_minute: int
+    spend_per_minute: float
+    input_growth: float
+    cooldown_seconds: float
+    cooldown_until: float  # epoch seconds
+
+    def summary(self) -> str:
+        figures = {
+            "repeat": f"{self.repeats} identical requests in {self.window_seconds:.0f}s",
+            "token_growth": f"prompt grew {self.input_growth:.1f}x over consecutive calls at machine speed",
+            "spend_velocity": f"${self.spend_per_minute:.2f} spent in the last minute",
+            "rate": f"{self.calls_last_minute} calls in the last minute of one session",
+        }
+        return figures.get(self.reason, self.reason)
+
+
 @dataclass
 class Content:
     """Captured messages in the conventions' structured form (JSON text), only when opted in."""
@@ -120,6 +145,14 @@ class InvocationRecord:
     retry_index: int | None = None
     fallback_depth: int | None = None
     route_step: RouteStep | None = None
+
+    # Loop detection: hashes of the request (never content), what the caller asked for,
+    # and what the detector concluded on this call.
+    request_fingerprint: str | None = None
+    tail_fingerprint: str | None = None
+    requested_model: str | None = None
+    loop: LoopDetection | None = None
+    spend_per_minute: float | None = None
 
     attribution: Attribution = field(default_factory=Attribution)
     # W3C propagation headers of the request, for a parent when no span is current (proxy).

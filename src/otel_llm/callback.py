@@ -23,6 +23,7 @@ from ._capture.fields import mapping, text
 from ._capture.live import REGISTRY
 from ._capture.payload import build_record
 from ._emit.telemetry import Telemetry
+from ._loop.guard import observe as observe_loops
 
 __all__ = ["OtelLLMCallback"]
 
@@ -98,7 +99,10 @@ class OtelLLMCallback(CustomLogger):
                 return
         else:
             live = REGISTRY.take_for_success(call_id)
+        config = live.telemetry.config if live is not None else self.config
+        record = build_record(payload, kwargs, config)
+        observe_loops(record, config)
         if live is not None:
-            finish(live, build_record(payload, kwargs, live.telemetry.config))
+            finish(live, record)
             return
-        self.telemetry.emit(build_record(payload, kwargs, self.config))
+        self.telemetry.emit(record)

@@ -23,6 +23,7 @@ from .._emit.telemetry import Telemetry
 from .complete import attempt_failed, error_message, stream_ended
 from .fields import count, mapping, text
 from .live import REGISTRY, LiveCall
+from .loop_check import check_loop_guard
 from .parent import carrier_from, metadata_of
 from .payload import route_step
 from .router import ROUTER_KEY, RouterRequest
@@ -169,6 +170,8 @@ def attempt_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[LiveCall | None, Token[Context] | None]:
         if not _should_instrument():
             return None, None
+        if current_router() is None:  # a Router request was checked once, at its start
+            check_loop_guard(telemetry, kwargs, _display_model(_model_of(target, args, kwargs), kwargs, 256))
         try:
             return _begin_attempt(telemetry, target, args, kwargs)
         except Exception as error:  # noqa: BLE001  # the boundary: see _errors
@@ -252,6 +255,7 @@ def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouterRequest | None, Token[Context] | None]:
         if not _should_instrument() or current_router() is not None:
             return None, None
+        check_loop_guard(telemetry, kwargs, text(_model_of(target, args, kwargs), 256))
         try:
             group = text(_model_of(target, args, kwargs), telemetry.config.attribute_max_length)
             carrier = carrier_from(metadata_of(kwargs))

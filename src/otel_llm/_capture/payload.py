@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from .. import _providers
 from .._config import Config
+from .._loop.fingerprint import fingerprints
 from .._record import InvocationRecord, RouteStep
 from .._redact import scrub, server_of
 from . import content as _content
@@ -61,6 +62,12 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
     record.headroom = read_headroom(metadata, hidden)
     record.conversation_id = text(slo.get("session_id"), limit)
     record.parent_carrier = carrier_from(_request_metadata(kw))
+    if config.loop_mode != "off" and not record.failed:
+        messages = kw.get("messages") or kw.get("input") or kw.get("prompt") or slo.get("messages")
+        record.request_fingerprint, record.tail_fingerprint = fingerprints(messages)
+    record.requested_model = (
+        text(_request_metadata(kw).get("original_model_group"), limit) or record.model_group or record.request_model
+    )
     if config.content_mode.enabled:
         record.content = _content.capture(slo.get("messages"), slo.get("response"), config.content_max_length)
     return record

@@ -35,6 +35,7 @@ GAUGES: Final = (
     (n.KEY_RPM_UTILIZATION, "1", "Share of the key's requests-per-minute limit in use (0-1)."),
     (n.KEY_TPM_LIMIT, "{token}/min", "Tokens-per-minute limit of the virtual key."),
     (n.KEY_TPM_UTILIZATION, "1", "Share of the key's tokens-per-minute limit in use (0-1)."),
+    (n.KEY_SPEND_VELOCITY, "USD/min", "USD the virtual key spent in the last minute (loop detection's window)."),
     (
         n.PROVIDER_REMAINING_REQUESTS,
         "{request}",
@@ -120,6 +121,7 @@ class HeadroomEmitter:
             self._set(n.KEY_TPM_LIMIT, attrs, h.key_tpm_limit)
             if h.key_rpm_limit is not None and h.key_rpm_remaining is not None:
                 self._set(n.KEY_RPM_UTILIZATION, attrs, _ratio(h.key_rpm_limit - h.key_rpm_remaining, h.key_rpm_limit))
+            self._set(n.KEY_SPEND_VELOCITY, attrs, record.spend_per_minute)
             if h.key_tpm_limit is not None and h.key_tpm_remaining is not None:
                 self._set(n.KEY_TPM_UTILIZATION, attrs, _ratio(h.key_tpm_limit - h.key_tpm_remaining, h.key_tpm_limit))
         if team_attrs:

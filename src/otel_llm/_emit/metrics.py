@@ -97,11 +97,37 @@ class Instruments:
             unit="{call}",
             description="Calls whose tokens or cost are not what the provider billed (estimated, missing, unpriced).",
         )
+        self.loop_detections = meter.create_counter(
+            n.LOOP_DETECTIONS_METRIC,
+            unit="{detection}",
+            description="Runaway agent loops detected (once per episode), by reason and action.",
+        )
+        self.loop_refusals = meter.create_counter(
+            n.LOOP_REFUSALS_METRIC,
+            unit="{request}",
+            description="Calls refused by the loop guard (OTEL_LLM_LOOP_MODE=block) during a cool-down.",
+        )
         self.internal_errors = meter.create_counter(
             n.INTERNAL_ERRORS_METRIC,
             unit="{error}",
             description="Errors inside otel-llm (telemetry lost, call unaffected).",
         )
+
+
+def loop_attributes(record: InvocationRecord, reason: str, action: str) -> dict[str, AttributeValue]:
+    """Who looped, on which model, why: the attributes of loop detections and refusals."""
+    attrs: dict[str, AttributeValue] = {n.LOOP_REASON: reason, n.LOOP_ACTION: action}
+    who = record.attribution
+    for key, value in (
+        (n.KEY_HASH, who.key_hash),
+        (n.KEY_ALIAS, who.key_alias),
+        (n.TEAM_ID, who.team_id),
+        (n.TEAM_ALIAS, who.team_alias),
+        (n.MODEL_GROUP, record.requested_model),
+    ):
+        if value:
+            attrs[key] = value
+    return attrs
 
 
 class MetricEmitter:
@@ -131,6 +157,10 @@ class MetricEmitter:
             i.cost.record(record.cost_usd, attrs)
         self._route(record, attrs)
         self._accounting(record, attrs)
+        if record.loop is not None:
+            self._i.loop_detections.add(
+                1, self._limiter.limit(loop_attributes(record, record.loop.reason, record.loop.action))
+            )
 
     def _route(self, record: InvocationRecord, attrs: dict[str, AttributeValue]) -> None:
         step = record.route_step

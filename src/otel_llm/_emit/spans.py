@@ -10,7 +10,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from .. import _names as n
 from .._config import Config
-from .._record import InvocationRecord, RouteStep
+from .._record import InvocationRecord, LoopDetection, RouteStep
 from .attributes import AttributeValue, span_attributes, span_name
 
 
@@ -31,6 +31,20 @@ def route_event(step: RouteStep) -> tuple[str, dict[str, AttributeValue]]:
     if step.error_type:
         attrs[n.ERROR_TYPE] = step.error_type
     return name, attrs
+
+
+def loop_event_attributes(loop: LoopDetection) -> dict[str, AttributeValue]:
+    """The reason and the window's figures of a loop detection."""
+    return {
+        n.LOOP_REASON: loop.reason,
+        n.LOOP_ACTION: loop.action,
+        n.LOOP_WINDOW_CALLS: loop.window_calls,
+        n.LOOP_REPEATS: loop.repeats,
+        n.LOOP_CALLS_LAST_MINUTE: loop.calls_last_minute,
+        n.LOOP_SPEND_PER_MINUTE: loop.spend_per_minute,
+        n.LOOP_INPUT_GROWTH: loop.input_growth,
+        n.LOOP_COOLDOWN_SECONDS: loop.cooldown_seconds,
+    }
 
 
 class SpanEmitter:
@@ -65,6 +79,8 @@ class SpanEmitter:
         if record.route_step is not None:
             event_name, event_attrs = route_event(record.route_step)
             span.add_event(event_name, event_attrs, timestamp=record.start_ns)
+        if record.loop is not None:
+            span.add_event(n.EVENT_LOOP_DETECTED, loop_event_attributes(record.loop), timestamp=record.end_ns)
         if record.failed:
             span.set_status(Status(StatusCode.ERROR, record.error_message or record.error_type))
         span.end(end_time=record.end_ns)

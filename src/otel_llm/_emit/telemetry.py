@@ -118,6 +118,17 @@ class Telemetry:
             except Exception as error:  # noqa: BLE001
                 _errors.report("emit.events", error)
 
+    def record_loop_refusal(self, reason: str, attributes: dict[str, AttributeValue]) -> None:
+        """Count a call the loop guard refused, and mark the current span (if any)."""
+        try:
+            attrs = self.limiter.limit({**attributes, n.LOOP_REASON: reason, n.LOOP_ACTION: "blocked"})
+            self.instruments.loop_refusals.add(1, attrs)
+            current = trace.get_current_span()
+            if current.is_recording():
+                current.add_event(n.EVENT_LOOP_REFUSED, {n.LOOP_REASON: reason})
+        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
+            _errors.report("emit.loop", error)
+
     # --- router requests ------------------------------------------------------------
     def start_router_span(
         self, operation: str, model_group: str | None, parent_carrier: Mapping[str, str] | None = None

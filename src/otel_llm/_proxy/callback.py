@@ -26,6 +26,7 @@ from .._capture.attribution import salted_key_hash
 from .._capture.fields import mapping, text
 from .._capture.parent import PARENT_KEY
 from .._config import resolve
+from .._loop.guard import LoopBlockedError, refusal
 from ..callback import OtelLLMCallback
 from .requests import RequestSpans, end_request_span
 from .setup import install_providers
@@ -83,10 +84,41 @@ class ProxyCallback(OtelLLMCallback):
     async def async_pre_call_hook(
         self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
     ) -> None:
+        self._refuse_if_looping(user_api_key_dict, data)
         try:
             self._start_request(user_api_key_dict, data)
         except Exception as error:  # noqa: BLE001  # the boundary: see _errors
             _errors.report("proxy.pre_call", error)
+
+    def _refuse_if_looping(self, user_api_key_dict: Any, data: dict[str, Any]) -> None:
+        """Block mode: answer 429 (saying why and until when) before the request reaches a provider."""
+        if self.config.loop_mode != "block":
+            return
+        try:
+            token = text(getattr(user_api_key_dict, "token", None), 256)
+            key_hash = salted_key_hash(token) if token else None
+            alias = text(getattr(user_api_key_dict, "key_alias", None), 256)
+            end_user = text(data.get("user"), 256) or text(getattr(user_api_key_dict, "end_user_id", None), 256)
+            session = text(data.get("litellm_session_id"), 256)
+            model = text(data.get("model"), 256)
+            block = refusal(self.config, key_hash, end_user, session, model)
+            if block is None:
+                return
+            attrs: dict[str, Any] = {n.MODEL_GROUP: model} if model else {}
+            for key, value in ((n.KEY_HASH, key_hash), (n.KEY_ALIAS, alias)):
+                if value:
+                    attrs[key] = value
+            team = text(getattr(user_api_key_dict, "team_id", None), 256)
+            if team:
+                attrs[n.TEAM_ID] = team
+            self.telemetry.record_loop_refusal(block.reason, attrs)
+            refused = LoopBlockedError(block, f"key {alias!r}" if alias else "this caller")
+        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
+            _errors.report("proxy.loop_guard", error)
+            return
+        from fastapi import HTTPException  # noqa: PLC0415  # the proxy's own web framework
+
+        raise HTTPException(status_code=429, detail=str(refused), headers={"retry-after": str(refused.retry_after_s)})
 
     def _start_request(self, user_api_key_dict: Any, data: dict[str, Any]) -> None:
         if not is_instrumentation_enabled() or trace.get_current_span().get_span_context().is_valid:

@@ -1,0 +1,38 @@
+"""The loop guard at LiteLLM's entry points (SDK) — block mode raises before the provider is called."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .. import _names as n
+from .._emit.attributes import AttributeValue
+from .._emit.telemetry import Telemetry
+from .._loop.guard import LoopBlockedError, refusal
+from .attribution import salted_key_hash
+from .fields import text
+from .parent import metadata_of
+
+
+def check_loop_guard(telemetry: Telemetry, kwargs: Mapping[str, Any], model: str | None) -> None:
+    """Raise LoopBlockedError if this caller is cooling down from a detected loop (block mode)."""
+    config = telemetry.config
+    if config.loop_mode != "block":
+        return
+    metadata = metadata_of(kwargs)
+    identity = text(metadata.get("user_api_key_hash"), 256)
+    key_hash = salted_key_hash(identity) if identity else None
+    end_user = text(kwargs.get("user"), 256) or text(metadata.get("user_api_key_end_user_id"), 256)
+    session = text(kwargs.get("litellm_session_id"), 256)
+    requested = text(metadata.get("original_model_group"), 256) or text(metadata.get("model_group"), 256) or model
+    block = refusal(config, key_hash, end_user, session, requested)
+    if block is None:
+        return
+    attrs: dict[str, AttributeValue] = {}
+    alias = text(metadata.get("user_api_key_alias"), 256)
+    for key, value in ((n.KEY_HASH, key_hash), (n.KEY_ALIAS, alias), (n.MODEL_GROUP, requested)):
+        if value:
+            attrs[key] = value
+    telemetry.record_loop_refusal(block.reason, attrs)
+    who = f"key {alias!r}" if alias else (f"end user {end_user!r}" if end_user else "this process")
+    raise LoopBlockedError(block, f"{who} calling {requested!r}")

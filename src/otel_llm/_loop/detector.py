@@ -1,0 +1,164 @@
+"""Runaway agent-loop detection over sliding windows of successful calls.
+
+A window is keyed by who called (virtual key, else end user), the session when the
+caller names one, and the model they asked for. Four triggers, each with a documented
+default that catches a real loop within tens of calls and leaves busy traffic alone:
+
+* ``repeat``: the same request (or the same last two messages: one tool call and its
+  result, again and again) ``repeats`` times within the window;
+* ``token_growth``: ``growth_calls`` calls in ``growth_seconds``, each with a larger
+  prompt than the one before, growing by ``growth_factor`` overall (a conversation that
+  keeps growing at machine speed, without a human in it);
+* ``spend_velocity``: more than ``spend_per_minute`` USD spent in the last minute;
+* ``rate``: more than ``session_rate`` calls in the last minute *within one session*
+  (without a session, rate alone is no evidence: busy keys are legitimately fast).
+
+A detection opens a cool-down for the scope: it is counted once per episode and, in
+block mode, further calls are refused until it ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from .._config import Config
+from .._record import InvocationRecord, LoopDetection
+from .store import Block, InProcessStore, Observation, RedisStore, Store
+
+_MINUTE: Final = 60.0
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who, in which session, asking for which model."""
+
+    principal: str
+    session: str | None
+    model: str | None
+
+    @property
+    def key(self) -> str:
+        raw = f"{self.principal}\x1f{self.session or ''}\x1f{self.model or ''}"
+        return hashlib.blake2b(raw.encode("utf-8", "replace"), digest_size=16).hexdigest()
+
+
+def scope_of(key_hash: str | None, end_user: str | None, session: str | None, model: str | None) -> Scope:
+    if key_hash:
+        principal = f"key:{key_hash}"
+    elif end_user:
+        principal = f"user:{end_user}"
+    else:
+        principal = "local"
+    return Scope(principal, session, model)
+
+
+def record_scope(record: InvocationRecord) -> Scope:
+    return scope_of(
+        record.attribution.key_hash,
+        record.attribution.end_user,
+        record.conversation_id,
+        record.requested_model or record.model_group or record.request_model,
+    )
+
+
+class Detector:
+    """Observes successful calls and keeps blocks; thread-safe, memory bounded by the store."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+
+    def observe(self, record: InvocationRecord, now: float | None = None) -> tuple[LoopDetection | None, float]:
+        """Add a successful call; returns (new detection or None, USD spent by the scope in the last minute)."""
+        c = self.config
+        t = time.time() if now is None else now
+        scope = record_scope(record)
+        observation = Observation(
+            t=t,
+            full=record.request_fingerprint,
+            tail=record.tail_fingerprint,
+            input_tokens=record.input_tokens or 0,
+            cost=record.cost_usd or 0.0,
+        )
+        window = self.store.append(scope.key, observation, c.loop_window_s)
+        last_minute = [o for o in window if o.t > t - _MINUTE]
+        velocity = sum(o.cost for o in last_minute)
+        repeats = max(
+            sum(1 for o in window if observation.full and o.full == observation.full),
+            sum(1 for o in window if observation.tail and o.tail == observation.tail),
+        )
+        growth = _growth(window, c.loop_growth_calls, c.loop_growth_seconds)
+        reason = None
+        if repeats >= c.loop_repeats:
+            reason = "repeat"
+        elif growth >= c.loop_growth_factor:
+            reason = "token_growth"
+        elif velocity > c.loop_spend_per_minute:
+            reason = "spend_velocity"
+        elif scope.session and len(last_minute) > c.loop_session_rate:
+            reason = "rate"
+        if reason is None or self.store.get_block(scope.key) is not None:
+            return None, velocity
+        blocking = c.loop_mode == "block"
+        detection = LoopDetection(
+            reason=reason,
+            action="blocked" if blocking else "observed",
+            window_calls=len(window),
+            window_seconds=c.loop_window_s,
+            repeats=repeats,
+            calls_last_minute=len(last_minute),
+            spend_per_minute=velocity,
+            input_growth=growth,
+            cooldown_seconds=c.loop_cooldown_s,
+            cooldown_until=t + c.loop_cooldown_s,
+        )
+        self.store.set_block(scope.key, Block(reason, t + c.loop_cooldown_s, detection.summary()))
+        return detection, velocity
+
+    def refusal(self, scope: Scope) -> Block | None:
+        """The active block for a scope, in block mode (None when calls may proceed)."""
+        if self.config.loop_mode != "block":
+            return None
+        return self.store.get_block(scope.key)
+
+
+def _growth(window: list[Observation], calls: int, seconds: float) -> float:
+    """last/first prompt size over the last ``calls`` calls if each grew and all fit in ``seconds``."""
+    if calls < 2 or len(window) < calls:
+        return 0.0
+    recent = sorted(window, key=lambda o: o.t)[-calls:]
+    if recent[-1].t - recent[0].t > seconds or recent[0].input_tokens <= 0:
+        return 0.0
+    if any(b.input_tokens <= a.input_tokens for a, b in itertools.pairwise(recent)):
+        return 0.0
+    return recent[-1].input_tokens / recent[0].input_tokens
+
+
+_lock: Final = threading.Lock()
+_detector: Detector | None = None
+
+
+def detector_for(config: Config) -> Detector | None:
+    """The process's detector (built from the first config that enables it); None when off."""
+    global _detector
+    if config.loop_mode == "off":
+        return None
+    if _detector is None:
+        with _lock:
+            if _detector is None:
+                fallback = InProcessStore(config.loop_max_windows)
+                store: Store = RedisStore(config.loop_redis_url, fallback) if config.loop_redis_url else fallback
+                _detector = Detector(config, store)
+    return _detector
+
+
+def reset() -> None:
+    """Forget the process's detector and its windows (tests)."""
+    global _detector
+    with _lock:
+        _detector = None

@@ -1,0 +1,61 @@
+"""Request fingerprints for loop detection: hashes only, no content is kept.
+
+Two per request: the whole conversation (a client resending the same request) and its
+tail, the last two messages (an agent calling the same tool with the same arguments and
+getting the same result, while its history keeps growing). Tool call ids are ignored:
+they differ on every iteration of a loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+_TAIL: Final = 2
+# LiteLLM's placeholder when message logging is turned off: every request would look alike.
+_REDACTED: Final = "redacted-by-litellm"
+_SEPARATOR: Final = b"\x1e"
+
+
+def _normalize_text(value: str) -> bytes:
+    return " ".join(value.split()).encode("utf-8", "replace")
+
+
+def _message_bytes(message: object) -> bytes:
+    if isinstance(message, str):
+        return b"user\x1f" + _normalize_text(message)
+    if not isinstance(message, Mapping):
+        return b""
+    parts: list[bytes] = [str(message.get("role", "")).encode()]
+    content = message.get("content")
+    if isinstance(content, str):
+        parts.append(_normalize_text(content))
+    elif isinstance(content, Sequence):
+        for item in content:
+            if isinstance(item, Mapping) and isinstance(item.get("text"), str):
+                parts.append(_normalize_text(item["text"]))
+            elif isinstance(item, Mapping):
+                parts.append(json.dumps(item, sort_keys=True, default=str).encode())
+    tool_calls = message.get("tool_calls")
+    if isinstance(tool_calls, Sequence) and not isinstance(tool_calls, str):
+        for call in tool_calls:
+            function = call.get("function") if isinstance(call, Mapping) else None
+            if isinstance(function, Mapping):
+                parts.append(f"{function.get('name')}({function.get('arguments')})".encode())
+    return b"\x1f".join(parts)
+
+
+def fingerprints(messages: object) -> tuple[str | None, str | None]:
+    """(whole-request fingerprint, tail fingerprint) of chat messages or a prompt."""
+    if isinstance(messages, str):
+        messages = [messages]
+    if not isinstance(messages, Sequence) or not messages:
+        return None, None
+    if any(isinstance(m, Mapping) and m.get("content") == _REDACTED for m in messages) or _REDACTED in messages:
+        return None, None
+    encoded = [_message_bytes(m) for m in messages]
+    whole = hashlib.blake2b(_SEPARATOR.join(encoded), digest_size=12).hexdigest()
+    tail = hashlib.blake2b(_SEPARATOR.join(encoded[-_TAIL:]), digest_size=12).hexdigest()
+    return whole, tail

@@ -1,0 +1,251 @@
+"""Runaway-loop detection in the SDK: triggers, episodes, block mode, bounded memory, Redis."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import litellm
+import pytest
+
+from otel_llm import LiteLLMInstrumentor, LoopBlockedError
+from otel_llm._config import resolve
+from otel_llm._loop import detector as loop_detector
+from otel_llm._loop.store import InProcessStore, Observation, RedisStore
+from tests.conftest import Signals, wait_for
+from tests.fakes import FakeOpenAI
+
+
+@pytest.fixture
+def loop_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Each test gets a fresh detector built from its own environment."""
+    loop_detector.reset()
+    yield monkeypatch
+    loop_detector.reset()
+
+
+@pytest.fixture
+def instrument(signals: Signals, loop_env: pytest.MonkeyPatch) -> Iterator[object]:
+    instrumentors: list[LiteLLMInstrumentor] = []
+
+    def start(**env: str) -> None:
+        for name, value in env.items():
+            loop_env.setenv(name, value)
+        instrumentor = LiteLLMInstrumentor()
+        instrumentor.instrument(tracer_provider=signals.tracer_provider, meter_provider=signals.meter_provider)
+        instrumentors.append(instrumentor)
+
+    yield start
+    for instrumentor in instrumentors:
+        instrumentor.uninstrument()
+
+
+def _detections(signals: Signals) -> dict[tuple[str, str], int]:
+    return {
+        (p.attributes["otel_llm.loop.reason"], p.attributes["otel_llm.loop.action"]): p.value
+        for p in signals.points("otel_llm.loop.detections")
+    }
+
+
+def _events(signals: Signals) -> list[dict[str, object]]:
+    return [dict(e.attributes) for s in signals.spans() for e in s.events if e.name == "otel_llm.loop.detected"]
+
+
+def _repeat(count: int, prompt: str = "are we there yet?") -> None:
+    for _ in range(count):
+        litellm.completion(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": prompt}], mock_response="no"
+        )
+
+
+def test_repeated_prompt_is_detected_once_per_episode(instrument: object, signals: Signals) -> None:
+    """The 8th identical request is flagged (span event + counter); later repeats in the cool-down are not recounted."""
+    instrument()  # type: ignore[operator]
+    _repeat(7)
+    signals.wait_spans(7)
+    assert _detections(signals) == {}
+    _repeat(1)
+    signals.wait_spans(8)
+    (event,) = _events(signals)
+    assert event["otel_llm.loop.reason"] == "repeat"
+    assert event["otel_llm.loop.repeats"] == 8
+    assert event["otel_llm.loop.action"] == "observed"
+    last = max(signals.spans(), key=lambda s: s.start_time)
+    assert [e.name for e in last.events] == ["otel_llm.loop.detected"]
+    _repeat(5)
+    signals.wait_spans(13)
+    assert _detections(signals) == {("repeat", "observed"): 1}
+
+
+def test_block_mode_refuses_with_a_clear_error(instrument: object, signals: Signals) -> None:
+    """In block mode the calls after a detection raise LoopBlockedError, saying why and until when."""
+    instrument(OTEL_LLM_LOOP_MODE="block", OTEL_LLM_LOOP_REPEATS="4")  # type: ignore[operator]
+    _repeat(4)  # the 4th completes and is detected
+    signals.wait_spans(4)
+    with pytest.raises(LoopBlockedError) as refused:
+        _repeat(1)
+    message = str(refused.value)
+    assert "runaway loop (repeat: 4 identical requests" in message
+    assert "refused for" in message and "OTEL_LLM_LOOP_MODE=observe" in message
+    assert 0 < refused.value.retry_after_s <= 300
+    (point,) = signals.points("otel_llm.loop.refusals")
+    assert point.value == 1 and point.attributes["otel_llm.loop.reason"] == "repeat"
+    # Another prompt from the same caller and model is the same scope: still refused.
+    with pytest.raises(LoopBlockedError):
+        _repeat(1, "a different question")
+
+
+def test_agent_tool_loop_with_growing_history(instrument: object, signals: Signals) -> None:
+    """An agent calling the same tool with the same result, history growing each turn, is caught by its tail."""
+    instrument()  # type: ignore[operator]
+    history: list[dict[str, object]] = [{"role": "user", "content": "find the weather in Paris"}]
+    for i in range(10):
+        call = {"id": f"call_{i}", "type": "function", "function": {"name": "search", "arguments": '{"q": "paris"}'}}
+        history += [
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": f"call_{i}", "content": "no results"},
+        ]
+        litellm.completion(model="openai/gpt-4o-mini", messages=list(history), mock_response="let me search again")
+    signals.wait_spans(10)
+    assert _detections(signals) == {("repeat", "observed"): 1}
+
+
+def test_token_growth(instrument: object, signals: Signals, fake_openai: FakeOpenAI) -> None:
+    """A conversation growing at machine speed without repeating itself is caught by token growth."""
+    instrument()  # type: ignore[operator]
+    history: list[dict[str, object]] = []
+    for i in range(10):
+        history.append({"role": "user", "content": f"step {i} " + "detail " * (5 * i + 5)})
+        litellm.completion(
+            model="openai/gpt-4o-mini", messages=list(history), api_base=fake_openai.api_base, api_key="sk"
+        )
+    signals.wait_spans(10)
+    assert _detections(signals) == {("token_growth", "observed"): 1}
+    (event,) = _events(signals)
+    assert event["otel_llm.loop.input_growth"] >= 2
+
+
+def test_spend_velocity(instrument: object, signals: Signals, fake_openai: FakeOpenAI) -> None:
+    """Spending faster than OTEL_LLM_LOOP_SPEND_PER_MINUTE is a loop, whatever the prompts."""
+    instrument(OTEL_LLM_LOOP_SPEND_PER_MINUTE="0.00002")  # type: ignore[operator]
+    for i in range(6):
+        litellm.completion(
+            model="openai/gpt-4o-mini",
+            messages=[{"role": "user", "content": f"question number {i} " + "x " * 20}],
+            api_base=fake_openai.api_base,
+            api_key="sk",
+        )
+    signals.wait_spans(6)
+    assert _detections(signals) == {("spend_velocity", "observed"): 1}
+    (event,) = _events(signals)
+    assert event["otel_llm.loop.spend_per_minute"] > 0.00002
+
+
+@pytest.mark.parametrize("mode", ["observe", "block"])
+def test_busy_varied_traffic_is_never_flagged(instrument: object, signals: Signals, mode: str) -> None:
+    """Hundreds of varied prompts at full speed from several users: zero detections, zero refusals."""
+    instrument(OTEL_LLM_LOOP_MODE=mode)  # type: ignore[operator]
+    topics = ["billing", "refund", "login", "shipping", "invoice", "password", "upgrade", "cancel"]
+    for i in range(400):
+        user = f"user-{i % 5}"
+        prompt = f"{topics[i % 8]} question {i}: " + "please help " * (i % 13)
+        litellm.completion(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": prompt}], mock_response="ok", user=user
+        )
+    signals.wait_spans(400)
+    assert _detections(signals) == {}
+    assert not signals.points("otel_llm.loop.refusals")
+
+
+def test_off_mode_detects_nothing(instrument: object, signals: Signals) -> None:
+    """OTEL_LLM_LOOP_MODE=off disables detection."""
+    instrument(OTEL_LLM_LOOP_MODE="off")  # type: ignore[operator]
+    _repeat(12)
+    signals.wait_spans(12)
+    assert _detections(signals) == {}
+
+
+def test_windows_are_bounded() -> None:
+    """The in-process store keeps at most max_windows windows and drops idle ones after the window."""
+    store = InProcessStore(max_windows=100)
+    for i in range(1000):
+        store.append(f"scope-{i}", Observation(1000.0 + i * 0.001, "f", "t", 1, 0.0), window_s=300)
+    assert len(store._windows) == 100
+    store.append("late", Observation(2000.0, "f", "t", 1, 0.0), window_s=300)
+    assert list(store._windows) == ["late"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is installed by scripts/setup"
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    wait_for(lambda: _ping(redis.Redis.from_url(url)), timeout=10, message="redis up")
+    yield url, process
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def _ping(client: object) -> bool:
+    try:
+        return bool(client.ping())  # type: ignore[attr-defined]
+    except Exception:
+        return False
+
+
+def test_redis_shares_windows_and_degrades(
+    redis_server: tuple[str, subprocess.Popen[bytes]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two detectors (two workers) sharing Redis see one window; Redis stopping degrades to in-process state."""
+    url, process = redis_server
+    config = resolve({"OTEL_LLM_LOOP_REDIS_URL": url, "OTEL_LLM_LOOP_REPEATS": "6"})
+    workers = [
+        loop_detector.Detector(config, RedisStore(url, InProcessStore(100))),
+        loop_detector.Detector(config, RedisStore(url, InProcessStore(100))),
+    ]
+    from otel_llm._record import Attribution, InvocationRecord
+
+    def call(worker: loop_detector.Detector) -> object:
+        record = InvocationRecord(
+            call_id="x", operation="chat", request_model="m", request_fingerprint="same", tail_fingerprint="same"
+        )
+        record.attribution = Attribution(key_hash="k1")
+        return worker.observe(record)[0]
+
+    results = [call(workers[i % 2]) for i in range(6)]
+    assert results[:5] == [None] * 5 and results[5] is not None  # 3 calls on each worker, caught on the 6th
+    process.terminate()
+    process.wait(timeout=10)
+    started = time.monotonic()
+    assert call(workers[0]) is None  # no exception: the in-process twin takes over
+    assert time.monotonic() - started < 2
+    assert "cannot reach Redis" in caplog.text
