@@ -41,7 +41,7 @@ def attributes(kvs: Iterator[KeyValue] | Any) -> dict[str, Any]:
 class OtlpReceiver:
     """Collects OTLP/HTTP exports on 127.0.0.1 (start with ``with OtlpReceiver() as r``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.raw: list[bytes] = []
         self.requests: dict[str, list[Any]] = {path: [] for path in _MESSAGES}
         self._lock = threading.Lock()
@@ -70,7 +70,7 @@ class OtlpReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

@@ -123,6 +123,8 @@ FALLBACKS_METRIC: Final = "otel_llm.client.fallbacks"
 ACCOUNTING_ISSUES_METRIC: Final = "otel_llm.client.accounting_issues"
 INTERNAL_ERRORS_METRIC: Final = "otel_llm.internal.errors"
 LOOP_DETECTIONS_METRIC: Final = "otel_llm.loop.detections"
+TELEMETRY_DROPPED_METRIC: Final = "otel_llm.telemetry.dropped"
+DROP_REASON: Final = "otel_llm.drop.reason"  # export_failed | endpoint_down
 LOOP_REFUSALS_METRIC: Final = "otel_llm.loop.refusals"
 
 # Headroom gauges

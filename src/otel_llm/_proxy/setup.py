@@ -2,15 +2,19 @@
 
 Only when none are installed: under ``opentelemetry-instrument`` (or an application that
 set its own providers) those are reused, so there is one pipeline and no duplicate span.
+
+The pipeline is built for a gateway: bounded queues that drop the oldest telemetry
+first, exporters that never block a request, the SDK's own drop/export counters
+(``otel.sdk.*``) switched on, export failures logged once a minute instead of once per
+batch, and a fresh ``service.instance.id`` in every (forked) worker.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import uuid
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -20,6 +24,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from .._config import ContentMode
+from .export_guard import GuardedSpanExporter
+from .log_limits import limit_pipeline_warnings
 
 _log: Final = logging.getLogger("otel_llm")
 DEFAULT_SERVICE_NAME: Final = "litellm-proxy"
@@ -30,18 +36,34 @@ class ConfigurationError(RuntimeError):
     """A setting that would make telemetry silently wrong; the message names the fix."""
 
 
+class SharedMeterProvider(MeterProvider):
+    """A meter provider for series that describe a key, not a process: no process identity.
+
+    The SDK adds a fresh ``service.instance.id`` to every provider after a fork; this one
+    keeps its resource as given, so forked workers still write one series per key.
+    """
+
+    def _update_resource(self, resource: Resource) -> None:
+        return
+
+
 def sdk_installed() -> bool:
     """True when an OpenTelemetry SDK tracer provider is already the global one."""
     return isinstance(trace.get_tracer_provider(), TracerProvider)
 
 
 def _resource(env: Mapping[str, str]) -> Resource:
-    attributes: dict[str, str] = {"service.instance.id": str(uuid.uuid4())}
-    detected = OTELResourceDetector().detect()
-    if not env.get("OTEL_SERVICE_NAME") and "service.name" not in detected.attributes:
+    attributes: dict[str, str] = {}
+    if not env.get("OTEL_SERVICE_NAME") and "service.name" not in OTELResourceDetector().detect().attributes:
         attributes["service.name"] = DEFAULT_SERVICE_NAME
-    # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME over these.
-    return Resource.create(attributes)
+    # Resource.create adds a random service.instance.id (renewed after a fork by the SDK) and
+    # merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME over these.
+    resource = Resource.create(attributes)
+    if "service.instance.id" not in resource.attributes:  # SDKs before 1.39 do not add it
+        import uuid  # noqa: PLC0415
+
+        resource = resource.merge(Resource({"service.instance.id": str(uuid.uuid4())}))
+    return resource
 
 
 def _otlp_protocol(env: Mapping[str, str], signal: str) -> str:
@@ -57,14 +79,24 @@ def _otlp_protocol(env: Mapping[str, str], signal: str) -> str:
     return protocol
 
 
-def _otlp_span_exporter(env: Mapping[str, str]) -> SpanExporter:
+def _with_self_metrics(factory: Any, meter_provider: MeterProvider | None) -> Any:
+    """Build an SDK component with its own metrics when this SDK version supports them."""
+    if meter_provider is None:
+        return factory()
+    try:
+        return factory(meter_provider=meter_provider)
+    except TypeError:
+        return factory()
+
+
+def _otlp_span_exporter(env: Mapping[str, str], meter_provider: MeterProvider | None) -> SpanExporter:
     if _otlp_protocol(env, "TRACES") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc  # noqa: PLC0415
 
-        return Grpc()
+        return _with_self_metrics(Grpc, meter_provider)  # type: ignore[no-any-return]
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http  # noqa: PLC0415
 
-    return Http()
+    return _with_self_metrics(Http, meter_provider)  # type: ignore[no-any-return]
 
 
 def _otlp_metric_reader(env: Mapping[str, str]) -> MetricReader:
@@ -79,7 +111,7 @@ def _otlp_metric_reader(env: Mapping[str, str]) -> MetricReader:
     return PeriodicExportingMetricReader(OTLPMetricExporter())
 
 
-def _prometheus_reader(env: Mapping[str, str]) -> MetricReader:
+def _prometheus_reader(env: Mapping[str, str]) -> MetricReader | None:
     workers = env.get("NUM_WORKERS", "1").strip()
     if workers.isdigit() and int(workers) > 1:
         raise ConfigurationError(
@@ -90,10 +122,12 @@ def _prometheus_reader(env: Mapping[str, str]) -> MetricReader:
     try:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader  # noqa: PLC0415
         from prometheus_client import start_http_server  # noqa: PLC0415
-    except ImportError as error:
-        raise ConfigurationError(
-            "otel-llm: OTEL_LLM_EXPORTER=prometheus needs the Prometheus exporter: pip install 'otel-llm[prometheus]'"
-        ) from error
+    except ImportError:
+        _log.error(
+            "otel-llm: OTEL_LLM_EXPORTER=prometheus needs the Prometheus exporter, which is not installed: "
+            "pip install 'otel-llm[prometheus]'. Exporting over OTLP instead."
+        )
+        return None
     host = env.get("OTEL_EXPORTER_PROMETHEUS_HOST", "localhost")
     port_raw = env.get("OTEL_EXPORTER_PROMETHEUS_PORT", "9464")
     try:
@@ -122,6 +156,18 @@ def _exporter_choice(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _otlp_available() -> bool:
+    try:
+        import opentelemetry.exporter.otlp.proto.http  # noqa: F401, PLC0415
+    except ImportError:
+        _log.error(
+            "otel-llm: the OTLP exporter is not installed, so no telemetry leaves this process: "
+            "pip install 'otel-llm[otlp]' (or 'otel-llm[proxy]')."
+        )
+        return False
+    return True
+
+
 def install_providers(
     env: Mapping[str, str] | None = None, content_mode: ContentMode = ContentMode.NO_CONTENT
 ) -> MeterProvider | None:
@@ -134,35 +180,47 @@ def install_providers(
     env = os.environ if env is None else env
     if sdk_installed():
         return None
+    limit_pipeline_warnings()
     choice = _exporter_choice(env)
     resource = _resource(env)
-    tracer_provider = TracerProvider(resource=resource)
     readers: list[MetricReader] = []
-    traces_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    if choice == "otlp" or (choice == "prometheus" and traces_endpoint):
-        tracer_provider.add_span_processor(BatchSpanProcessor(_otlp_span_exporter(env)))
+    if choice == "prometheus":
+        prometheus = _prometheus_reader(env)
+        if prometheus is None:
+            choice = "otlp"
+        else:
+            readers.append(prometheus)
+    if choice == "otlp" and not _otlp_available():
+        choice = "none"
     if choice == "otlp":
         readers.append(_otlp_metric_reader(env))
-    elif choice == "prometheus":
-        readers.append(_prometheus_reader(env))
     elif choice == "console":
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter  # noqa: PLC0415
+
+        readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    tracer_provider = TracerProvider(resource=resource)
+    traces_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if choice == "otlp" or (choice == "prometheus" and traces_endpoint and _otlp_available()):
+        exporter = GuardedSpanExporter(_otlp_span_exporter(env, meter_provider))
+        tracer_provider.add_span_processor(
+            _with_self_metrics(lambda **kw: BatchSpanProcessor(exporter, **kw), meter_provider)
+        )
+    elif choice == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter  # noqa: PLC0415
 
         tracer_provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-        readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
     trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
-    headroom_readers = [_otlp_metric_reader(env)] if choice == "otlp" else []
+    metrics.set_meter_provider(meter_provider)
     if content_mode.on_events and choice == "otlp":
         _install_logger_provider(env, resource)
     _log.info(
         "otel-llm: installed OpenTelemetry providers (exporter=%s, resource=%s)", choice, dict(resource.attributes)
     )
-    if not headroom_readers:
-        return None  # Prometheus (one worker) and console: the process's own provider serves them
+    if choice != "otlp":
+        return None  # Prometheus (one worker), console, none: the process's own provider serves them
     shared = {k: v for k, v in resource.attributes.items() if k != "service.instance.id"}
-    return MeterProvider(resource=Resource(shared), metric_readers=headroom_readers)
+    return SharedMeterProvider(resource=Resource(shared), metric_readers=[_otlp_metric_reader(env)])
 
 
 def _install_logger_provider(env: Mapping[str, str], resource: Resource) -> None:
