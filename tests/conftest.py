@@ -75,6 +75,32 @@ class Signals:
         return self.metrics().get(name, [])
 
 
+IN_MEMORY_ARCHIVE: list[bytes] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_credential_in_any_exported_byte() -> Iterator[None]:
+    """At the end of the session: no credential in anything exported by any test (OTLP or in memory)."""
+    yield
+    from tests.otlp_receiver import OtlpReceiver
+    from tests.secrets import CREDENTIALS, HEADER_MARKERS
+
+    exported = b"\n".join(OtlpReceiver.ARCHIVE + IN_MEMORY_ARCHIVE)
+    leaked = [secret for secret in CREDENTIALS if secret.encode() in exported]
+    leaked += [marker.decode() for marker in HEADER_MARKERS if marker in exported.lower() or marker in exported]
+    assert not leaked, f"credentials found in exported telemetry: {leaked}"
+
+
+def _archive(signals: Signals) -> None:
+    for span in signals.spans():
+        IN_MEMORY_ARCHIVE.append(span.to_json().encode())
+    data = signals.metric_reader.get_metrics_data()
+    if data is not None:
+        IN_MEMORY_ARCHIVE.append(data.to_json().encode())
+    for log in signals.log_exporter.get_finished_logs():
+        IN_MEMORY_ARCHIVE.append(log.to_json().encode())
+
+
 @pytest.fixture
 def signals() -> Iterator[Signals]:
     exporter = InMemorySpanExporter()
@@ -85,7 +111,9 @@ def signals() -> Iterator[Signals]:
     log_exporter = InMemoryLogRecordExporter()
     logger_provider = LoggerProvider()
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
-    yield Signals(tracer_provider, meter_provider, logger_provider, exporter, reader, log_exporter)
+    result = Signals(tracer_provider, meter_provider, logger_provider, exporter, reader, log_exporter)
+    yield result
+    _archive(result)
     tracer_provider.shutdown()
     meter_provider.shutdown()
     logger_provider.shutdown()

@@ -41,6 +41,9 @@ def attributes(kvs: Iterator[KeyValue] | Any) -> dict[str, Any]:
 class OtlpReceiver:
     """Collects OTLP/HTTP exports on 127.0.0.1 (start with ``with OtlpReceiver() as r``)."""
 
+    # Every body any receiver got during the test session, for the end-of-session secret scan.
+    ARCHIVE: list[bytes] = []  # noqa: RUF012  # shared on purpose
+
     def __init__(self, port: int = 0) -> None:
         self.raw: list[bytes] = []
         self.requests: dict[str, list[Any]] = {path: [] for path in _MESSAGES}
@@ -62,6 +65,7 @@ class OtlpReceiver:
                 message.ParseFromString(body)
                 with receiver._lock:
                     receiver.raw.append(body)
+                    OtlpReceiver.ARCHIVE.append(body)
                     receiver.requests[self.path].append(message)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")

@@ -76,6 +76,11 @@ SETTINGS: Final = (
         "Distinct values kept per metric attribute; later values are reported as _OTHER.",
     ),
     Setting(
+        "OTEL_LLM_METRIC_SERIES_LIMIT",
+        "1000",
+        "Distinct attribute combinations kept per metric; later ones keep only operation, provider and error type.",
+    ),
+    Setting(
         "OTEL_LLM_CALLBACK_TIMEOUT",
         "60",
         "Seconds a live span waits for LiteLLM's logging callback before it is finished from what the call returned.",
@@ -175,6 +180,7 @@ class Config:
     content_max_length: int = 16384
     attribute_max_length: int = 512
     metric_attribute_value_limit: int = 200
+    metric_series_limit: int = 1000
     callback_timeout_s: float = 60.0
     pending_limit: int = 10000
     exit_timeout_s: float = 5.0
@@ -317,6 +323,7 @@ def resolve(env: Mapping[str, str] | None = None, **overrides: object) -> Config
         "metric_attribute_value_limit": _from_env(
             env, "OTEL_LLM_METRIC_ATTRIBUTE_VALUE_LIMIT", _positive_int, base.metric_attribute_value_limit
         ),
+        "metric_series_limit": _from_env(env, "OTEL_LLM_METRIC_SERIES_LIMIT", _positive_int, base.metric_series_limit),
         "callback_timeout_s": _from_env(env, "OTEL_LLM_CALLBACK_TIMEOUT", _positive_float, base.callback_timeout_s),
         "pending_limit": _from_env(env, "OTEL_LLM_PENDING_LIMIT", _positive_int, base.pending_limit),
         "exit_timeout_s": _from_env(env, "OTEL_LLM_EXIT_TIMEOUT", _positive_float, base.exit_timeout_s),

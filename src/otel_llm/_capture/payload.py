@@ -59,6 +59,11 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
         record.response_model = record.request_model
     metadata = mapping(slo.get("metadata"))
     record.attribution = read_attribution(metadata, slo, limit)
+    if record.attribution.end_user is None:
+        # SDK calls: the OpenAI-style ``user`` parameter names the end user.
+        record.attribution.end_user = text(mapping(kw.get("optional_params")).get("user"), limit) or text(
+            kw.get("user"), limit
+        )
     record.headroom = read_headroom(metadata, hidden)
     record.conversation_id = text(slo.get("session_id"), limit)
     record.parent_carrier = carrier_from(_request_metadata(kw))

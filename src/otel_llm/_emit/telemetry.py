@@ -47,7 +47,7 @@ class Telemetry:
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=_SCHEMA_URL)
         meter = get_meter(_SCOPE, __version__, meter_provider, schema_url=_SCHEMA_URL)
         self.instruments = Instruments(meter)
-        self.limiter = CardinalityLimiter(config.metric_attribute_value_limit)
+        self.limiter = CardinalityLimiter(config.metric_attribute_value_limit, config.metric_series_limit)
         self._spans = SpanEmitter(self.tracer, config)
         self._metrics = MetricEmitter(self.instruments, self.limiter, config.metric_attribution)
         headroom_meter = (

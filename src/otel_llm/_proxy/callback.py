@@ -30,6 +30,7 @@ from .._loop.guard import LoopBlockedError, refusal
 from ..callback import OtelLLMCallback
 from .requests import RequestSpans, end_request_span
 from .setup import install_providers
+from .shutdown import flush_before_reraised_signals
 
 _log: Final = logging.getLogger("otel_llm")
 _HTTP_INSTRUMENTORS: Final = (
@@ -79,6 +80,7 @@ class ProxyCallback(OtelLLMCallback):
             if not instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.instrument(callback=self)
             _instrument_http_clients()
+            flush_before_reraised_signals()
 
     # --- proxy request spans -------------------------------------------------------
     async def async_pre_call_hook(

@@ -66,16 +66,22 @@ def _resource(env: Mapping[str, str]) -> Resource:
     return resource
 
 
+_warned_protocols: set[str] = set()
+
+
 def _otlp_protocol(env: Mapping[str, str], signal: str) -> str:
     raw = (env.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "").strip()
     protocol = raw.lower() or "http/protobuf"
     if protocol not in ("grpc", "http/protobuf"):
+        protocol = "http/protobuf"
+        if raw in _warned_protocols:
+            return protocol
+        _warned_protocols.add(raw)
         _log.warning(
             "otel-llm: OTEL_EXPORTER_OTLP_PROTOCOL=%r is not supported by the Python exporters; "
             "set grpc or http/protobuf. Using http/protobuf.",
             raw,
         )
-        protocol = "http/protobuf"
     return protocol
 
 

@@ -1,0 +1,30 @@
+"""Every credential the test suite hands to LiteLLM, the proxy or a fake provider.
+
+None of them may appear in any byte otel-llm exports during the whole suite (checked at
+the end of the session by tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from tests.proxy.harness import KEYS, MASTER_KEY, PROVIDER_KEY
+
+URL_PASSWORD = "hunter2-url-password"
+QUERY_KEY = "AIzaSyQueryKeyInUrl00000000000"
+
+CREDENTIALS: tuple[str, ...] = (
+    MASTER_KEY,
+    PROVIDER_KEY,
+    *KEYS,
+    *(hashlib.sha256(key.encode()).hexdigest() for key in KEYS),  # LiteLLM's unsalted key hashes
+    "sk-test-provider-key-0123456789",
+    "sk-example-provider-key-000",
+    "sk-openai-example",
+    "sk-ant-example",
+    "sk-virtual-key-123456",
+    URL_PASSWORD,
+    QUERY_KEY,
+)
+# Header names and schemes that must never be exported, whatever their value.
+HEADER_MARKERS: tuple[bytes, ...] = (b"Bearer sk-", b"authorization:", b"x-api-key:")
