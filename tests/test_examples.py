@@ -90,3 +90,16 @@ def test_router_fallbacks_example(fake_openai: FakeOpenAI, httpserver: HTTPServe
         attempts = [s for s in spans if s["parent_span_id"] == parent["span_id"]]
         assert len(attempts) == 3
         assert parent["attributes"]["otel_llm.router.fallbacks"] == 1
+
+
+def test_agent_loop_example(fake_openai: FakeOpenAI) -> None:
+    """The agent loop example is stopped by the loop guard right after the detection, and reports it."""
+    with OtlpReceiver() as receiver:
+        result = _run([sys.executable, "examples/agent_loop.py"], _env(receiver, fake_openai))
+        # The first call has no tool round yet; the next 8 repeat the same one: the 9th is the last allowed.
+        assert "the loop was stopped after 9 calls" in result.stdout
+        assert "runaway loop (repeat" in result.stdout
+        detected = [attrs for s in receiver.spans() for name, attrs in s["events"] if name == "otel_llm.loop.detected"]
+        assert len(detected) == 1 and detected[0]["otel_llm.loop.action"] == "blocked"
+        points = receiver.latest_points("otel_llm.loop.detections")
+        assert sum(p.as_int for _, p, _ in points) == 1

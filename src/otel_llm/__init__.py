@@ -9,15 +9,43 @@ Three ways to use it:
 * ``opentelemetry-instrument python app.py``: the same, with no code change
   (entry point ``otel_llm``).
 
+For the LiteLLM proxy: ``litellm_settings: callbacks: ["otel_llm.proxy.callback"]``.
+
 Spans and metrics follow the OpenTelemetry GenAI semantic conventions; what they lack
-(cost, routing, accounting quality) lives under the ``otel_llm.`` namespace.
+(cost, routing, attribution, headroom, loops) lives under the ``otel_llm.`` namespace.
 Prompt and completion content is captured only when
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` opts in.
+
+Importing the package is cheap: LiteLLM is imported when one of these names is first used.
 """
 
-from ._loop.guard import LoopBlockedError
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .callback import OtelLLMCallback
-from .instrumentor import LiteLLMInstrumentor
+
+if TYPE_CHECKING:
+    from ._loop.guard import LoopBlockedError
+    from .callback import OtelLLMCallback
+    from .instrumentor import LiteLLMInstrumentor
 
 __all__ = ["LiteLLMInstrumentor", "LoopBlockedError", "OtelLLMCallback", "__version__"]
+
+_LAZY = {
+    "LiteLLMInstrumentor": ".instrumentor",
+    "OtelLLMCallback": ".callback",
+    "LoopBlockedError": "._loop.guard",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: the callback subclasses LiteLLM's CustomLogger, so importing it imports LiteLLM.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib  # noqa: PLC0415
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -17,7 +17,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from . import _config, _errors, _lifecycle
-from ._capture.complete import finish
+from ._capture.complete import adopt_loop_outcome, finish
 from ._capture.dedupe import SEEN
 from ._capture.fields import mapping, text
 from ._capture.live import REGISTRY
@@ -101,7 +101,8 @@ class OtelLLMCallback(CustomLogger):
             live = REGISTRY.take_for_success(call_id)
         config = live.telemetry.config if live is not None else self.config
         record = build_record(payload, kwargs, config)
-        observe_loops(record, config)
+        if live is None or not adopt_loop_outcome(live, record):
+            observe_loops(record, config)
         if live is not None:
             finish(live, record)
             return

@@ -96,6 +96,7 @@ class ProxyProcess:
         wrapper: list[str] | None = None,
         callbacks: list[str] | None = None,
         config_file: Path | None = None,
+        extra_args: list[str] | None = None,
     ) -> None:
         self.workdir = workdir
         self.port = free_port()
@@ -138,6 +139,7 @@ class ProxyProcess:
             str(self.port),
             "--num_workers",
             str(workers),
+            *(extra_args or []),
         ]
         self.log_path = workdir / "proxy.log"
         self.process: subprocess.Popen[bytes] | None = None

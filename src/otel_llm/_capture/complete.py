@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .._loop.guard import observe as observe_loops
 from .._record import InvocationRecord
 from .._redact import scrub, server_of
 from . import payload
@@ -59,6 +60,24 @@ def stream_ended(call: LiveCall, error: BaseException | None) -> None:
     elif error is not None and REGISTRY.remove(call):
         REGISTRY.note_failure_reported(call.call_id)
         finish(call, None, complete=True)
+
+
+def observe_loop_now(call: LiveCall) -> None:
+    """Block mode: feed the loop detector from the returned response, before LiteLLM's report."""
+    record = record_from_call(call)
+    observe_loops(record, call.telemetry.config)
+    call.loop_observed = True
+    call.loop_detection = record.loop
+    call.spend_per_minute = record.spend_per_minute
+
+
+def adopt_loop_outcome(call: LiveCall, record: InvocationRecord) -> bool:
+    """Give the callback's record the loop outcome observed at return; False if none was."""
+    if not call.loop_observed:
+        return False
+    record.loop = call.loop_detection
+    record.spend_per_minute = call.spend_per_minute
+    return True
 
 
 def _merge(call: LiveCall, record: InvocationRecord) -> None:
@@ -128,6 +147,7 @@ def record_from_call(call: LiveCall) -> InvocationRecord:
         "metadata": metadata,
         "end_user": kwargs.get("user"),
         "status": "failure" if call.error is not None else "success",
+        "messages": kwargs.get("messages") or kwargs.get("input") or kwargs.get("prompt"),
     }
     response = call.response
     if response is not None and not call.streaming and call.error is None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final
 from opentelemetry.trace import Span
 
 from .. import _errors
-from .._record import InvocationRecord
+from .._record import InvocationRecord, LoopDetection
 
 if TYPE_CHECKING:
     from .._emit.telemetry import Telemetry
@@ -53,6 +53,11 @@ class LiveCall:
     error: BaseException | None = None
     response: object = None
     pending_record: InvocationRecord | None = None
+    # Block mode observes loops as soon as the call returns (not when LiteLLM reports it),
+    # so the guard can refuse the very next call; the callback then reuses the outcome.
+    loop_observed: bool = False
+    loop_detection: LoopDetection | None = None
+    spend_per_minute: float | None = None
     finished: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 

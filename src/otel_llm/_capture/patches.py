@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _errors, _providers
 from .._emit.telemetry import Telemetry
-from .complete import attempt_failed, error_message, stream_ended
+from .complete import attempt_failed, error_message, observe_loop_now, stream_ended
 from .fields import count, mapping, text
 from .live import REGISTRY, LiveCall
 from .loop_check import check_loop_guard
@@ -154,6 +154,8 @@ def _attempt_returned(call: LiveCall, result: Any) -> Any:
         )
     if call.streaming and is_stream(result):
         return ObservedStream(result, call.mark_chunk, lambda error: stream_ended(call, error))
+    if call.telemetry.config.loop_mode == "block":
+        observe_loop_now(call)
     return result
 
 

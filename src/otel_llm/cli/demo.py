@@ -1,0 +1,224 @@
+"""``otel-llm demo``: agents on a local fake provider, instrumented by otel-llm, with a report.
+
+Everything is embedded: a fake OpenAI-compatible provider (latency, streaming, 429/500),
+a LiteLLM Router with a fallback chain, four agents with their own virtual keys and
+teams (one of them stuck in a tool loop), live metrics on a local Prometheus endpoint
+(or OTLP to a Collector with ``--otlp``), and a terminal report at the end, or on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .fake_provider import FakeProvider
+from .report import ReportCollector, as_json, render
+
+TOPICS = ("invoice", "refund", "login", "shipping", "upgrade", "password", "delivery date", "warranty", "discount")
+
+
+@dataclass(frozen=True)
+class Agent:
+    """One simulated agent: its virtual key, team, model group and behaviour."""
+
+    name: str
+    team: str
+    model: str
+    weight: int
+    stream: bool = False
+    loops: bool = False
+
+    def metadata(self) -> dict[str, str]:
+        # The same metadata the LiteLLM proxy attaches to a call made with this agent's virtual key.
+        return {
+            "user_api_key_alias": self.name,
+            "user_api_key_hash": hashlib.sha256(f"sk-demo-{self.name}".encode()).hexdigest(),
+            "user_api_key_team_id": self.team.lower().replace(" ", "-"),
+            "user_api_key_team_alias": self.team,
+        }
+
+
+AGENTS = (
+    Agent("support-bot", "Customer Care", "fast", weight=5, stream=True),
+    Agent("research-agent", "Research", "legacy", weight=2),
+    Agent("summarizer", "Research", "smart", weight=2),
+    Agent("runaway-agent", "Growth", "fast", weight=4, loops=True),  # loops run at machine speed
+)
+
+
+def _router(api_base: str) -> Any:
+    import litellm  # noqa: PLC0415
+
+    def deployment(group: str, model: str) -> dict[str, Any]:
+        return {"model_name": group, "litellm_params": {"model": model, "api_base": api_base, "api_key": "sk-demo"}}
+
+    return litellm.Router(  # type: ignore[attr-defined]  # litellm exports Router without __all__
+        model_list=[
+            deployment("fast", "openai/gpt-4o-mini"),
+            deployment("smart", "openai/gpt-4o"),
+            deployment("legacy", "openai/gpt-4o-mini-fail"),  # a deployment that is down
+            deployment("backup", "openai/gpt-4.1-mini"),
+        ],
+        fallbacks=[{"legacy": ["backup"]}, {"fast": ["backup"]}, {"smart": ["backup"]}],
+        num_retries=1,
+        retry_after=0,
+    )
+
+
+def _messages(agent: Agent, rng: random.Random, step: int) -> list[dict[str, Any]]:
+    if not agent.loops:
+        topic = rng.choice(TOPICS)
+        return [
+            {"role": "user", "content": f"Question {step} about my {topic}: " + "please help " * rng.randint(1, 12)}
+        ]
+    # Stuck: the same tool call, the same empty result, over and over, the history growing.
+    history: list[dict[str, Any]] = [{"role": "user", "content": "Find the quarterly revenue figure"}]
+    for i in range(min(step, 20)):
+        call = {"id": f"call_{i}", "type": "function", "function": {"name": "search", "arguments": '{"q": "revenue"}'}}
+        history += [
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": f"call_{i}", "content": "no results"},
+        ]
+    return history
+
+
+class Traffic:
+    """Launches agent calls at a rate until the duration is over (or Ctrl-C)."""
+
+    def __init__(self, router: Any, duration_s: float, rate: float, seed: int) -> None:
+        self.router = router
+        self.duration_s = duration_s
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.sent = 0
+        self.failed = 0
+        self.steps: dict[str, int] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def call(self, agent: Agent, messages: list[dict[str, Any]]) -> None:
+        try:
+            response = await self.router.acompletion(
+                model=agent.model,
+                messages=messages,
+                metadata=agent.metadata(),
+                stream=agent.stream,
+                **({"stream_options": {"include_usage": True}} if agent.stream else {}),
+            )
+            if agent.stream:
+                async for _ in response:
+                    pass
+        except Exception:  # noqa: BLE001  # a failed request is part of the demo: it is in the report
+            self.failed += 1
+
+    async def run(self, progress: Any) -> None:
+        weights = [agent.weight for agent in AGENTS]
+        started = time.monotonic()
+        next_progress = started
+        while time.monotonic() - started < self.duration_s:
+            agent = self.rng.choices(AGENTS, weights)[0]
+            step = self.steps.get(agent.name, 0)
+            self.steps[agent.name] = step + 1
+            task = asyncio.create_task(self.call(agent, _messages(agent, self.rng, step)))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+            self.sent += 1
+            if time.monotonic() >= next_progress:
+                progress(time.monotonic() - started, self.sent, self.failed)
+                next_progress += 0.5
+            await asyncio.sleep(self.rng.expovariate(self.rate))
+        await self.drain()
+
+    async def drain(self, timeout_s: float = 15.0) -> None:
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=timeout_s)
+        # LiteLLM reports async calls from its own queue: let it finish before the loop closes.
+        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER  # noqa: PLC0415
+
+        await asyncio.wait_for(GLOBAL_LOGGING_WORKER.flush(), timeout=timeout_s)
+
+
+def _progress(elapsed: float, sent: int, failed: int) -> None:
+    sys.stderr.write(f"\r  {elapsed:5.1f}s  {sent:5d} requests sent  {failed:4d} failed  ")
+    sys.stderr.flush()
+
+
+def _telemetry(otlp: str | None, prometheus_port: int, collector: ReportCollector) -> tuple[Any, Any, str]:
+    from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415
+    from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader  # noqa: PLC0415
+    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
+
+    resource = Resource.create({"service.name": "otel-llm-demo"})
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(collector)
+    readers: list[MetricReader] = []
+    if otlp:
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
+
+        base = otlp.rstrip("/")
+        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces")))
+        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{base}/v1/metrics"), 5000))
+        where = f"Sending spans and metrics over OTLP to {base}"
+    else:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader  # noqa: PLC0415
+        from prometheus_client import start_http_server  # noqa: PLC0415
+
+        server, _ = start_http_server(port=prometheus_port, addr="127.0.0.1")
+        readers.append(PrometheusMetricReader())
+        where = f"Live metrics: http://127.0.0.1:{server.server_port}/metrics"
+    return tracer_provider, MeterProvider(resource=resource, metric_readers=readers), where
+
+
+def run(
+    duration_s: float, rate: float, seed: int, otlp: str | None, prometheus_port: int, report_json: Path | None
+) -> int:
+    """Run the demo; returns the exit code."""
+    from otel_llm import LiteLLMInstrumentor  # noqa: PLC0415  # imports LiteLLM
+
+    provider = FakeProvider(seed).start()
+    collector = ReportCollector()
+    tracer_provider, meter_provider, where = _telemetry(otlp, prometheus_port, collector)
+    instrumentor = LiteLLMInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    print(f"otel-llm demo: {len(AGENTS)} agents, {rate:g} requests/s for {duration_s:g}s (seed {seed}).")
+    print(f"Fake provider at {provider.api_base}. {where}", flush=True)
+    traffic = Traffic(_router(provider.api_base), duration_s, rate, seed)
+    interrupted = False
+    try:
+        asyncio.run(traffic.run(_progress))
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        sys.stderr.write("\n")
+        from otel_llm._lifecycle import drain_litellm  # noqa: PLC0415
+
+        drain_litellm(5.0)  # LiteLLM reports calls after they return
+        tracer_provider.force_flush()
+        meter_provider.force_flush()
+    with provider.served.lock:
+        served = {
+            "requests": provider.served.requests,
+            "prompt_tokens": provider.served.prompt_tokens,
+            "completion_tokens": provider.served.completion_tokens,
+            "errors": provider.served.errors,
+        }
+    report = as_json(collector.snapshot(), served)
+    print(render(report))
+    if interrupted:
+        print("(stopped by Ctrl-C; the report covers the calls made until then)")
+    if report_json is not None:
+        report_json.write_text(json.dumps(report, indent=2))
+    instrumentor.uninstrument()
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+    provider.stop()
+    return 0

@@ -1,0 +1,311 @@
+"""``otel-llm doctor``: checks a real deployment and says what to fix.
+
+Each finding is ok, warning or error, with the fix. The exit code is 1 when any error
+is found, so the doctor can gate a deployment pipeline.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .._redact import safe_url
+
+OK, WARN, ERROR = "ok", "warning", "error"
+CALLBACK = "otel_llm.proxy.callback"
+_MARK = {OK: "✔", WARN: "!", ERROR: "✘"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str
+    topic: str
+    message: str
+    fix: str = ""
+
+    def render(self) -> str:
+        line = f"{_MARK[self.level]} {self.topic}: {self.message}"
+        return f"{line}\n    fix: {self.fix}" if self.fix else line
+
+
+def _load_config(path: Path | None) -> tuple[dict[str, Any] | None, list[Finding]]:
+    if path is None:
+        return None, [
+            Finding(WARN, "config", "no --config given: only the environment is checked", "pass --config config.yaml")
+        ]
+    try:
+        import yaml  # noqa: PLC0415  # LiteLLM's proxy extra brings PyYAML
+    except ImportError:
+        return None, [Finding(ERROR, "config", "PyYAML is not installed", "pip install 'litellm[proxy]'")]
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        return None, [Finding(ERROR, "config", f"cannot read {path}: {error}", "check the path and the YAML syntax")]
+    if not isinstance(data, dict):
+        return None, [Finding(ERROR, "config", f"{path} is not a LiteLLM config (no mapping at top level)", "")]
+    return data, []
+
+
+def _section(config: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:
+    value = (config or {}).get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
+def check_callback(config: Mapping[str, Any] | None) -> list[Finding]:
+    if config is None:
+        return []
+    settings = _section(config, "litellm_settings")
+    callbacks = [str(c) for c in (settings.get("callbacks") or [])]
+    if CALLBACK not in callbacks:
+        return [
+            Finding(
+                ERROR,
+                "callback",
+                "otel_llm.proxy.callback is not in litellm_settings.callbacks: the proxy emits no otel-llm telemetry",
+                f'add  litellm_settings: {{callbacks: ["{CALLBACK}"]}}  to the config',
+            )
+        ]
+    if importlib.util.find_spec("otel_llm.proxy") is None:
+        return [Finding(ERROR, "callback", "otel_llm.proxy cannot be imported", "pip install 'otel-llm[proxy]'")]
+    return [Finding(OK, "callback", f"{CALLBACK} is configured and importable")]
+
+
+def check_litellm_version() -> list[Finding]:
+    from packaging.requirements import Requirement  # noqa: PLC0415
+
+    from ..package import _instruments  # noqa: PLC0415
+
+    requirement = Requirement(_instruments[0])
+    try:
+        version = importlib.metadata.version("litellm")
+    except importlib.metadata.PackageNotFoundError:
+        return [Finding(ERROR, "litellm", "LiteLLM is not installed", "pip install 'otel-llm[proxy]'")]
+    if version not in requirement.specifier:
+        return [
+            Finding(
+                ERROR,
+                "litellm",
+                f"LiteLLM {version} is outside the supported range {requirement.specifier}",
+                f"pip install 'litellm{requirement.specifier}'",
+            )
+        ]
+    return [Finding(OK, "litellm", f"LiteLLM {version} is supported")]
+
+
+def check_endpoint(env: Mapping[str, str], timeout_s: float = 2.0) -> list[Finding]:
+    exporter = env.get("OTEL_LLM_EXPORTER", "otlp").strip().lower()
+    if exporter == "prometheus":
+        return [Finding(OK, "exporter", "metrics are served on an in-process Prometheus endpoint")]
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    findings = []
+    if not endpoint:
+        endpoint = "http://localhost:4318"
+        findings.append(
+            Finding(
+                WARN,
+                "exporter",
+                f"OTEL_EXPORTER_OTLP_ENDPOINT is not set: telemetry goes to {endpoint}",
+                "set it to your Collector",
+            )
+        )
+    parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    host = parts.hostname or "localhost"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 4318)
+    except ValueError:
+        return [*findings, Finding(ERROR, "exporter", f"{safe_url(endpoint)} has an invalid port", "fix the URL")]
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as error:
+        return [
+            *findings,
+            Finding(
+                ERROR,
+                "exporter",
+                f"cannot reach the OTLP endpoint {safe_url(endpoint)} ({error.strerror or error})",
+                "start the Collector (see collector/README.md) or correct OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+        ]
+    return [*findings, Finding(OK, "exporter", f"OTLP endpoint {safe_url(endpoint)} is reachable")]
+
+
+def check_resource(env: Mapping[str, str]) -> list[Finding]:
+    findings = []
+    if env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+        findings.append(Finding(OK, "resource", "the service name is set"))
+    else:
+        findings.append(
+            Finding(
+                WARN,
+                "resource",
+                "OTEL_SERVICE_NAME is not set: spans and metrics say service.name=litellm-proxy",
+                "set OTEL_SERVICE_NAME",
+            )
+        )
+    if not env.get("OTEL_RESOURCE_ATTRIBUTES"):
+        findings.append(
+            Finding(
+                WARN,
+                "resource",
+                "OTEL_RESOURCE_ATTRIBUTES is not set: environments and regions cannot be told apart",
+                "e.g. OTEL_RESOURCE_ATTRIBUTES=deployment.environment.name=prod",
+            )
+        )
+    return findings
+
+
+def _workers(env: Mapping[str, str], config: Mapping[str, Any] | None, workers: int | None) -> int:
+    if workers is not None:
+        return workers
+    raw = env.get("NUM_WORKERS") or str(_section(config, "general_settings").get("num_workers") or "1")
+    return int(raw) if raw.strip().isdigit() else 1
+
+
+def check_workers(env: Mapping[str, str], config: Mapping[str, Any] | None, workers: int | None) -> list[Finding]:
+    count = _workers(env, config, workers)
+    findings = []
+    if count > 1 and env.get("OTEL_LLM_EXPORTER", "").strip().lower() == "prometheus":
+        findings.append(
+            Finding(
+                ERROR,
+                "workers",
+                f"{count} workers with the in-process Prometheus endpoint: each worker would serve its own totals",
+                "use OTEL_LLM_EXPORTER=otlp with a Collector (collector/), or run one worker",
+            )
+        )
+    multiproc = env.get("PROMETHEUS_MULTIPROC_DIR")
+    settings = _section(config, "litellm_settings")
+    litellm_prometheus = "prometheus" in [str(c) for c in (settings.get("callbacks") or [])]
+    if litellm_prometheus and count > 1 and not multiproc:
+        findings.append(
+            Finding(
+                ERROR,
+                "workers",
+                f"LiteLLM's prometheus callback with {count} workers and no PROMETHEUS_MULTIPROC_DIR: corrupt charts",
+                "set PROMETHEUS_MULTIPROC_DIR to an empty writable directory, or drop it for otel-llm's OTLP metrics",
+            )
+        )
+    if multiproc and not (os.path.isdir(multiproc) and os.access(multiproc, os.W_OK)):
+        findings.append(
+            Finding(
+                ERROR,
+                "workers",
+                f"PROMETHEUS_MULTIPROC_DIR={multiproc} does not exist or is not writable",
+                f"mkdir -p {multiproc} and make it writable by the proxy user",
+            )
+        )
+    if not findings:
+        findings.append(Finding(OK, "workers", f"{count} worker(s): OTLP totals add up across workers"))
+    return findings
+
+
+_CONFLICTS = (
+    ("opentelemetry-instrumentation-litellm", "OpenLLMetry's LiteLLM instrumentation", "litellm"),
+    ("openinference-instrumentation-litellm", "OpenInference's LiteLLM instrumentation", "litellm"),
+)
+
+
+def check_conflicts(env: Mapping[str, str], config: Mapping[str, Any] | None) -> list[Finding]:
+    findings = []
+    settings = _section(config, "litellm_settings")
+    configured = {str(c) for key in ("callbacks", "success_callback") for c in (settings.get(key) or [])}
+    for builtin in sorted(configured & {"otel", "opentelemetry", "arize", "langfuse_otel"}):
+        findings.append(
+            Finding(
+                WARN,
+                "duplicates",
+                f"LiteLLM's own '{builtin}' callback is also configured: every call gets two LLM spans",
+                f"remove '{builtin}' from litellm_settings",
+            )
+        )
+    disabled = {x.strip() for x in env.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
+    for package, name, entry_point in _CONFLICTS:
+        try:
+            importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if entry_point not in disabled:
+            findings.append(
+                Finding(
+                    WARN,
+                    "duplicates",
+                    f"{name} ({package}) is installed: under opentelemetry-instrument it adds its own LiteLLM spans",
+                    f"pip uninstall {package}, or OTEL_PYTHON_DISABLED_INSTRUMENTATIONS={entry_point}",
+                )
+            )
+    if not findings:
+        findings.append(Finding(OK, "duplicates", "no other LiteLLM instrumentation found"))
+    return findings
+
+
+def check_content(env: Mapping[str, str]) -> list[Finding]:
+    from .._config import CONTENT_ENV, _content_mode  # noqa: PLC0415
+
+    raw = env.get(CONTENT_ENV, "")
+    mode = _content_mode(raw).value if raw.strip() else "NO_CONTENT"
+    if mode == "NO_CONTENT":
+        return [Finding(OK, "content", "prompts and completions are not captured")]
+    where = {
+        "SPAN_ONLY": "on spans (to the trace backend)",
+        "EVENT_ONLY": "in log events (to the log backend)",
+        "SPAN_AND_EVENT": "on spans and in log events",
+    }[mode]
+    return [
+        Finding(
+            WARN,
+            "content",
+            f"{CONTENT_ENV}={mode}: prompts and completions are exported {where}",
+            "make sure that backend may hold user data, or unset the variable",
+        )
+    ]
+
+
+def check_master_key(env: Mapping[str, str], config: Mapping[str, Any] | None) -> list[Finding]:
+    if config is None:
+        return []
+    configured = _section(config, "general_settings").get("master_key") or env.get("LITELLM_MASTER_KEY")
+    if not configured:
+        return [
+            Finding(
+                ERROR,
+                "master key",
+                "no master key: the proxy refuses to start (or accepts every request unauthenticated)",
+                "set LITELLM_MASTER_KEY (or general_settings.master_key: os.environ/LITELLM_MASTER_KEY)",
+            )
+        ]
+    findings = [Finding(OK, "master key", "a master key is set")]
+    if not env.get("OTEL_LLM_KEY_HASH_SALT"):
+        findings.append(
+            Finding(
+                OK,
+                "key hashes",
+                "virtual key hashes are salted with a secret derived from the master key",
+                "",
+            )
+        )
+    return findings
+
+
+def run(
+    config_path: Path | None, env: Mapping[str, str] | None = None, workers: int | None = None
+) -> tuple[int, list[Finding]]:
+    """All findings, and the exit code (1 if any is an error)."""
+    env = os.environ if env is None else env
+    config, findings = _load_config(config_path)
+    findings += check_callback(config)
+    findings += check_litellm_version()
+    findings += check_endpoint(env)
+    findings += check_resource(env)
+    findings += check_workers(env, config, workers)
+    findings += check_conflicts(env, config)
+    findings += check_content(env)
+    findings += check_master_key(env, config)
+    return (1 if any(f.level == ERROR for f in findings) else 0), findings

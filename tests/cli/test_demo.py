@@ -1,0 +1,136 @@
+"""`otel-llm demo`: the report matches what the fake provider served; metrics are live while it runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import wait_for
+from tests.proxy.harness import free_port
+
+pytestmark = pytest.mark.e2e
+
+CLI = str(Path(sys.executable).parent / "otel-llm")
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | {
+        "OTEL_LLM_RAISE_INTERNAL_ERRORS": "true"
+    }
+
+
+def test_demo_report_matches_the_provider(tmp_path: Path) -> None:
+    """A fixed-seed run: successful calls, tokens per type and errors agree with the fake provider; /metrics served."""
+    port = free_port()
+    report_path = tmp_path / "report.json"
+    process = subprocess.Popen(
+        [
+            CLI,
+            "demo",
+            "--duration",
+            "4",
+            "--rate",
+            "20",
+            "--seed",
+            "7",
+            "--prometheus-port",
+            str(port),
+            "--report-json",
+            str(report_path),
+        ],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def scrape() -> str:
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
+        except httpx.HTTPError:
+            return ""
+        return text if "gen_ai_client_operation_duration_seconds_count" in text else ""
+
+    metrics = wait_for(scrape, timeout=30, interval=0.2, message="live metrics while the demo runs")
+    assert process.poll() is None, "metrics must be served while the demo runs"
+    assert "otel_llm_key_alias=" in metrics and "otel_llm_team_alias=" in metrics
+    stdout, stderr = process.communicate(timeout=90)
+    assert process.returncode == 0, stderr[-3000:]
+    assert "otel-llm: internal error" not in stderr
+    report = json.loads(report_path.read_text())
+    totals, served = report["totals"], report["provider_served"]
+    assert totals["calls"] - totals["errors"] == served["requests"] > 20
+    assert totals["prompt_tokens"] == served["prompt_tokens"]
+    assert totals["completion_tokens"] == served["completion_tokens"]
+    # The OpenAI client retries some errors itself, invisibly to LiteLLM: never more errors than injected.
+    assert 0 < totals["errors"] <= served["errors"]
+    assert totals["fallbacks"] >= 1 and totals["spend_usd"] > 0
+    keys = {row["key"] for row in report["rows"]}
+    assert keys == {"support-bot", "research-agent", "summarizer", "runaway-agent"}
+    loops = {row["key"]: row["loop_detections"] for row in report["rows"] if row["loop_detections"]}
+    assert loops == {"runaway-agent": 1}
+    assert any(row["p95_ttft_s"] for row in report["rows"] if row["key"] == "support-bot")
+    assert "otel-llm demo report" in stdout and f"served {served['requests']} requests" in stdout
+
+
+def test_ctrl_c_stops_cleanly_and_still_reports() -> None:
+    """SIGINT in the middle of a long run: a clean exit with the report of the calls made so far."""
+    process = subprocess.Popen(
+        [CLI, "demo", "--duration", "120", "--rate", "20", "--prometheus-port", "0"],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("Fake provider at"):
+            break
+    started = time.monotonic()
+    wait_for(lambda: time.monotonic() - started > 2, timeout=5)  # let some traffic flow
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr[-3000:]
+    assert "otel-llm demo report" in stdout and "stopped by Ctrl-C" in stdout
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["demo", "--rate", "0"], "'0' must be greater than 0"),
+        (["demo", "--duration", "soon"], "'soon' is not a number"),
+        (["doctor", "--workers", "many"], "invalid int value: 'many'"),
+    ],
+)
+def test_bad_arguments_say_what_is_wrong(args: list[str], message: str) -> None:
+    """Bad flags give one line naming the problem and exit 2."""
+    result = subprocess.run([CLI, *args], env=_env(), capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_readme_demo_command_runs() -> None:
+    """`./scripts/demo` (the README's first command) sets up and runs the demo."""
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text().splitlines()
+    assert any(line.startswith("./scripts/demo") for line in readme[:10])
+    result = subprocess.run(
+        ["./scripts/demo", "--duration", "2", "--rate", "10", "--prometheus-port", "0"],
+        cwd=root,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "otel-llm demo report" in result.stdout

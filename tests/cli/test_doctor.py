@@ -1,0 +1,172 @@
+"""`otel-llm doctor`: one test per finding, on good and broken set-ups."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from otel_llm.cli import doctor
+from tests.otlp_receiver import OtlpReceiver
+
+GOOD_CONFIG = {
+    "model_list": [{"model_name": "m", "litellm_params": {"model": "openai/gpt-4o-mini"}}],
+    "litellm_settings": {"callbacks": ["otel_llm.proxy.callback"]},
+    "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+}
+
+
+@pytest.fixture(scope="module")
+def collector() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def good_env(collector: OtlpReceiver) -> dict[str, str]:
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+        "OTEL_SERVICE_NAME": "gateway",
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=prod",
+        "LITELLM_MASTER_KEY": "sk-master",
+    }
+
+
+def _config(tmp_path: Path, **changes: object) -> Path:
+    config = {**GOOD_CONFIG, **changes}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _findings(code_and_findings: tuple[int, list[doctor.Finding]], topic: str) -> list[doctor.Finding]:
+    return [f for f in code_and_findings[1] if f.topic == topic]
+
+
+def test_good_setup_passes(tmp_path: Path, good_env: dict[str, str]) -> None:
+    """A correct config and environment: exit 0, no error, no warning."""
+    code, findings = doctor.run(_config(tmp_path), good_env)
+    assert code == 0
+    assert [f for f in findings if f.level != doctor.OK] == []
+
+
+def test_missing_callback(tmp_path: Path, good_env: dict[str, str]) -> None:
+    """No callback line: an error whose fix is the line to add."""
+    result = doctor.run(_config(tmp_path, litellm_settings={"callbacks": []}), good_env)
+    (finding,) = _findings(result, "callback")
+    assert result[0] == 1 and finding.level == doctor.ERROR and "otel_llm.proxy.callback" in finding.fix
+
+
+def test_unsupported_litellm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A LiteLLM outside the supported range is an error naming the range (version lookup faked)."""
+    real = importlib.metadata.version
+    monkeypatch.setattr(
+        doctor.importlib.metadata, "version", lambda name: "1.50.0" if name == "litellm" else real(name)
+    )
+    (finding,) = doctor.check_litellm_version()
+    assert finding.level == doctor.ERROR and "1.50.0" in finding.message and "pip install" in finding.fix
+
+
+def test_unreachable_endpoint(good_env: dict[str, str]) -> None:
+    """An endpoint nobody listens on is an error; none at all is a warning about the default."""
+    from tests.proxy.harness import free_port
+
+    (finding,) = doctor.check_endpoint({**good_env, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{free_port()}"})
+    assert finding.level == doctor.ERROR and "start the Collector" in finding.fix
+    unset = doctor.check_endpoint({})
+    assert unset[0].level == doctor.WARN and "OTEL_EXPORTER_OTLP_ENDPOINT is not set" in unset[0].message
+
+
+def test_endpoint_credentials_are_not_printed(good_env: dict[str, str]) -> None:
+    """The doctor never prints credentials embedded in the endpoint URL."""
+    findings = doctor.check_endpoint({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://user:secretpw@127.0.0.1:9/otlp?token=abc"})
+    assert all("secretpw" not in f.render() and "abc" not in f.render() for f in findings)
+
+
+def test_service_name_and_resource(good_env: dict[str, str]) -> None:
+    """Unset service name and resource attributes are warnings with the variable to set."""
+    findings = doctor.check_resource({})
+    assert [f.level for f in findings] == [doctor.WARN, doctor.WARN]
+    assert "OTEL_SERVICE_NAME" in findings[0].fix and "OTEL_RESOURCE_ATTRIBUTES" in findings[1].fix
+
+
+def test_multi_worker_pitfalls(tmp_path: Path) -> None:
+    """Prometheus endpoint with workers, LiteLLM's prometheus without a multiprocess dir, and a bad dir: errors."""
+    prometheus = doctor.check_workers({"OTEL_LLM_EXPORTER": "prometheus"}, GOOD_CONFIG, workers=4)
+    assert prometheus[0].level == doctor.ERROR and "OTEL_LLM_EXPORTER=otlp" in prometheus[0].fix
+    litellm_prom = {**GOOD_CONFIG, "litellm_settings": {"callbacks": ["otel_llm.proxy.callback", "prometheus"]}}
+    (missing,) = doctor.check_workers({}, litellm_prom, workers=2)
+    assert missing.level == doctor.ERROR and "PROMETHEUS_MULTIPROC_DIR" in missing.fix
+    (bad_dir,) = doctor.check_workers({"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "nope")}, GOOD_CONFIG, workers=1)
+    assert bad_dir.level == doctor.ERROR and "mkdir -p" in bad_dir.fix
+    (ok,) = doctor.check_workers({}, GOOD_CONFIG, workers=8)
+    assert ok.level == doctor.OK
+
+
+def test_conflicting_instrumentation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LiteLLM's own otel callback and other LiteLLM instrumentations are flagged (package lookup faked)."""
+    config = {
+        **GOOD_CONFIG,
+        "litellm_settings": {"callbacks": ["otel_llm.proxy.callback"], "success_callback": ["otel"]},
+    }
+    (builtin,) = doctor.check_conflicts({}, config)
+    assert builtin.level == doctor.WARN and "'otel'" in builtin.message
+    real = importlib.metadata.version
+    monkeypatch.setattr(
+        doctor.importlib.metadata,
+        "version",
+        lambda name: "0.1" if name == "openinference-instrumentation-litellm" else real(name),
+    )
+    (installed,) = doctor.check_conflicts({}, GOOD_CONFIG)
+    assert "OpenInference" in installed.message and "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=litellm" in installed.fix
+    assert (
+        doctor.check_conflicts({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "litellm"}, GOOD_CONFIG)[0].level == doctor.OK
+    )
+
+
+def test_content_capture_status() -> None:
+    """Content capture on is a warning saying where prompts go."""
+    (on,) = doctor.check_content({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "EVENT_ONLY"})
+    assert on.level == doctor.WARN and "log events" in on.message
+    assert doctor.check_content({})[0].level == doctor.OK
+
+
+def test_master_key(tmp_path: Path) -> None:
+    """No master key is an error."""
+    config = {**GOOD_CONFIG, "general_settings": {}}
+    (finding,) = doctor.check_master_key({}, config)
+    assert finding.level == doctor.ERROR and "LITELLM_MASTER_KEY" in finding.fix
+
+
+@pytest.mark.e2e
+def test_command_exit_codes(tmp_path: Path, good_env: dict[str, str]) -> None:
+    """The command exits 0 on a good set-up and 1 with the fixes printed on a broken one."""
+    cli = str(Path(sys.executable).parent / "otel-llm")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    good = subprocess.run(
+        [cli, "doctor", "--config", str(_config(tmp_path))],
+        env={**base, **good_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert good.returncode == 0, good.stdout
+    assert "0 error(s), 0 warning(s)" in good.stdout
+    broken_config = _config(tmp_path, litellm_settings={"callbacks": ["prometheus"]}, general_settings={})
+    broken = subprocess.run(
+        [cli, "doctor", "--config", str(broken_config), "--workers", "2"],
+        env={**base, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert broken.returncode == 1
+    assert broken.stdout.count("✘") >= 4 and "fix:" in broken.stdout
