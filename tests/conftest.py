@@ -6,6 +6,9 @@ import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+import shutil
+import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -179,6 +182,46 @@ def capture_mode(request: pytest.FixtureRequest, signals: Signals) -> Iterator[s
     else:
         request.getfixturevalue("callback_only")
     yield request.param
+
+
+@pytest.fixture
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real redis-server on 127.0.0.1 (installed by scripts/setup): (URL, process)."""
+    import redis
+
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is installed by scripts/setup"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    workdir = tmp_path_factory.mktemp("redis")
+    command = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    client = redis.Redis(host="127.0.0.1", port=port)
+
+    def up() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    wait_for(up, timeout=10, message="redis-server up")
+    yield f"redis://127.0.0.1:{port}/0", process
+    if process.poll() is None:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,3 +196,17 @@ class FakeAnthropic:
             "usage": {"input_tokens": prompt, "output_tokens": completion, "cache_read_input_tokens": 3},
         }
         return Response(json.dumps(payload), content_type="application/json")
+
+
+@contextmanager
+def fake_providers(
+    broken_prefix: str = "/broken", threaded: bool = True
+) -> Iterator[tuple[FakeOpenAI, FailingProvider]]:
+    """A server of its own (for proxy subprocesses) with a working and a failing (500) provider."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=threaded)
+    server.start()
+    try:
+        yield FakeOpenAI(server), FailingProvider(server, broken_prefix, 500)
+    finally:
+        server.clear()
+        server.stop()

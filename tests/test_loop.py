@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import litellm
 import pytest
@@ -16,7 +13,7 @@ from otel_llm import LiteLLMInstrumentor, LoopBlockedError
 from otel_llm._config import resolve
 from otel_llm._loop import detector as loop_detector
 from otel_llm._loop.store import InProcessStore, Observation, RedisStore
-from tests.conftest import Signals, wait_for
+from tests.conftest import Signals
 from tests.fakes import FakeOpenAI
 
 
@@ -177,49 +174,6 @@ def test_windows_are_bounded() -> None:
     assert len(store._windows) == 100
     store.append("late", Observation(2000.0, "f", "t", 1, 0.0), window_s=300)
     assert list(store._windows) == ["late"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is installed by scripts/setup"
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
-
-    wait_for(lambda: _ping(redis.Redis.from_url(url)), timeout=10, message="redis up")
-    yield url, process
-    process.terminate()
-    process.wait(timeout=10)
-
-
-def _ping(client: object) -> bool:
-    try:
-        return bool(client.ping())  # type: ignore[attr-defined]
-    except Exception:
-        return False
 
 
 def test_redis_shares_windows_and_degrades(

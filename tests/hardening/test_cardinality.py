@@ -12,6 +12,8 @@ from otel_llm._config import resolve
 from otel_llm._emit.telemetry import Telemetry
 from otel_llm._record import Attribution, Headroom, InvocationRecord
 
+pytestmark = pytest.mark.slow  # stress and property tests: seconds each; CI runs them
+
 LIMIT = 50
 SERIES = 200
 

@@ -9,20 +9,18 @@ from collections.abc import Iterator
 import litellm
 import pytest
 from opentelemetry.trace import StatusCode
-from pytest_httpserver import HTTPServer
 
 from otel_llm import LiteLLMInstrumentor
 from tests.conftest import Signals
-from tests.fakes import FailingProvider, FakeOpenAI
+from tests.fakes import FailingProvider, FakeOpenAI, fake_providers
+
+pytestmark = pytest.mark.slow  # stress and property tests: seconds each; CI runs them
 
 
 @pytest.fixture
 def threaded_provider() -> Iterator[tuple[FakeOpenAI, FailingProvider]]:
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield FakeOpenAI(server), FailingProvider(server, "/down", 500)
-    server.clear()
-    server.stop()
+    with fake_providers("/down") as providers:
+        yield providers
 
 
 def _kind(i: int) -> str:

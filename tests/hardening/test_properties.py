@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk._logs import LoggerProvider
@@ -19,6 +20,8 @@ from otel_llm._capture.payload import build_record
 from otel_llm._config import resolve
 from otel_llm._emit.attributes import metric_attributes, span_attributes
 from otel_llm._emit.telemetry import Telemetry
+
+pytestmark = pytest.mark.slow  # stress and property tests: seconds each; CI runs them
 
 CONFIG = resolve({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_AND_EVENT", "OTEL_LLM_LOOP_MODE": "off"})
 LIMIT = CONFIG.attribute_max_length

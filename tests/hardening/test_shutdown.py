@@ -10,9 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
 
-from tests.fakes import FailingProvider, FakeOpenAI
+from tests.fakes import FailingProvider, FakeOpenAI, fake_providers
 from tests.otlp_receiver import OtlpReceiver
 from tests.proxy.harness import ALPHA, ProxyProcess, model_list
 
@@ -21,11 +20,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def providers() -> Iterator[tuple[FakeOpenAI, FailingProvider]]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield FakeOpenAI(server), FailingProvider(server, "/broken", 500)
-    server.clear()
-    server.stop()
+    with fake_providers("/broken") as providers:
+        yield providers
 
 
 def test_proxy_sigterm_exports_the_last_telemetry(

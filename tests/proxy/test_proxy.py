@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pytest_httpserver import HTTPServer
 
-from tests.fakes import FailingProvider, FakeOpenAI
+from tests.fakes import FailingProvider, FakeOpenAI, fake_providers
 from tests.otlp_receiver import OtlpReceiver
 from tests.proxy.harness import (
     ALPHA,
@@ -29,11 +28,8 @@ CLIENT_SPAN = "b7ad6b7169203331"
 
 @pytest.fixture(scope="module")
 def providers() -> Iterator[tuple[FakeOpenAI, FailingProvider]]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    yield FakeOpenAI(server), FailingProvider(server, "/broken", 500)
-    server.clear()
-    server.stop()
+    with fake_providers("/broken") as providers:
+        yield providers
 
 
 @pytest.fixture(scope="module")

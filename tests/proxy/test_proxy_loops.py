@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import concurrent.futures
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from tests.conftest import wait_for
-from tests.fakes import FailingProvider, FakeOpenAI
+from tests.fakes import FailingProvider, FakeOpenAI, fake_providers
 from tests.otlp_receiver import OtlpReceiver
-from tests.proxy.harness import ALPHA, BETA, ProxyProcess, free_port, model_list
+from tests.proxy.harness import ALPHA, BETA, ProxyProcess, model_list
 
 pytestmark = pytest.mark.e2e
 
@@ -23,11 +21,8 @@ CLIENT = 3
 
 @pytest.fixture(scope="module")
 def providers() -> Iterator[tuple[FakeOpenAI, FailingProvider]]:
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield FakeOpenAI(server), FailingProvider(server, "/broken", 500)
-    server.clear()
-    server.stop()
+    with fake_providers("/broken") as providers:
+        yield providers
 
 
 def _start(
@@ -113,49 +108,11 @@ def test_repeating_client_is_refused_with_429(tmp_path: Path, providers: tuple[F
             proxy.stop()
 
 
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is installed by scripts/setup"
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port)
-
-    def up() -> bool:
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-
-    wait_for(up, timeout=10, message="redis-server up")
-    yield f"redis://127.0.0.1:{port}/0", process
-    if process.poll() is None:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def test_two_workers_share_windows_through_redis(
-    tmp_path: Path, providers: tuple[FakeOpenAI, FailingProvider], redis_url: tuple[str, subprocess.Popen[bytes]]
+    tmp_path: Path, providers: tuple[FakeOpenAI, FailingProvider], redis_server: tuple[str, subprocess.Popen[bytes]]
 ) -> None:
     """A loop spread over two workers is caught as one; Redis stopping degrades without failing traffic."""
-    url, redis_process = redis_url
+    url, redis_process = redis_server
     with OtlpReceiver() as receiver:
         proxy = _start(
             tmp_path / "proxy",

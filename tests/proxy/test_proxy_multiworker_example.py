@@ -8,9 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pytest_httpserver import HTTPServer
 
-from tests.fakes import FakeOpenAI
+from tests.fakes import FakeOpenAI, fake_providers
 from tests.otlp_receiver import OtlpReceiver
 from tests.proxy.harness import MASTER_KEY, ProxyProcess
 
@@ -21,11 +20,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "multiworker" / "co
 
 @pytest.fixture
 def fake() -> Iterator[FakeOpenAI]:
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield FakeOpenAI(server)
-    server.clear()
-    server.stop()
+    with fake_providers() as (openai, _):
+        yield openai
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])

@@ -9,9 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
 
-from tests.fakes import FailingProvider, FakeOpenAI
+from tests.fakes import FailingProvider, FakeOpenAI, fake_providers
 from tests.otlp_receiver import OtlpReceiver
 from tests.proxy.harness import ALPHA, BETA, KEYS, ProxyProcess, model_list
 
@@ -22,11 +21,8 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture
 def providers() -> Iterator[tuple[FakeOpenAI, FailingProvider]]:
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield FakeOpenAI(server), FailingProvider(server, "/broken", 500)
-    server.clear()
-    server.stop()
+    with fake_providers("/broken") as providers:
+        yield providers
 
 
 def _team_sum(receiver: OtlpReceiver, metric: str, team: str, field: str = "sum", **match: str) -> float:

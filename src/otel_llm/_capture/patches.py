@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from contextvars import Token
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import wrapt
 from opentelemetry import context, trace
@@ -94,6 +94,55 @@ _KNOWN_PREFIXES: Final = frozenset(
         "huggingface",
     }
 )
+
+
+# --- one lifecycle for every wrapper: begin → call → failed or returned ---------------------
+_State = TypeVar("_State")
+
+
+def _wrapper(
+    is_async: bool,
+    begin: Callable[[tuple[Any, ...], dict[str, Any]], tuple[_State | None, Token[Context] | None]],
+    failed: Callable[[_State, BaseException], None],
+    returned: Callable[[_State, Any, dict[str, Any]], Any],
+) -> Wrapper:
+    """A wrapt wrapper: the user's exception always propagates unchanged, the context is restored."""
+    if is_async:
+
+        async def run_async(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            state, token = begin(args, kwargs)
+            if state is None:
+                return await wrapped(*args, **kwargs)
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as error:
+                failed(state, error)
+                raise
+            finally:
+                if token is not None:
+                    context.detach(token)
+            return returned(state, result, kwargs)
+
+        def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return run_async(wrapped, args, kwargs)
+
+        return async_wrapper
+
+    def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        state, token = begin(args, kwargs)
+        if state is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            failed(state, error)
+            raise
+        finally:
+            if token is not None:
+                context.detach(token)
+        return returned(state, result, kwargs)
+
+    return sync_wrapper
 
 
 # --- attempts ---------------------------------------------------------------------------
@@ -193,42 +242,7 @@ def attempt_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
         except Exception as report_error:  # noqa: BLE001
             _errors.report("capture.patch", report_error)
 
-    if target.is_async:
-
-        async def run_async(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            call, token = begin(args, kwargs)
-            if call is None:
-                return await wrapped(*args, **kwargs)
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as error:
-                failed(call, error)
-                raise
-            finally:
-                if token is not None:
-                    context.detach(token)
-            return returned(call, result)
-
-        def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            return run_async(wrapped, args, kwargs)
-
-        return async_wrapper
-
-    def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call, token = begin(args, kwargs)
-        if call is None:
-            return wrapped(*args, **kwargs)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as error:
-            failed(call, error)
-            raise
-        finally:
-            if token is not None:
-                context.detach(token)
-        return returned(call, result)
-
-    return sync_wrapper
+    return _wrapper(target.is_async, begin, failed, lambda call, result, kwargs: returned(call, result))
 
 
 # --- router requests ----------------------------------------------------------------------
@@ -275,47 +289,15 @@ def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
             _errors.report("capture.router", report_error)
 
     def returned(request: RouterRequest, result: Any, kwargs: Mapping[str, Any]) -> Any:
-        if kwargs.get("stream") is True and is_stream(result):
-            return ObservedStream(result, lambda: None, lambda error: finish(request, error))
+        try:
+            if kwargs.get("stream") is True and is_stream(result):
+                return ObservedStream(result, lambda: None, lambda error: finish(request, error))
+        except Exception as error:  # noqa: BLE001
+            _errors.report("capture.router", error)
         finish(request, None)
         return result
 
-    if target.is_async:
-
-        async def run_async(wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            request, token = begin(args, kwargs)
-            if request is None:
-                return await wrapped(*args, **kwargs)
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as error:
-                finish(request, error)
-                raise
-            finally:
-                if token is not None:
-                    context.detach(token)
-            return returned(request, result, kwargs)
-
-        def async_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            return run_async(wrapped, args, kwargs)
-
-        return async_wrapper
-
-    def sync_wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        request, token = begin(args, kwargs)
-        if request is None:
-            return wrapped(*args, **kwargs)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as error:
-            finish(request, error)
-            raise
-        finally:
-            if token is not None:
-                context.detach(token)
-        return returned(request, result, kwargs)
-
-    return sync_wrapper
+    return _wrapper(target.is_async, begin, finish, returned)
 
 
 # --- patching -------------------------------------------------------------------------------
