@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from opentelemetry.context import Context
 from opentelemetry.metrics import Meter
 
 from .. import _names as n
@@ -138,23 +139,28 @@ class MetricEmitter:
         self._limiter = limiter
         self._attribution = attribution
 
-    def emit(self, record: InvocationRecord) -> None:
+    def emit(self, record: InvocationRecord, context: Context | None = None) -> None:
+        """Record the points of one attempt; ``context`` (the attempt span's) links exemplars to the trace."""
         attrs = self._limiter.limit(metric_attributes(record, self._attribution))
         i = self._i
         duration = record.duration_s
         if duration is not None:
-            i.duration.record(duration, attrs)
+            i.duration.record(duration, attrs, context=context)
         if record.input_tokens is not None and not record.failed:
-            i.token_usage.record(record.input_tokens, {**attrs, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_INPUT})
+            i.token_usage.record(
+                record.input_tokens, {**attrs, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_INPUT}, context=context
+            )
         if record.output_tokens is not None and not record.failed and record.operation != "embeddings":
-            i.token_usage.record(record.output_tokens, {**attrs, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_OUTPUT})
+            i.token_usage.record(
+                record.output_tokens, {**attrs, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_OUTPUT}, context=context
+            )
         ttfc = record.time_to_first_chunk_s
         if ttfc is not None:
-            i.time_to_first_chunk.record(ttfc, attrs)
+            i.time_to_first_chunk.record(ttfc, attrs, context=context)
         for gap in record.chunk_intervals_s:
-            i.time_per_output_chunk.record(gap, attrs)
+            i.time_per_output_chunk.record(gap, attrs, context=context)
         if record.cost_usd is not None and not record.failed:
-            i.cost.record(record.cost_usd, attrs)
+            i.cost.record(record.cost_usd, attrs, context=context)
         self._route(record, attrs)
         self._accounting(record, attrs)
         if record.loop is not None:

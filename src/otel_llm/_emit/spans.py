@@ -54,7 +54,8 @@ class SpanEmitter:
         self._tracer = tracer
         self._content_on_spans = config.content_mode.on_spans
 
-    def emit(self, record: InvocationRecord, live_span: Span | None = None) -> None:
+    def emit(self, record: InvocationRecord, live_span: Span | None = None) -> Span:
+        """Complete (or write) the attempt span; returns it, for exemplars and events."""
         name = span_name(record.operation, record.request_model)
         attributes = span_attributes(record)
         if self._content_on_spans and record.content is not None:
@@ -84,6 +85,7 @@ class SpanEmitter:
         if record.failed:
             span.set_status(Status(StatusCode.ERROR, record.error_message or record.error_type))
         span.end(end_time=record.end_ns)
+        return span
 
 
 def context_when_detached(carrier: Mapping[str, str] | None) -> Context | None:

@@ -100,12 +100,14 @@ class Telemetry:
 
     def emit(self, record: InvocationRecord, live_span: Span | None = None) -> None:
         """Emit every signal of one finished attempt; never raises (unless strict)."""
+        span = live_span
         try:
-            self._spans.emit(record, live_span)
+            span = self._spans.emit(record, live_span)
         except Exception as error:  # noqa: BLE001  # the boundary: see _errors
             _errors.report("emit.spans", error)
         try:
-            self._metrics.emit(record)
+            # In the span's context, so histograms carry exemplars that link to the trace.
+            self._metrics.emit(record, trace.set_span_in_context(span) if span is not None else None)
         except Exception as error:  # noqa: BLE001
             _errors.report("emit.metrics", error)
         try:

@@ -1,0 +1,118 @@
+"""Prometheus series names of otel-llm's metrics through the Collector's prometheus exporter.
+
+Found by running the real pipeline (proxy → ocb-built Collector → Prometheus 2.42); the end-to-end
+tests check them again on every run: ``PROXY_TRAFFIC`` in test_e2e.py, ``SYNTHETIC`` (metrics the
+test traffic cannot produce yet) in test_collector_pipeline.py. The static tests check that rules and
+dashboards only use these names (or names recorded by the rules).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+COLLECTOR = Path(__file__).resolve().parents[2] / "collector"
+
+# otel-llm metric → its Prometheus series (histograms: _bucket, _sum, _count).
+HISTOGRAMS = {
+    "gen_ai.client.operation.duration": "gen_ai_client_operation_duration_seconds",
+    "gen_ai.client.token.usage": "gen_ai_client_token_usage",
+    "gen_ai.client.operation.time_to_first_chunk": "gen_ai_client_operation_time_to_first_chunk_seconds",
+    "gen_ai.client.operation.time_per_output_chunk": "gen_ai_client_operation_time_per_output_chunk_seconds",
+    "otel_llm.client.cost": "otel_llm_client_cost_USD",
+}
+COUNTERS = {
+    "otel_llm.client.retries": "otel_llm_client_retries_total",
+    "otel_llm.client.fallbacks": "otel_llm_client_fallbacks_total",
+    "otel_llm.client.accounting_issues": "otel_llm_client_accounting_issues_total",
+    "otel_llm.internal.errors": "otel_llm_internal_errors_total",
+    "otel_llm.loop.detections": "otel_llm_loop_detections_total",
+    "otel_llm.loop.refusals": "otel_llm_loop_refusals_total",
+}
+GAUGES = {
+    "otel_llm.key.spend": "otel_llm_key_spend_USD",
+    "otel_llm.key.max_budget": "otel_llm_key_max_budget_USD",
+    "otel_llm.key.budget.utilization": "otel_llm_key_budget_utilization_ratio",
+    "otel_llm.team.spend": "otel_llm_team_spend_USD",
+    "otel_llm.team.max_budget": "otel_llm_team_max_budget_USD",
+    "otel_llm.team.budget.utilization": "otel_llm_team_budget_utilization_ratio",
+    "otel_llm.key.rpm.limit": "otel_llm_key_rpm_limit_per_min",
+    "otel_llm.key.rpm.utilization": "otel_llm_key_rpm_utilization_ratio",
+    "otel_llm.key.tpm.limit": "otel_llm_key_tpm_limit_per_min",
+    "otel_llm.key.tpm.utilization": "otel_llm_key_tpm_utilization_ratio",
+    "otel_llm.key.spend_velocity": "otel_llm_key_spend_velocity_USD_per_min",
+    "otel_llm.provider.ratelimit.remaining_requests": "otel_llm_provider_ratelimit_remaining_requests",
+    "otel_llm.provider.ratelimit.remaining_tokens": "otel_llm_provider_ratelimit_remaining_tokens",
+    "otel_llm.provider.ratelimit.limit_requests": "otel_llm_provider_ratelimit_limit_requests",
+    "otel_llm.provider.ratelimit.limit_tokens": "otel_llm_provider_ratelimit_limit_tokens",
+}
+# The Collector's own telemetry, as v0.159 serves it (counters without `_total`): the names of
+# exporterhelper's and receiverhelper's instruments in the Collector's source; sent_spans,
+# queue_size/capacity and refused_spans are also checked end to end. And Prometheus's `up`.
+_SIGNALS = ("spans", "metric_points", "log_records")
+COLLECTOR_SERIES = {
+    *(f"otelcol_exporter_{what}_{signal}" for what in ("sent", "send_failed", "enqueue_failed") for signal in _SIGNALS),
+    *(f"otelcol_receiver_{what}_{signal}" for what in ("accepted", "refused") for signal in _SIGNALS),
+    "otelcol_exporter_queue_size",
+    "otelcol_exporter_queue_capacity",
+    "up",
+}
+# Not produced by the proxy test traffic: checked with synthetic OTLP through the real Collector in
+# test_collector_pipeline.py. (The traffic includes a runaway loop, so loop detections are real.)
+SYNTHETIC: set[str] = set()
+# Only when something fails: otel-llm internal errors, loop refusals (block mode). The Collector's
+# send_failed counter is checked in test_collector_pipeline.py with an exporter that fails.
+NOT_IN_PROXY_TRAFFIC = SYNTHETIC | {
+    "otel_llm_internal_errors_total",
+    "otel_llm_loop_refusals_total",
+    "otelcol_exporter_send_failed_spans",
+}
+
+
+def all_series() -> set[str]:
+    """Every series name otel-llm's metrics can have in Prometheus."""
+    names = {f"{base}_{suffix}" for base in HISTOGRAMS.values() for suffix in ("bucket", "sum", "count")}
+    return names | set(COUNTERS.values()) | set(GAUGES.values()) | COLLECTOR_SERIES
+
+
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"' + r"|'(?:[^'\\]|\\.)*'")
+_MATCHERS = re.compile(r"\{[^{}]*\}")
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
+_RANGE = re.compile(r"\[[^\]]*\]")
+_NAME = re.compile(r"(?<![\w:.])[a-zA-Z_:][a-zA-Z0-9_:]*")
+_FUNCTIONS_AND_KEYWORDS = {
+    "sum", "min", "max", "avg", "count", "topk", "bottomk", "rate", "irate", "increase", "histogram_quantile",
+    "label_replace", "last_over_time", "avg_over_time", "max_over_time", "absent", "clamp_min", "sort", "vector",
+    "and", "or", "unless", "offset", "by", "without", "on", "ignoring", "group_left", "group_right", "bool",
+}  # fmt: skip
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects (strings, matchers, groupings and ranges removed)."""
+    text = _RANGE.sub(" ", _GROUPING.sub(" ", _MATCHERS.sub(" ", _QUOTED.sub('""', expr))))
+    return {
+        token
+        for token in _NAME.findall(text)
+        if token not in _FUNCTIONS_AND_KEYWORDS and not re.fullmatch(r"[eE]\d*|Inf|NaN", token)
+    }
+
+
+def name_patterns(expr: str) -> list[str]:
+    """The regular expressions of ``{__name__=~"..."}`` selectors in an expression."""
+    return re.findall(r'__name__=~"([^"]+)"', expr)
+
+
+def rule_files() -> list[Path]:
+    """collector/prometheus/rules/*.yml."""
+    return sorted((COLLECTOR / "prometheus" / "rules").glob("*.yml"))
+
+
+def recorded_names() -> set[str]:
+    """Series the recording rules create."""
+    names = set()
+    for path in rule_files():
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            names |= {rule["record"] for rule in group["rules"] if "record" in rule}
+    return names

@@ -1,0 +1,93 @@
+"""collector/alertmanager/: valid for amtool, Slack URL from a file, routing by severity, grouping by
+team and key — checked with `amtool config routes test` for every alert the rules define."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.collector.stack import COLLECTOR, tool
+
+ALERTMANAGER = COLLECTOR / "alertmanager"
+CONFIG = ALERTMANAGER / "alertmanager.yml"
+
+
+def _amtool(*args: str, config: Path = CONFIG) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("amtool"), *args, f"--config.file={config}"] if args[0] == "config" else [tool("amtool"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _alerts() -> list[dict[str, Any]]:
+    rules = yaml.safe_load((COLLECTOR / "prometheus" / "rules" / "otel-llm.alerts.yml").read_text())
+    return [rule for group in rules["groups"] for rule in group["rules"]]
+
+
+def test_amtool_check_config() -> None:
+    """amtool accepts the configuration and finds the Slack templates."""
+    result = _amtool("check-config", str(CONFIG))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 templates" in result.stdout and "3 receivers" in result.stdout
+
+
+def test_amtool_check_config_rejects_an_unknown_receiver(tmp_path: Path) -> None:
+    """The check can fail: a route to a receiver that does not exist."""
+    broken = tmp_path / "alertmanager.yml"
+    broken.write_text(CONFIG.read_text().replace("receiver: slack-critical", "receiver: slack-criticl"))
+    result = _amtool("check-config", str(broken))
+    assert result.returncode != 0 and "slack-criticl" in result.stdout + result.stderr
+
+
+def _expected_receiver(alert: dict[str, Any]) -> str:
+    if alert["alert"].startswith("Otel"):
+        return "slack-platform"
+    return {"critical": "slack-critical", "warning": "slack-warning"}[alert["labels"]["severity"]]
+
+
+@pytest.mark.parametrize("alert", _alerts(), ids=lambda a: a["alert"])
+def test_every_alert_routes_by_severity(alert: dict[str, Any]) -> None:
+    """`amtool config routes test` sends each alert, with its own labels, to the receiver its severity says."""
+    expected = _expected_receiver(alert)
+    labels = [f"alertname={alert['alert']}", *(f"{k}={v}" for k, v in alert["labels"].items())]
+    labels += ["otel_llm_team_id=team-a", "otel_llm_key_hash=712dfaed4eaeb100"]
+    result = _amtool("config", "routes", "test", f"--verify.receivers={expected}", *labels)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == expected
+
+
+def test_routes_test_can_fail() -> None:
+    """A wrong expectation makes `amtool config routes test` fail."""
+    result = _amtool("config", "routes", "test", "--verify.receivers=slack-warning", "severity=critical", "alertname=X")
+    assert result.returncode != 0
+
+
+def test_grouped_by_team_and_key_with_the_webhook_from_a_file() -> None:
+    """Notifications group per alert, team and key; every Slack receiver reads its URL from a file."""
+    config = yaml.safe_load(CONFIG.read_text())
+    assert config["route"]["group_by"] == ["alertname", "otel_llm_team_id", "otel_llm_key_hash"]
+    assert "slack_api_url" not in config.get("global", {})
+    for receiver in config["receivers"]:
+        (slack,) = receiver["slack_configs"]
+        assert "api_url" not in slack
+        assert slack["api_url_file"] == "/run/secrets/slack_webhook_url"
+        assert slack["send_resolved"] is True
+        assert slack["text"] == '{{ template "otel_llm.slack.text" . }}'
+    assert (ALERTMANAGER / "templates" / "otel-llm.tmpl").read_text().count("{{ define ") == 3
+
+
+def test_fast_burn_inhibits_slow_burn() -> None:
+    """A fast SLO burn silences the slow-burn notification of the same model group."""
+    inhibitions = {
+        (rule["source_matchers"][0], rule["target_matchers"][0]): rule["equal"]
+        for rule in yaml.safe_load(CONFIG.read_text())["inhibit_rules"]
+    }
+    key = ('alertname="LLMLatencySLOBurnFast"', 'alertname="LLMLatencySLOBurnSlow"')
+    assert inhibitions[key] == ["service_name", "otel_llm_model_group"]

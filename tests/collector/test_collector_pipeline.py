@@ -1,0 +1,228 @@
+"""collector/otelcol.yaml's processing, run for real on known input: secrets masked, content dropped
+unless allowed, the debug switch, exemplars to Prometheus, and the runaway-loop series and alert."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.metrics import Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from tests.collector.stack import COLLECTOR, Collector, Prometheus, wait_until
+from tests.otlp_receiver import OtlpReceiver
+
+pytestmark = pytest.mark.e2e
+
+# OtelCollectorExporterFailing's expression, without its `for:`.
+(FAILING_EXPR,) = [
+    rule["expr"].rsplit(">", 1)[0]
+    for group in yaml.safe_load((COLLECTOR / "prometheus" / "rules" / "otel-llm.alerts.yml").read_text())["groups"]
+    for rule in group["rules"]
+    if rule.get("alert") == "OtelCollectorExporterFailing"
+]
+
+OPENAI_KEY = "sk-proj-Zx8Kq2Lm4Np6Rs8Tu0Vw2Yz"
+SECRETS = {
+    "otel_llm.request.tags": ("agent:alpha", f"key:{OPENAI_KEY}"),
+    "http.request.header.authorization": "Basic dXNlcjpodW50ZXIy",
+    "error.message": "401 from https://user:hunter2@api.example.com: invalid x-api-key",
+    "db.password": "correct-horse-battery-staple",
+    "note": "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlMTIz",
+    "aws": "AKIAIOSFODNN7EXAMPLE",
+}
+CONTENT = {
+    "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "my diagnosis"}]}]',
+    "gen_ai.output.messages": '[{"role": "assistant", "parts": [{"type": "text", "content": "advice"}]}]',
+    "gen_ai.system_instructions": '[{"type": "text", "content": "be nice"}]',
+    "gen_ai.prompt.0.content": "legacy prompt",
+    "llm.input_messages.0.message.content": "openinference prompt",
+}
+KEPT = {
+    "gen_ai.request.model": "gpt-4o-mini",
+    "otel_llm.key.alias": "agent-alpha",
+    "otel_llm.key.hash": "712dfaed4eaeb100",
+    "gen_ai.usage.input_tokens": 12,
+    "peer.service": "task-management-service",  # `sk-` inside a word is no key
+    "error.type": "AuthenticationError",
+}
+
+
+def _send_span(endpoint: str, name: str) -> str:
+    provider = TracerProvider(resource=Resource.create({"service.name": "probe", "deployment.token": OPENAI_KEY}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")))
+    with provider.get_tracer("test").start_as_current_span(name, attributes={**SECRETS, **CONTENT, **KEPT}) as span:
+        span.add_event("gen_ai.choice", {"gen_ai.output.messages": CONTENT["gen_ai.output.messages"], "n": 1})
+        trace_id = format(span.get_span_context().trace_id, "032x")
+    provider.shutdown()
+    return trace_id
+
+
+def _received(tempo: OtlpReceiver, trace_id: str) -> dict[str, Any]:
+    spans = wait_until(lambda: [s for s in tempo.spans() if s["trace_id"] == trace_id], 20, f"trace {trace_id}")
+    return spans[0]
+
+
+@pytest.fixture
+def tempo() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+def test_secrets_are_masked_and_content_dropped(tmp_path: Path, tempo: OtlpReceiver) -> None:
+    """Secret-shaped values anywhere are masked, message content is removed, other attributes pass unchanged."""
+    collector = Collector(tmp_path, tempo.endpoint).start()
+    try:
+        span = _received(tempo, _send_span(collector.otlp_http, "chat gpt-4o-mini"))
+    finally:
+        collector.stop()
+    attrs = span["attributes"]
+    assert not set(CONTENT) & set(attrs)
+    assert span["events"] == [("gen_ai.choice", {"n": 1})]
+    assert {k: attrs[k] for k in KEPT} == KEPT
+    assert attrs["otel_llm.request.tags"] == '["agent:alpha","key:****"]'  # the array, masked, as JSON text
+    assert attrs["http.request.header.authorization"] == "****"
+    assert attrs["db.password"] == "****"
+    assert attrs["error.message"] == "401 from https****api.example.com: invalid x-api-key"
+    assert attrs["note"] == "token ****"
+    assert attrs["aws"] == "****"
+    assert span["resource"]["deployment.token"] == "****"
+    assert attrs["redaction.masked.count"] == 6
+    raw = b"".join(tempo.raw)
+    for secret in (OPENAI_KEY, "hunter2", "dXNlcjpodW50ZXIy", "correct-horse", "AKIAIOSFODNN7EXAMPLE", "eyJhbGci"):
+        assert secret.encode() not in raw
+
+
+def test_content_kept_when_allowed_and_debug_switch_prints_it(tmp_path: Path, tempo: OtlpReceiver) -> None:
+    """OTEL_LLM_COLLECTOR_KEEP_CONTENT=true keeps content (secrets still masked); the debug switch logs spans."""
+    collector = Collector(
+        tmp_path,
+        tempo.endpoint,
+        OTEL_LLM_COLLECTOR_KEEP_CONTENT="true",
+        OTEL_LLM_COLLECTOR_DEBUG_EXPORTER="debug",
+        OTEL_LLM_COLLECTOR_DEBUG_VERBOSITY="detailed",
+    ).start()
+    try:
+        span = _received(tempo, _send_span(collector.otlp_http, "chat debug-switch-on"))
+        wait_until(lambda: "chat debug-switch-on" in collector.log(), 10, "the span in the debug exporter's output")
+    finally:
+        collector.stop()
+    assert {k: span["attributes"][k] for k in CONTENT} == CONTENT
+    assert span["attributes"]["db.password"] == "****"
+    assert OPENAI_KEY not in collector.log()  # the debug output is after redaction too
+
+
+def test_debug_exporter_off_by_default(tmp_path: Path, tempo: OtlpReceiver) -> None:
+    """Without the switch the Collector logs no telemetry."""
+    collector = Collector(tmp_path, tempo.endpoint).start()
+    try:
+        _received(tempo, _send_span(collector.otlp_http, "chat debug-switch-off"))
+    finally:
+        collector.stop()
+    assert "debug-switch-off" not in collector.log()
+
+
+def test_exemplars_link_prometheus_to_the_trace_and_loop_alert_fires(tmp_path: Path, tempo: OtlpReceiver) -> None:
+    """A histogram recorded inside a span reaches Prometheus with that trace id as exemplar; the runaway-loop
+    counter and spend-velocity gauge arrive under the names the rules use, and LLMRunawayLoopDetected fires."""
+    collector = Collector(tmp_path / "otelcol", tempo.endpoint).start()
+    prometheus = Prometheus(tmp_path / "prometheus", collector).start()
+    try:
+        resource = Resource.create({"service.name": "litellm-proxy", "service.instance.id": "worker-1"})
+        tracer_provider = TracerProvider(resource=resource)
+        tracer_provider.add_span_processor(
+            SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{collector.otlp_http}/v1/traces"))
+        )
+        reader = PeriodicExportingMetricReader(
+            OTLPMetricExporter(endpoint=f"{collector.otlp_http}/v1/metrics"), export_interval_millis=3_600_000
+        )
+        meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+        meter = meter_provider.get_meter("otel_llm")
+        who = {
+            "otel_llm.key.alias": "agent-alpha",
+            "otel_llm.key.hash": "712dfaed4eaeb100",
+            "otel_llm.team.id": "team-a",
+            "otel_llm.team.alias": "Team A",
+        }
+        meter.create_observable_gauge(
+            "otel_llm.key.spend_velocity", [lambda _: [Observation(6.5, who)]], unit="USD/min"
+        )
+        duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s")
+        detections = meter.create_counter("otel_llm.loop.detections", unit="{detection}")
+        with tracer_provider.get_tracer("otel_llm").start_as_current_span("chat gpt-4o-mini") as span:
+            duration.record(2.5, {"otel_llm.model_group": "gpt-main", **who})
+            trace_id = format(span.get_span_context().trace_id, "032x")
+        detections.add(
+            1,
+            {"otel_llm.loop.reason": "repeat", "otel_llm.loop.action": "observed", "otel_llm.model_group": "gpt-main"}
+            | who,
+        )
+        meter_provider.force_flush()
+        tracer_provider.force_flush()
+
+        def exemplars() -> list[dict[str, Any]]:
+            now = time.time()
+            body = prometheus_get(
+                prometheus, "query_exemplars", query="gen_ai_client_operation_duration_seconds_bucket", start=now - 300
+            )
+            return [e for series in body for e in series["exemplars"]]
+
+        (exemplar, *_) = wait_until(exemplars, 20, "an exemplar on the duration histogram")
+        assert exemplar["labels"]["trace_id"] == trace_id  # the label Grafana's datasource links on
+        assert any(s["trace_id"] == trace_id for s in tempo.spans())
+
+        (loop,) = wait_until(lambda: prometheus.query("otel_llm_loop_detections_total"), 20, "loop detections")
+        labels = loop["metric"]
+        assert labels["otel_llm_loop_reason"] == "repeat" and labels["otel_llm_loop_action"] == "observed"
+        assert labels["otel_llm_key_alias"] == "agent-alpha" and labels["otel_llm_team_alias"] == "Team A"
+        assert labels["service_instance_id"] == "worker-1" and "telemetry_sdk_language" not in labels
+        (velocity,) = prometheus.query("otel_llm_key_spend_velocity_USD_per_min")
+        assert velocity["value"][1] == "6.5"
+
+        def loop_alert() -> list[dict[str, Any]]:
+            return [
+                a
+                for a in prometheus.alerts()
+                if a["labels"]["alertname"] == "LLMRunawayLoopDetected" and a["state"] == "firing"
+            ]
+
+        (alert,) = wait_until(loop_alert, 20, "LLMRunawayLoopDetected firing in Prometheus")
+        summary = "Runaway loop: key agent-alpha (team Team A) on model gpt-main (repeat)"
+        assert alert["annotations"]["summary"] == summary
+        meter_provider.shutdown()
+        tracer_provider.shutdown()
+    finally:
+        prometheus.stop()
+        collector.stop()
+
+
+def prometheus_get(prometheus: Prometheus, api: str, **params: Any) -> Any:
+    """GET /api/v1/<api> and return its data."""
+    return prometheus.api(api, **params)
+
+
+def test_failed_exports_are_counted_as_the_alert_expects(tmp_path: Path, tempo: OtlpReceiver) -> None:
+    """A Tempo that rejects spans shows up as otelcol_exporter_send_failed_spans, which the alert selects."""
+    collector = Collector(tmp_path / "otelcol", f"{tempo.endpoint}/rejects").start()  # 404 on every export
+    prometheus = Prometheus(tmp_path / "prometheus", collector).start()
+    try:
+        _send_span(collector.otlp_http, "chat rejected")
+        wait_until(lambda: prometheus.query("otelcol_exporter_send_failed_spans"), 30, "the send_failed counter")
+        _send_span(collector.otlp_http, "chat rejected again")  # the counter grows: rate() > 0
+        (failing,) = wait_until(
+            lambda: prometheus.query(f"({FAILING_EXPR}) > 0"), 30, "the exporter failing in Prometheus"
+        )
+        assert failing["metric"]["exporter"] == "otlp_http/tempo" and failing["metric"]["signal"] == "spans"
+    finally:
+        prometheus.stop()
+        collector.stop()

@@ -1,0 +1,325 @@
+"""End to end: the real LiteLLM proxy → the ocb-built Collector → Prometheus → Alertmanager → Slack,
+and the Collector → Tempo (a local OTLP receiver), all on 127.0.0.1, started by these tests."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from tests.collector.series import COLLECTOR_SERIES, NOT_IN_PROXY_TRAFFIC, all_series
+from tests.collector.stack import (
+    COLLECTOR,
+    Alertmanager,
+    Collector,
+    Prometheus,
+    SlackStandIn,
+    wait_for_nothing_missing,
+    wait_until,
+)
+from tests.fakes import FailingProvider, FakeOpenAI
+from tests.otlp_receiver import OtlpReceiver
+from tests.proxy.harness import ALPHA, BETA, MASTER_KEY, PROVIDER_KEY, ProxyProcess, model_list
+
+pytestmark = pytest.mark.e2e
+
+SERVER, INTERNAL, CLIENT = 2, 1, 3  # OTLP span kinds
+CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CLIENT_SPAN = "00f067aa0ba902b7"
+# Secret-shaped values the proxy hands to the Collector, which must mask them.
+RESOURCE_SECRET = "Bearer tok3n-5f2c9a7e1b4d8c6a"
+TAG_SECRET = "sk-live-4f7c2a9e8b1d3f5a7c9e1b3d"
+PROMPT = "summarise ticket 4711; my key is sk-user-9a8b7c6d5e4f3a2b1c0d"
+ALPHA_CALLS = 'gen_ai_client_operation_duration_seconds_count{otel_llm_key_alias="agent-alpha"}'
+CONTENT_KEYS = {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"}
+# The dashboards' Grafana variables, as "All" selects them, and Grafana's interval variables.
+VARIABLES = {
+    "$__rate_interval": "5m",
+    "$__range": "1h",
+    "$__interval": "15s",
+    "$service": ".*",
+    "$team": ".*",
+    "$key": ".*",
+    "$model": ".*",
+    "$provider": ".*",
+}
+
+
+@dataclass
+class Stack:
+    tempo: OtlpReceiver
+    slack: SlackStandIn
+    collector: Collector
+    prometheus: Prometheus
+    alertmanager: Alertmanager
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("stack")
+    with OtlpReceiver() as tempo, SlackStandIn() as slack:
+        collector = Collector(workdir / "otelcol", tempo.endpoint)
+        alertmanager = Alertmanager(workdir / "alertmanager", slack)
+        prometheus = Prometheus(workdir / "prometheus", collector, alertmanager.port)
+        started: list[Any] = []
+        try:
+            for process in (collector, alertmanager, prometheus):
+                started.append(process.start())
+            yield Stack(tempo, slack, collector, prometheus, alertmanager)
+        finally:
+            for process in reversed(started):
+                process.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory, stack: Stack) -> Iterator[ProxyProcess]:
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    fake, broken = FakeOpenAI(server), FailingProvider(server, "/broken", 500)
+    fake.headers.update({"x-ratelimit-limit-requests": "5000", "x-ratelimit-limit-tokens": "160000"})
+    # A model LiteLLM has no price for: cost 0, counted as an accounting issue.
+    unpriced = FakeOpenAI(server, prefix="/unpriced")
+    unpriced.model = "in-house-llm-7b"
+    models = model_list(fake.api_base, broken.api_base)
+    params = {"model": "openai/in-house-llm-7b", "api_base": unpriced.api_base, "api_key": PROVIDER_KEY}
+    models.append({"model_name": "gpt-unpriced", "litellm_params": params})
+    process = ProxyProcess(
+        tmp_path_factory.mktemp("proxy"),
+        models,
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": stack.collector.otlp_http,
+            "OTEL_SERVICE_NAME": "litellm-proxy",
+            "OTEL_RESOURCE_ATTRIBUTES": f"deployment.environment=e2e,otel_llm.test.authorization={RESOURCE_SECRET}",
+            # The proxy captures prompts and completions: the Collector must drop them.
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY",
+        },
+    )
+    try:
+        yield process.start()
+    finally:
+        process.stop()
+        server.clear()
+        server.stop()
+
+
+@dataclass
+class Traffic:
+    started: float  # time.monotonic() before the first request
+
+
+def _ok(response: Any) -> None:
+    assert response.status_code == 200, response.text
+
+
+@pytest.fixture(scope="module")
+def traffic(proxy: ProxyProcess, stack: Stack) -> Traffic:
+    """Two waves (so counters grow between scrapes): plain calls, streams, an unpriced model,
+    fallbacks (gpt-flaky fails twice, gpt-backup serves) and a runaway loop (agent-beta repeating
+    one prompt); agent-alpha is at 85% of its budget."""
+    started = time.monotonic()
+
+    def wave(first: bool) -> None:
+        for _ in range(2):
+            _ok(proxy.chat(ALPHA, text=PROMPT))
+        _ok(proxy.chat(ALPHA, stream=True, stream_options={"include_usage": True}))
+        _ok(proxy.chat(BETA, model="gpt-unpriced"))
+        headers = {"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"} if first else {}
+        _ok(proxy.chat(BETA, model="gpt-flaky", headers=headers, metadata={"tags": [f"ticket:{TAG_SECRET}"]}))
+
+    wave(first=True)
+    for _ in range(9):  # a runaway loop: 8 identical requests are a detection (observe mode)
+        _ok(proxy.chat(BETA, text="are we there yet?"))
+    wait_until(lambda: stack.prometheus.query(ALPHA_CALLS), 30, "the first wave's calls scraped by Prometheus")
+    wave(first=False)
+    return Traffic(started)
+
+
+def _trace(stack: Stack, trace_id: str) -> list[dict[str, Any]]:
+    def complete() -> list[dict[str, Any]] | None:
+        spans = [s for s in stack.tempo.spans() if s["trace_id"] == trace_id]
+        attempts = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+        routers = [s for s in spans if s["kind"] == INTERNAL and s["scope"] == "otel_llm"]
+        return spans if len(attempts) >= 3 and routers and any(s["kind"] == SERVER for s in spans) else None
+
+    return wait_until(complete, 30, f"trace {trace_id} with its request, Router and 3 attempt spans in Tempo")
+
+
+def test_traces_reach_tempo_through_the_collector_with_hierarchy(stack: Stack, traffic: Traffic) -> None:
+    """The client's trace arrives whole: request span → Router span → 3 attempts → each provider HTTP call."""
+    spans = _trace(stack, CLIENT_TRACE)
+    by_id = {s["span_id"]: s for s in spans}
+    (server,) = [s for s in spans if s["kind"] == SERVER and s["parent_span_id"] == CLIENT_SPAN]
+    (router,) = [s for s in spans if s["kind"] == INTERNAL and s["scope"] == "otel_llm"]
+    attempts = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    node, ancestors = router, []
+    while node["parent_span_id"] in by_id:
+        node = by_id[node["parent_span_id"]]
+        ancestors.append(node["span_id"])
+    assert server["span_id"] in ancestors
+    assert router["name"] == "chat gpt-flaky"
+    assert router["attributes"]["otel_llm.router.fallbacks"] == 1
+    assert {a["parent_span_id"] for a in attempts} == {router["span_id"]}
+    groups = sorted(a["attributes"]["otel_llm.model_group"] for a in attempts)
+    assert groups == ["gpt-backup", "gpt-flaky", "gpt-flaky"]
+    http = [s for s in spans if s["kind"] == CLIENT and s["scope"] != "otel_llm"]
+    assert {h["parent_span_id"] for h in http} == {a["span_id"] for a in attempts}
+    assert {s["resource"]["service.name"] for s in spans} == {"litellm-proxy"}
+
+
+def test_secrets_and_content_never_reach_tempo(stack: Stack, traffic: Traffic) -> None:
+    """No key, credential or prompt reaches Tempo: the Collector masks secret-shaped values and drops content."""
+    _trace(stack, CLIENT_TRACE)
+    raw = b"".join(stack.tempo.raw)
+    for secret in (ALPHA, BETA, MASTER_KEY, PROVIDER_KEY, TAG_SECRET, RESOURCE_SECRET, "sk-user-9a8b7c6d5e4f3a2b1c0d"):
+        assert secret.encode() not in raw, f"{secret[:8]}… reached Tempo"
+    assert b"summarise ticket 4711" not in raw
+    spans = stack.tempo.spans()
+    assert not [s["name"] for s in spans if CONTENT_KEYS & set(s["attributes"])]
+    resource = spans[0]["resource"]
+    assert resource["otel_llm.test.authorization"] == "****"
+    assert resource["redaction.masked.count"] >= 1
+    trace = _trace(stack, CLIENT_TRACE)
+    (fallback,) = [s for s in trace if s["attributes"].get("otel_llm.model_group") == "gpt-backup"]
+    assert "ticket:****" in json.dumps(fallback["attributes"]["otel_llm.request.tags"])
+
+
+def _panel_queries() -> list[tuple[str, str, str]]:
+    queries = []
+    for path in sorted((COLLECTOR / "grafana" / "dashboards").glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        for panel in dashboard["panels"]:
+            for target in panel.get("targets", []):
+                queries.append((dashboard["title"], f"{panel['title']} [{target['refId']}]", target["expr"]))
+    return queries
+
+
+def _substitute(expr: str) -> str:
+    for name, value in sorted(VARIABLES.items(), key=lambda kv: -len(kv[0])):
+        expr = expr.replace(name, value)
+    assert "$" not in expr.replace("$1", ""), f"unsubstituted variable in {expr}"
+    return expr
+
+
+def _has_values(result: list[dict[str, Any]]) -> bool:
+    return any(r["value"][1] not in ("NaN", "+Inf", "-Inf") for r in result)
+
+
+def test_every_dashboard_panel_query_returns_data(stack: Stack, traffic: Traffic) -> None:
+    """Each query of each panel of both dashboards returns at least one real value from Prometheus."""
+    queries = _panel_queries()
+    assert len(queries) >= 30
+
+    def empty() -> list[str]:
+        return [f"{d} / {p}: {e}" for d, p, e in queries if not _has_values(stack.prometheus.query(_substitute(e)))]
+
+    missing = wait_for_nothing_missing(empty, 60)
+    assert not missing, "panels without data:\n" + "\n".join(missing)
+    (spend,) = [e for _, p, e in queries if p.startswith("Spend in range")]
+    assert float(stack.prometheus.query(_substitute(spend))[0]["value"][1]) > 0
+
+
+def test_dashboard_variables_list_the_traffic(stack: Stack, traffic: Traffic) -> None:
+    """The key, team, model, provider and service variables offer the values the traffic produced."""
+    dashboard = json.loads((COLLECTOR / "grafana" / "dashboards" / "llm-spend-and-usage.json").read_text())
+    variables = {v["name"]: v["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"}
+    expected = {
+        "service": {"litellm-proxy"},
+        "team": {"Team A", "Team B"},
+        "key": {"agent-alpha", "agent-beta"},
+        "model": {"gpt-main", "gpt-flaky", "gpt-backup"},
+        "provider": {"openai"},
+    }
+    assert set(variables) == set(expected)
+    for name, q in variables.items():
+        metric, label = re.fullmatch(r"label_values\((\w+), (\w+)\)", q).groups()  # type: ignore[union-attr]
+        assert expected[name] <= set(stack.prometheus.label_values(label, metric)), name
+
+
+def test_budget_alert_reaches_slack(stack: Stack, traffic: Traffic) -> None:
+    """agent-alpha at 85% of its budget: a LLMKeyBudgetHigh message naming key and team reaches Slack in time."""
+
+    def budget_messages() -> list[dict[str, Any]]:
+        return [m for m in stack.slack.received() if "LLMKeyBudgetHigh" in json.dumps(m["body"])]
+
+    (message, *_) = wait_until(budget_messages, 30, "LLMKeyBudgetHigh posted to the Slack stand-in", interval=0.2)
+    elapsed = message["at"] - traffic.started
+    assert elapsed < 30, f"the budget alert reached Slack {elapsed:.0f}s after the first call"
+    body = message["body"]
+    assert message["path"] == stack.slack.webhook_path
+    assert body["channel"] == "#llm-alerts"
+    (attachment,) = body["attachments"]
+    assert attachment["title"] == "[FIRING:1] LLMKeyBudgetHigh · team Team A · key agent-alpha"
+    assert "*Key agent-alpha (team Team A) has used 85% of its budget*" in attachment["text"]
+    assert "_Runbook:_ Check who is spending" in attachment["text"]
+    assert attachment["color"] == "warning"
+    assert not [m for m in budget_messages() if "agent-beta" in json.dumps(m["body"])]  # beta is at 1%
+
+
+def test_runaway_loop_alert_reaches_slack(stack: Stack, traffic: Traffic) -> None:
+    """agent-beta repeating one prompt: the detector's counter fires LLMRunawayLoopDetected, naming key and team."""
+
+    def loop_messages() -> list[dict[str, Any]]:
+        return [m for m in stack.slack.received() if "LLMRunawayLoopDetected" in json.dumps(m["body"])]
+
+    (message, *_) = wait_until(loop_messages, 30, "LLMRunawayLoopDetected posted to the Slack stand-in", interval=0.2)
+    text = json.dumps(message["body"])
+    assert "agent-beta" in text and "Team B" in text and "repeat" in text
+    assert "agent-alpha" not in text
+
+
+def test_series_names_as_the_rules_expect(stack: Stack, traffic: Traffic) -> None:
+    """The Collector's prometheus exporter names otel-llm's metrics exactly as the rules and dashboards use them."""
+    expected = (all_series() - COLLECTOR_SERIES - NOT_IN_PROXY_TRAFFIC) | {
+        "otelcol_exporter_sent_spans",
+        "otelcol_exporter_queue_size",
+        "otelcol_exporter_queue_capacity",
+        "otelcol_receiver_accepted_spans",
+        "otelcol_receiver_accepted_metric_points",
+        "otelcol_receiver_refused_spans",
+        "up",
+    }
+    missing = wait_for_nothing_missing(lambda: sorted(expected - stack.prometheus.series_names()), 30)
+    assert not missing, f"series not in Prometheus: {missing}"
+    (gauge,) = stack.prometheus.query('otel_llm_key_budget_utilization_ratio{otel_llm_key_alias="agent-alpha"}')
+    assert gauge["metric"]["otel_llm_team_alias"] == "Team A" and gauge["metric"]["service_name"] == "litellm-proxy"
+    assert "service_instance_id" not in gauge["metric"]  # one series per key, whatever the workers
+    (calls, *_) = stack.prometheus.query(ALPHA_CALLS)
+    assert calls["metric"]["service_instance_id"] == calls["metric"]["instance"]
+
+
+def test_litellm_dashboard_queries_return_data(stack: Stack, traffic: Traffic) -> None:
+    """LiteLLM's own cookbook dashboards' queries work on the litellm_* series derived from otel-llm's."""
+    queries = json.loads((Path(__file__).parent / "litellm_dashboard_queries.json").read_text())["queries"]
+    missing = wait_for_nothing_missing(lambda: [q for q in queries if not _has_values(stack.prometheus.query(q))], 30)
+    assert not missing, "LiteLLM dashboard queries without data:\n" + "\n".join(missing)
+
+
+def test_collector_log_has_no_deprecation_or_error(stack: Stack, traffic: Traffic) -> None:
+    """The Collector ran the pipeline without deprecated component names or errors."""
+    _trace(stack, CLIENT_TRACE)
+    log = stack.collector.log()
+    assert "Everything is ready" in log
+    assert not [line for line in log.splitlines() if "deprecated" in line or "\terror\t" in line], log[-3000:]
+
+
+def test_latency_exemplars_link_to_proxy_traces(stack: Stack, traffic: Traffic) -> None:
+    """otel-llm records its histograms in the call's span context: Prometheus keeps exemplars whose
+    trace ids are traces that reached Tempo (Grafana's exemplar -> trace link)."""
+
+    def linked() -> list[str]:
+        series = stack.prometheus.api(
+            "query_exemplars", query="gen_ai_client_operation_duration_seconds_bucket", start=time.time() - 600
+        )
+        traced = {s["trace_id"] for s in stack.tempo.spans()}
+        return [
+            e["labels"]["trace_id"] for s in series for e in s["exemplars"] if e["labels"].get("trace_id") in traced
+        ]
+
+    assert wait_until(linked, 30, "an exemplar of a proxy call linked to its trace in Tempo")
