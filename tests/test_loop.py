@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import litellm
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otel_llm import LiteLLMInstrumentor, LoopBlockedError
 from otel_llm._config import resolve
@@ -170,9 +172,9 @@ def test_windows_are_bounded() -> None:
     """The in-process store keeps at most max_windows windows and drops idle ones after the window."""
     store = InProcessStore(max_windows=100)
     for i in range(1000):
-        store.append(f"scope-{i}", Observation(1000.0 + i * 0.001, "f", "t", 1, 0.0), window_s=300)
+        store.append(f"scope-{i}", Observation(1000.0 + i * 0.001, "f", "t", 1, 0.0), 300, 10, 60)
     assert len(store._windows) == 100
-    store.append("late", Observation(2000.0, "f", "t", 1, 0.0), window_s=300)
+    store.append("late", Observation(2000.0, "f", "t", 1, 0.0), 300, 10, 60)
     assert list(store._windows) == ["late"]
 
 
@@ -203,3 +205,38 @@ def test_redis_shares_windows_and_degrades(
     assert call(workers[0]) is None  # no exception: the in-process twin takes over
     assert time.monotonic() - started < 2
     assert "cannot reach Redis" in caplog.text
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=40.0),  # seconds since the previous call
+            st.sampled_from(["a", "b", None]),
+            st.sampled_from(["x", "y", None]),
+            st.integers(min_value=0, max_value=500),
+            st.floats(min_value=0.0, max_value=1.0),
+        ),
+        max_size=60,
+    )
+)
+def test_running_window_statistics_equal_a_full_recount(
+    steps: list[tuple[float, str | None, str | None, int, float]],
+) -> None:
+    """The O(1) running counts of a window agree with recounting the window from scratch, after every call."""
+    from otel_llm._loop.store import _Window, stats_of
+
+    window, kept, t = _Window(), [], 1000.0
+    for gap, full, tail, tokens, cost in steps:
+        t += gap
+        new = Observation(t, full, tail, tokens, cost)
+        got = window.add(new, 120.0, 4, 30.0)
+        kept = [o for o in [*kept, new] if o.t >= t - 120.0]
+        expected = stats_of(kept, new, 4, 30.0)
+        assert (got.calls, got.repeats, got.calls_last_minute, got.growth) == (
+            expected.calls,
+            expected.repeats,
+            expected.calls_last_minute,
+            expected.growth,
+        )
+        assert got.spend_last_minute == pytest.approx(expected.spend_last_minute, abs=1e-9)

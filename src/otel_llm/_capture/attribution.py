@@ -7,6 +7,7 @@ confirm it against that).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -49,10 +50,12 @@ def reset_salt() -> None:
     """Forget the cached salt (tests, or after the environment changed)."""
     global _salt
     _salt = None
+    salted_key_hash.cache_clear()
 
 
+@functools.lru_cache(maxsize=4096)
 def salted_key_hash(key_identity: str) -> str:
-    """A stable, non-reversible id for a virtual key (16 hex characters)."""
+    """A stable, non-reversible id for a virtual key (16 hex characters); cached per key."""
     return hmac.new(key_hash_salt(), key_identity.encode(), hashlib.sha256).hexdigest()[:16]
 
 

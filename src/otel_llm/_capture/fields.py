@@ -16,11 +16,15 @@ _EMPTY: Final[Mapping[str, object]] = {}
 
 def mapping(value: object) -> Mapping[str, object]:
     """The value if it is a mapping, else an empty one."""
+    if type(value) is dict:  # the common case, without the cost of an ABC check
+        return value
     return value if isinstance(value, Mapping) else _EMPTY
 
 
 def text(value: object, max_length: int) -> str | None:
     """A non-empty string, truncated to max_length; never the string 'None'."""
+    if value is None:
+        return None
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
@@ -36,6 +40,10 @@ def text(value: object, max_length: int) -> str | None:
 
 def count(value: object) -> int | None:
     """A non-negative whole count (tokens, dimensions)."""
+    if value is None:
+        return None
+    if type(value) is int:
+        return value if value >= 0 else None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -49,6 +57,8 @@ def count(value: object) -> int | None:
 
 def number(value: object) -> float | None:
     """A finite float (request parameters such as temperature)."""
+    if value is None:
+        return None
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):

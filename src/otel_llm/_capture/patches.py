@@ -7,6 +7,7 @@ callback completes them. The user's exception always propagates unchanged.
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -96,6 +97,14 @@ _KNOWN_PREFIXES: Final = frozenset(
 )
 
 
+def _new_call_id() -> str:
+    # A random version-4 UUID without uuid4's system call on every LLM call (LiteLLM would
+    # make one itself otherwise). ``random`` is reseeded in forked children by Python.
+    bits = random.getrandbits(128) & ~(0xF000 << 64) | (0x4000 << 64)
+    bits = bits & ~(0xC000 << 48) | (0x8000 << 48)
+    return str(uuid.UUID(int=bits))
+
+
 # --- one lifecycle for every wrapper: begin → call → failed or returned ---------------------
 _State = TypeVar("_State")
 
@@ -152,7 +161,7 @@ def _begin_attempt(
     limit = telemetry.config.attribute_max_length
     call_id = kwargs.get("litellm_call_id")
     if not isinstance(call_id, str) or not call_id or call_id in REGISTRY:
-        call_id = str(uuid.uuid4())
+        call_id = _new_call_id()
         kwargs["litellm_call_id"] = call_id
     operation, _ = _providers.operation_of(target.call_type)
     model = _display_model(_model_of(target, args, kwargs), kwargs, limit)

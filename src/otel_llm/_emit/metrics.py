@@ -53,6 +53,9 @@ COST_BUCKETS: Final = (
 )
 
 
+_CACHE_LIMIT: Final = 4096
+
+
 class Instruments:
     """Every instrument otel-llm records, created once per meter."""
 
@@ -138,27 +141,26 @@ class MetricEmitter:
         self._i = instruments
         self._limiter = limiter
         self._attribution = attribution
+        # Limited attribute sets (plain, input tokens, output tokens) by raw attribute values: the
+        # same few combinations repeat on every call, so they are built once. Bounded.
+        self._cache: dict[tuple[tuple[str, AttributeValue], ...], tuple[dict[str, AttributeValue], ...]] = {}
 
     def emit(self, record: InvocationRecord, context: Context | None = None) -> None:
         """Record the points of one attempt; ``context`` (the attempt span's) links exemplars to the trace."""
-        attrs = self._limiter.limit(metric_attributes(record, self._attribution))
+        attrs, input_attrs, output_attrs = self._attribute_sets(record)
         i = self._i
         duration = record.duration_s
         if duration is not None:
             i.duration.record(duration, attrs, context=context)
         if record.input_tokens is not None and not record.failed:
-            i.token_usage.record(
-                record.input_tokens, {**attrs, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_INPUT}, context=context
-            )
+            i.token_usage.record(record.input_tokens, input_attrs)
         if record.output_tokens is not None and not record.failed and record.operation != "embeddings":
-            i.token_usage.record(
-                record.output_tokens, {**attrs, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_OUTPUT}, context=context
-            )
+            i.token_usage.record(record.output_tokens, output_attrs)
         ttfc = record.time_to_first_chunk_s
         if ttfc is not None:
             i.time_to_first_chunk.record(ttfc, attrs, context=context)
         for gap in record.chunk_intervals_s:
-            i.time_per_output_chunk.record(gap, attrs, context=context)
+            i.time_per_output_chunk.record(gap, attrs)
         if record.cost_usd is not None and not record.failed:
             i.cost.record(record.cost_usd, attrs, context=context)
         self._route(record, attrs)
@@ -167,6 +169,22 @@ class MetricEmitter:
             self._i.loop_detections.add(
                 1, self._limiter.limit(loop_attributes(record, record.loop.reason, record.loop.action))
             )
+
+    def _attribute_sets(self, record: InvocationRecord) -> tuple[dict[str, AttributeValue], ...]:
+        raw = metric_attributes(record, self._attribution)
+        key = tuple(raw.items())
+        cached = self._cache.get(key)
+        if cached is None:
+            attrs = self._limiter.limit(raw)
+            cached = (
+                attrs,
+                {**attrs, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_INPUT},
+                {**attrs, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_OUTPUT},
+            )
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[key] = cached
+        return cached
 
     def _route(self, record: InvocationRecord, attrs: dict[str, AttributeValue]) -> None:
         step = record.route_step

@@ -20,7 +20,6 @@ block mode, further calls are refused until it ends.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import threading
 import time
 from dataclasses import dataclass
@@ -29,8 +28,6 @@ from typing import Final
 from .._config import Config
 from .._record import InvocationRecord, LoopDetection
 from .store import Block, InProcessStore, Observation, RedisStore, Store
-
-_MINUTE: Final = 60.0
 
 
 @dataclass(frozen=True)
@@ -85,22 +82,16 @@ class Detector:
             input_tokens=record.input_tokens or 0,
             cost=record.cost_usd or 0.0,
         )
-        window = self.store.append(scope.key, observation, c.loop_window_s)
-        last_minute = [o for o in window if o.t > t - _MINUTE]
-        velocity = sum(o.cost for o in last_minute)
-        repeats = max(
-            sum(1 for o in window if observation.full and o.full == observation.full),
-            sum(1 for o in window if observation.tail and o.tail == observation.tail),
-        )
-        growth = _growth(window, c.loop_growth_calls, c.loop_growth_seconds)
+        stats = self.store.append(scope.key, observation, c.loop_window_s, c.loop_growth_calls, c.loop_growth_seconds)
+        velocity = stats.spend_last_minute
         reason = None
-        if repeats >= c.loop_repeats:
+        if stats.repeats >= c.loop_repeats:
             reason = "repeat"
-        elif growth >= c.loop_growth_factor:
+        elif stats.growth >= c.loop_growth_factor:
             reason = "token_growth"
         elif velocity > c.loop_spend_per_minute:
             reason = "spend_velocity"
-        elif scope.session and len(last_minute) > c.loop_session_rate:
+        elif scope.session and stats.calls_last_minute > c.loop_session_rate:
             reason = "rate"
         if reason is None or self.store.get_block(scope.key) is not None:
             return None, velocity
@@ -108,12 +99,12 @@ class Detector:
         detection = LoopDetection(
             reason=reason,
             action="blocked" if blocking else "observed",
-            window_calls=len(window),
+            window_calls=stats.calls,
             window_seconds=c.loop_window_s,
-            repeats=repeats,
-            calls_last_minute=len(last_minute),
+            repeats=stats.repeats,
+            calls_last_minute=stats.calls_last_minute,
             spend_per_minute=velocity,
-            input_growth=growth,
+            input_growth=stats.growth,
             cooldown_seconds=c.loop_cooldown_s,
             cooldown_until=t + c.loop_cooldown_s,
         )
@@ -125,18 +116,6 @@ class Detector:
         if self.config.loop_mode != "block":
             return None
         return self.store.get_block(scope.key)
-
-
-def _growth(window: list[Observation], calls: int, seconds: float) -> float:
-    """last/first prompt size over the last ``calls`` calls if each grew and all fit in ``seconds``."""
-    if calls < 2 or len(window) < calls:
-        return 0.0
-    recent = sorted(window, key=lambda o: o.t)[-calls:]
-    if recent[-1].t - recent[0].t > seconds or recent[0].input_tokens <= 0:
-        return 0.0
-    if any(b.input_tokens <= a.input_tokens for a, b in itertools.pairwise(recent)):
-        return 0.0
-    return recent[-1].input_tokens / recent[0].input_tokens
 
 
 _lock: Final = threading.Lock()

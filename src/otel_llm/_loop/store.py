@@ -7,6 +7,7 @@ its in-process twin, warns once a minute, and retries Redis after a pause.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -31,6 +32,92 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class WindowStats:
+    """What the detector needs to know of a window, right after a call was added to it."""
+
+    calls: int  # calls in the window
+    repeats: int  # calls with the same whole-request or tail fingerprint as this one (the larger)
+    calls_last_minute: int
+    spend_last_minute: float
+    growth: float  # last/first prompt size over the last ``growth_calls`` calls, if they grew (else 0)
+
+
+def growth_of(recent: list[Observation], calls: int, seconds: float) -> float:
+    """last/first prompt size if each of ``recent`` (the last ``calls`` calls) grew within ``seconds``."""
+    if calls < 2 or len(recent) < calls:
+        return 0.0
+    if recent[-1].t - recent[0].t > seconds or recent[0].input_tokens <= 0:
+        return 0.0
+    for earlier, later in itertools.pairwise(recent):
+        if later.input_tokens <= earlier.input_tokens:
+            return 0.0
+    return recent[-1].input_tokens / recent[0].input_tokens
+
+
+def stats_of(window: list[Observation], new: Observation, growth_calls: int, growth_seconds: float) -> WindowStats:
+    """Window statistics computed from scratch (the Redis store's windows come back as lists)."""
+    ordered = sorted(window, key=lambda o: o.t)
+    last_minute = [o for o in ordered if o.t > new.t - 60.0]
+    return WindowStats(
+        calls=len(ordered),
+        repeats=max(
+            sum(1 for o in ordered if new.full and o.full == new.full),
+            sum(1 for o in ordered if new.tail and o.tail == new.tail),
+        ),
+        calls_last_minute=len(last_minute),
+        spend_last_minute=sum(o.cost for o in last_minute),
+        growth=growth_of(ordered[-growth_calls:], growth_calls, growth_seconds),
+    )
+
+
+class _Window:
+    """One scope's calls, with running counts so adding a call costs O(1) (plus the growth tail)."""
+
+    __slots__ = ("entries", "full", "minute", "minute_cost", "tail")
+
+    def __init__(self) -> None:
+        self.entries: deque[Observation] = deque()
+        self.full: dict[str, int] = {}
+        self.tail: dict[str, int] = {}
+        self.minute: deque[Observation] = deque()
+        self.minute_cost = 0.0
+
+    @staticmethod
+    def _count(table: dict[str, int], key: str | None, delta: int) -> None:
+        if key is None:
+            return
+        value = table.get(key, 0) + delta
+        if value > 0:
+            table[key] = value
+        else:
+            table.pop(key, None)
+
+    def add(self, new: Observation, window_s: float, growth_calls: int, growth_seconds: float) -> WindowStats:
+        horizon = new.t - window_s
+        entries = self.entries
+        while entries and (entries[0].t < horizon or len(entries) >= MAX_ENTRIES):
+            old = entries.popleft()
+            self._count(self.full, old.full, -1)
+            self._count(self.tail, old.tail, -1)
+        entries.append(new)
+        self._count(self.full, new.full, 1)
+        self._count(self.tail, new.tail, 1)
+        while self.minute and self.minute[0].t <= new.t - 60.0:
+            self.minute_cost -= self.minute.popleft().cost
+        self.minute.append(new)
+        self.minute_cost += new.cost
+        recent = list(itertools.islice(reversed(entries), growth_calls))
+        recent.reverse()
+        return WindowStats(
+            calls=len(entries),
+            repeats=max(self.full.get(new.full, 0) if new.full else 0, self.tail.get(new.tail, 0) if new.tail else 0),
+            calls_last_minute=len(self.minute),
+            spend_last_minute=max(0.0, self.minute_cost),
+            growth=growth_of(recent, growth_calls, growth_seconds),
+        )
+
+
+@dataclass(frozen=True)
 class Block:
     """An active detection for a scope: why, and until when (epoch seconds)."""
 
@@ -40,7 +127,9 @@ class Block:
 
 
 class Store(Protocol):
-    def append(self, scope: str, observation: Observation, window_s: float) -> list[Observation]: ...
+    def append(
+        self, scope: str, observation: Observation, window_s: float, growth_calls: int, growth_seconds: float
+    ) -> WindowStats: ...
     def set_block(self, scope: str, block: Block) -> None: ...
     def get_block(self, scope: str) -> Block | None: ...
 
@@ -51,28 +140,31 @@ class InProcessStore:
     def __init__(self, max_windows: int, clock: Any = time.time) -> None:
         self._max = max_windows
         self._clock = clock
-        self._windows: OrderedDict[str, deque[Observation]] = OrderedDict()
+        self._windows: OrderedDict[str, _Window] = OrderedDict()
         self._blocks: OrderedDict[str, Block] = OrderedDict()
         self._lock = threading.Lock()
 
-    def append(self, scope: str, observation: Observation, window_s: float) -> list[Observation]:
+    def append(
+        self, scope: str, observation: Observation, window_s: float, growth_calls: int, growth_seconds: float
+    ) -> WindowStats:
         with self._lock:
-            window = self._windows.pop(scope, None)
+            window = self._windows.get(scope)
             if window is None:
-                window = deque(maxlen=MAX_ENTRIES)
-            window.append(observation)
-            self._windows[scope] = window
-            self._evict(self._windows, observation.t, window_s)
-            horizon = observation.t - window_s
-            return [o for o in window if o.t >= horizon]
+                window = self._windows[scope] = _Window()
+            else:
+                self._windows.move_to_end(scope)
+            stats = window.add(observation, window_s, growth_calls, growth_seconds)
+            self._evict(observation.t, window_s)
+            return stats
 
-    def _evict(self, table: OrderedDict[str, deque[Observation]], now: float, window_s: float) -> None:
+    def _evict(self, now: float, window_s: float) -> None:
+        table = self._windows
         while len(table) > self._max:
             table.popitem(last=False)
         # Idle windows sit at the front (least recently used): drop the expired ones.
         while table:
             oldest = next(iter(table.values()))
-            if oldest and oldest[-1].t >= now - window_s:
+            if oldest.entries and oldest.entries[-1].t >= now - window_s:
                 break
             table.popitem(last=False)
 
@@ -129,9 +221,11 @@ class RedisStore:
                 self._RETRY_S,
             )
 
-    def append(self, scope: str, observation: Observation, window_s: float) -> list[Observation]:
+    def append(
+        self, scope: str, observation: Observation, window_s: float, growth_calls: int, growth_seconds: float
+    ) -> WindowStats:
         if self.degraded:
-            return self._fallback.append(scope, observation, window_s)
+            return self._fallback.append(scope, observation, window_s, growth_calls, growth_seconds)
         key = self._PREFIX + "w:" + scope
         try:
             pipe = self._client.pipeline()
@@ -142,7 +236,7 @@ class RedisStore:
             raw = pipe.execute()[-1]
         except Exception as error:  # noqa: BLE001  # any Redis failure degrades, never raises
             self._failed(error)
-            return self._fallback.append(scope, observation, window_s)
+            return self._fallback.append(scope, observation, window_s, growth_calls, growth_seconds)
         horizon = observation.t - window_s
         result = []
         for item in raw:
@@ -152,7 +246,7 @@ class RedisStore:
                 continue
             if parsed.t >= horizon:
                 result.append(parsed)
-        return result
+        return stats_of(result, observation, growth_calls, growth_seconds)
 
     def set_block(self, scope: str, block: Block) -> None:
         self._fallback.set_block(scope, block)
