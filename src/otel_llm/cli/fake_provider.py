@@ -24,13 +24,14 @@ REPLIES = (
 )
 
 
-def _words(value: Any) -> int:
+def count_words(value: Any) -> int:
+    """Tokens as the fake providers count them: the words of a prompt, message or list of them."""
     if isinstance(value, str):
         return len(value.split())
     if isinstance(value, list):
-        return sum(_words(v) for v in value)
+        return sum(count_words(v) for v in value)
     if isinstance(value, dict):
-        return _words(value.get("content"))
+        return count_words(value.get("content"))
     return 0
 
 
@@ -111,7 +112,7 @@ class FakeProvider:
             handler.end_headers()
             handler.wfile.write(payload)
             return
-        prompt = max(1, _words(body.get("messages")) or _words(body.get("input")))
+        prompt = max(1, count_words(body.get("messages")) or count_words(body.get("input")))
         completion = len(reply.split())
         with self.served.lock:
             self.served.requests += 1

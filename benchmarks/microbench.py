@@ -1,0 +1,175 @@
+"""otel-llm's record + emit path versus the same telemetry written with raw SDK calls.
+
+Both sides start from the same real LiteLLM callback payload (captured from a
+``mock_response`` call), write to the same pipeline (BatchSpanProcessor → discarding
+exporter, in-memory metric reader), and are timed in interleaved rounds by process CPU
+(all threads; the span processor is flushed inside each timed block).
+
+* ``raw_sdk``: one span with 10 attributes and three histogram points (the floor);
+* ``otel_llm``: ``build_record`` + loop detection (``_loop.guard.observe``, when present) +
+  ``Telemetry.emit``: what the callback does per call;
+* its parts: ``build_record``, ``loop_observe`` (every call shares one scope, as all calls of an
+  SDK process or of one proxy key do, so its window is full), and the span, metric and
+  headroom emitters alone.
+
+Run twice: with the SDK payload, and with a proxy-style payload (virtual key, team, end
+user in the metadata). ``--profile FILE`` writes a pyinstrument profile of ``otel_llm``.
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
+from configs import floor_emitter, install_pipeline
+
+
+def capture_payload() -> dict[str, Any]:
+    """The kwargs LiteLLM hands a success callback for one mock chat completion."""
+    import litellm  # noqa: PLC0415
+    from litellm.integrations.custom_logger import CustomLogger  # noqa: PLC0415
+
+    seen: list[dict[str, Any]] = []
+
+    class Capture(CustomLogger):  # type: ignore[misc]
+        def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            seen.append(kwargs)
+
+    capture = Capture()
+    litellm.callbacks.append(capture)
+    litellm.completion(
+        model="openai/gpt-4o-mini",
+        messages=[{"role": "user", "content": "Say hello to the benchmark"}],
+        mock_response="Hello from the mock provider",
+        temperature=0.2,
+        max_tokens=64,
+    )
+    deadline = time.monotonic() + 10
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.01)
+    litellm.logging_callback_manager.remove_callback_from_all_lists(capture)
+    if not seen:
+        raise RuntimeError("no callback payload captured")
+    return seen[0]
+
+
+def proxy_payload(kwargs: dict[str, Any], key: int = 7, end_user: int = 42) -> dict[str, Any]:
+    """The same payload as the proxy would report it for a virtual key, team and end user."""
+    result = dict(kwargs)
+    slo = dict(result["standard_logging_object"])
+    metadata = dict(slo.get("metadata") or {})
+    metadata.update(
+        {
+            "user_api_key_hash": f"{key:064x}",
+            "user_api_key_alias": f"key-{key}",
+            "user_api_key_team_id": f"team-{key % 50}",
+            "user_api_key_team_alias": f"Team {key % 50}",
+            "user_api_key_user_id": f"user-{key}",
+            "user_api_key_spend": 1.5,
+            "user_api_key_max_budget": 100.0,
+        }
+    )
+    slo["metadata"] = metadata
+    slo["end_user"] = f"end-user-{end_user}"
+    slo["model_group"] = "gpt-main"
+    result["standard_logging_object"] = slo
+    return result
+
+
+def raw_emitter(pipeline: Any) -> Callable[[dict[str, Any]], None]:
+    """The floor: the same span + three points the floor configuration writes."""
+    return floor_emitter(pipeline)
+
+
+def measure(ops: dict[str, Callable[[], None]], n: int, rounds: int, flush: Callable[[], None]) -> dict[str, Any]:
+    samples: dict[str, list[float]] = {name: [] for name in ops}
+    for _ in range(rounds):
+        for name, op in ops.items():
+            gc.collect()
+            flush()
+            t0 = time.process_time()
+            for _ in range(n):
+                op()
+            flush()
+            samples[name].append((time.process_time() - t0) / n * 1e6)
+    return {
+        name: {"us_median": statistics.median(v), "us_min": min(v), "us_max": max(v), "rounds": v}
+        for name, v in samples.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=5000, help="operations per timed block")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--profile", type=Path, help="write a pyinstrument text profile of otel_llm here")
+    args = parser.parse_args()
+
+    pipeline = install_pipeline()
+    from otel_llm import _config  # noqa: PLC0415
+    from otel_llm._capture.payload import build_record  # noqa: PLC0415
+    from otel_llm._emit.telemetry import Telemetry  # noqa: PLC0415
+
+    try:
+        from otel_llm._loop.guard import observe as observe_loops  # noqa: PLC0415
+    except ImportError:  # older otel-llm: no loop detection
+
+        def observe_loops(record: Any, config: Any) -> None:
+            return None
+
+    sdk_kwargs = capture_payload()
+    config = _config.resolve()
+    telemetry = Telemetry(config, pipeline.tracer_provider, pipeline.meter_provider)
+    raw = raw_emitter(pipeline)
+
+    def full(slo: Any, kwargs: Any) -> None:
+        record = build_record(slo, kwargs, config)
+        observe_loops(record, config)
+        telemetry.emit(record)
+
+    flush = pipeline.tracer_provider.force_flush
+    results: dict[str, Any] = {}
+    for label, kwargs in (("sdk_payload", sdk_kwargs), ("proxy_payload", proxy_payload(sdk_kwargs))):
+        slo = kwargs["standard_logging_object"]
+        record = build_record(slo, kwargs, config)
+        ops: dict[str, Callable[[], None]] = {
+            "raw_sdk": lambda kwargs=kwargs: raw(kwargs),
+            "otel_llm": lambda slo=slo, kwargs=kwargs: full(slo, kwargs),
+            "build_record": lambda slo=slo, kwargs=kwargs: build_record(slo, kwargs, config),
+            "loop_observe": lambda record=record: observe_loops(record, config),
+            # The emitters timed alone: private on purpose (this is a profile of them).
+            "emit_spans": lambda record=record: telemetry._spans.emit(record),  # noqa: SLF001
+            "emit_metrics": lambda record=record: telemetry._metrics.emit(record),  # noqa: SLF001
+            "emit_headroom": lambda record=record: telemetry.headroom.emit(record),
+        }
+        measured = measure(ops, args.n, args.rounds, flush)
+        measured["ratio_otel_llm_to_raw"] = measured["otel_llm"]["us_median"] / measured["raw_sdk"]["us_median"]
+        results[label] = measured
+    if args.profile is not None:
+        from pyinstrument import Profiler  # noqa: PLC0415
+
+        kwargs = proxy_payload(sdk_kwargs)
+        slo = kwargs["standard_logging_object"]
+        profiler = Profiler(interval=0.0001)
+        profiler.start()
+        for _ in range(args.n * 4):
+            full(slo, kwargs)
+        profiler.stop()
+        args.profile.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

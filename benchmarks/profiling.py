@@ -1,0 +1,141 @@
+"""Where the time goes: py-spy profiles (all threads) of the SDK callback path and of the proxy.
+
+  python benchmarks/profiling.py sdk [--config otel-llm-callback] [--calls 3000]
+  python benchmarks/profiling.py proxy [--seconds 20]
+
+Run it with benchmarks/.venv/bin/python (py-spy is installed there). ``sdk`` runs mock
+``litellm.completion`` calls in a loop under one configuration (sdk_worker.py's setup) and
+samples every thread (LiteLLM runs callbacks on its logging threads); ``proxy`` starts the
+real proxy with otel-llm's callback (proxy_bench.py's setup) and samples it under load.
+Both write the collapsed stacks to benchmarks/results/profile-<mode>.folded and print, as
+JSON, the share of samples spent in otel-llm, in the OpenTelemetry SDK and in each of the
+hottest otel-llm functions (inclusive).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _procs import bench_env  # noqa: E402
+
+SDK_LOOP = """
+import sys, time
+sys.path.insert(0, {here!r})
+from sdk_worker import Worker
+worker = Worker({config!r}, "http://127.0.0.1:9")
+call = worker.sync_call("mock", {scenario!r})
+for _ in range(200):
+    call()
+time.sleep(0.5)
+for _ in range({calls}):
+    call()
+worker.loop.run_until_complete(worker._drain(None))
+"""
+
+
+PY_SPY = str(Path(sys.executable).parent / "py-spy") if (Path(sys.executable).parent / "py-spy").exists() else "py-spy"
+IDLE_LEAVES = ("_worker (concurrent/futures/thread.py", "Condition.wait (threading.py", "select (selectors.py")
+
+
+def _frame(frame: str) -> str:
+    """A frame without its line number: ``function (file)``."""
+    head, _, _ = frame.rpartition(":")
+    return head + ")" if head else frame
+
+
+def summarize(folded: Path, top: int = 25) -> dict[str, object]:
+    """Busy samples (idle pool threads excluded) and the inclusive share of otel-llm functions."""
+    total = 0
+    inclusive: collections.Counter[str] = collections.Counter()
+    in_otel_llm = 0
+    for line in folded.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        frames = [_frame(f) for f in stack.split(";")]
+        if not frames or frames[-1].startswith(IDLE_LEAVES):
+            continue
+        count = int(count_text)
+        total += count
+        if any("otel_llm/" in f for f in frames):
+            in_otel_llm += count
+        for frame in set(frames):
+            if "otel_llm/" in frame:
+                inclusive[frame] += count
+    return {
+        "busy_samples": total,
+        "share_in_otel_llm": round(in_otel_llm / total, 4) if total else 0.0,
+        "otel_llm_functions_inclusive_share": {f: round(c / total, 4) for f, c in inclusive.most_common(top)},
+    }
+
+
+def profile_sdk(args: argparse.Namespace) -> Path:
+    out = HERE / "results" / f"profile-sdk-{args.config}-{args.scenario}.folded"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    script = SDK_LOOP.format(here=str(HERE), config=args.config, scenario=args.scenario, calls=args.calls)
+    command = [PY_SPY, "record", "--format", "raw", "--rate", "400", "-o", str(out)]  # busy samples only
+    subprocess.run([*command, "--", sys.executable, "-c", script], check=True, env=bench_env())
+    return out
+
+
+def profile_proxy(args: argparse.Namespace) -> Path:
+    import yaml  # noqa: PLC0415
+
+    from _procs import FakeProvider  # noqa: PLC0415
+    from proxy_bench import load, proxy_config  # noqa: PLC0415
+
+    sys.path.insert(0, str(HERE.parent))
+    from tests.proxy.harness import ProxyProcess  # noqa: PLC0415
+
+    out = HERE / "results" / "profile-proxy.folded"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fake = FakeProvider(sys.executable)
+    workdir = Path(tempfile.mkdtemp(prefix="otel-llm-profile-"))
+    config_file = workdir / "bench-config.yaml"
+    config_file.write_text(yaml.safe_dump(proxy_config(f"{fake.url}/v1", callbacks=True)))
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_RAISE_INTERNAL_ERRORS": "false"}
+    proxy = ProxyProcess(workdir, [], {**env, "OTEL_BSP_SCHEDULE_DELAY": "5000"}, config_file=config_file)
+    try:
+        proxy.start(timeout=180)
+        asyncio.run(load(proxy.url, 200, 30, 8))
+        assert proxy.process is not None
+        spy = subprocess.Popen(
+            [
+                *(PY_SPY, "record", "--format", "raw", "--rate", "200", "--subprocesses", "-o", str(out)),
+                *("--duration", str(int(args.seconds)), "--pid", str(proxy.process.pid)),
+            ]
+        )
+        time.sleep(1)
+        asyncio.run(load(proxy.url, 10**6, args.seconds - 2, 8))
+        spy.wait(timeout=args.seconds + 60)
+    finally:
+        proxy.stop()
+        fake.stop()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=("sdk", "proxy"))
+    parser.add_argument("--config", default="otel-llm-callback")
+    parser.add_argument("--scenario", default="sync")
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    folded = profile_sdk(args) if args.mode == "sdk" else profile_proxy(args)
+    print(json.dumps({"folded": str(folded), **summarize(folded)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,301 @@
+"""Requests/s and latency through the real LiteLLM proxy, with and without otel-llm's callback.
+
+Three proxies (tests/proxy/harness.py ProxyProcess: custom-auth virtual keys, no database),
+each a fresh process, all in front of the same fake provider (fake_provider.py):
+
+* ``none``: no callback;
+* ``otel-llm``: ``callbacks: ["otel_llm.proxy.callback"]``, OTLP/HTTP to a local sink that
+  answers 200 (the fake provider's /v1/traces and /v1/metrics);
+* ``otel-llm-unreachable``: the same, with the OTLP endpoint on a closed loopback port;
+* ``otel-llm-no-http-spans``: ``otel-llm`` with ``OTEL_LLM_PROXY_HTTP_SPANS=false`` (diagnosis);
+* ``otel-llm-loop-off``: ``otel-llm`` with ``OTEL_LLM_LOOP_MODE=off`` (diagnosis).
+
+A local asyncio load generator (aiohttp, loopback only) sends chat completions with a fixed
+concurrency in short blocks (bounded by request count and by duration), interleaved across
+the proxies over several rounds. Per block: requests/s, p50/p99 latency, errors, and the
+proxy's RSS. Telemetry counts come from a sitecustomize in the proxy's PYTHONPATH that counts
+spans ended, spans exported, spans in failed exports, and metric exports (so dropped telemetry
+is counted, not guessed). Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from tests.proxy.harness import BETA, PROVIDER_KEY, ProxyProcess  # noqa: E402
+
+from _procs import FakeProvider  # noqa: E402
+
+COUNTER = '''
+"""Benchmark-only: count spans ended, exported and failed in this process (see proxy_bench.py)."""
+import json, os, threading, time
+
+_path = os.environ.get("BENCH_TELEMETRY_COUNTS")
+if _path:
+    counts = {"spans_ended": 0, "spans_exported": 0, "spans_export_failed": 0,
+              "metric_exports": 0, "metric_exports_failed": 0}
+    lock = threading.Lock()
+
+    def _patch():
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
+        from opentelemetry.sdk.metrics.export import MetricExportResult
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        on_end = BatchSpanProcessor.on_end
+        def counted_on_end(self, span):
+            with lock:
+                counts["spans_ended"] += 1
+            return on_end(self, span)
+        BatchSpanProcessor.on_end = counted_on_end
+
+        export = OTLPSpanExporter.export
+        def counted_export(self, spans, *a, **k):
+            result = export(self, spans, *a, **k)
+            with lock:
+                key = "spans_exported" if result == SpanExportResult.SUCCESS else "spans_export_failed"
+                counts[key] += len(spans)
+            return result
+        OTLPSpanExporter.export = counted_export
+
+        mexport = OTLPMetricExporter.export
+        def counted_mexport(self, data, *a, **k):
+            result = mexport(self, data, *a, **k)
+            with lock:
+                counts["metric_exports" if result == MetricExportResult.SUCCESS else "metric_exports_failed"] += 1
+            return result
+        OTLPMetricExporter.export = counted_mexport
+
+    def _dump():
+        target = f"{_path}.{os.getpid()}.json"
+        while True:
+            time.sleep(0.5)
+            with lock:
+                text = json.dumps(counts)
+            with open(target + ".tmp", "w") as f:
+                f.write(text)
+            os.replace(target + ".tmp", target)
+
+    try:
+        _patch()
+        threading.Thread(target=_dump, daemon=True).start()
+    except Exception as error:  # the benchmark reports missing counts
+        print("bench sitecustomize failed:", repr(error))
+'''
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proxy_config(api_base: str, callbacks: bool) -> dict[str, Any]:
+    return {
+        "model_list": [
+            {
+                "model_name": "gpt-main",
+                "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": api_base, "api_key": PROVIDER_KEY},
+            }
+        ],
+        "litellm_settings": {"callbacks": ["otel_llm.proxy.callback"]} if callbacks else {},
+        "general_settings": {"custom_auth": "auth.user_api_key_auth"},
+    }
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and all its descendants (from /proc), in MiB."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        current = frontier.pop()
+        children = [child for child, parent in parents.items() if parent == current and child not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    total_kb = 0
+    for member in tree:
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
+async def load(url: str, requests: int, duration: float, concurrency: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+    deadline = time.monotonic() + duration
+    body = {"model": "gpt-main", "messages": [{"role": "user", "content": "hello proxy benchmark"}]}
+    # The "beta" key: alias, team, budget and spend, and no rpm/tpm limit (alpha's 1000 rpm would 429).
+    headers = {"Authorization": f"Bearer {BETA}"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def one() -> None:
+            nonlocal sent, errors
+            while sent < requests and time.monotonic() < deadline:
+                sent += 1
+                t0 = time.perf_counter()
+                try:
+                    async with session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as response:
+                        await response.read()
+                        if response.status != 200:
+                            errors += 1
+                            continue
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - t0)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * q))] * 1000 if latencies else float("nan")
+
+    return {
+        "ok": len(latencies),
+        "errors": errors,
+        "elapsed_s": elapsed,
+        "rps": len(latencies) / elapsed if elapsed else 0.0,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
+    }
+
+
+def read_counts(prefix: Path) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for path in prefix.parent.glob(prefix.name + ".*.json"):
+        with contextlib.suppress(ValueError, OSError):
+            for key, value in json.loads(path.read_text()).items():
+                totals[key] = totals.get(key, 0) + int(value)
+    return totals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=3000, help="most requests per block")
+    parser.add_argument("--duration", type=float, default=10.0, help="most seconds per block")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=200, help="requests per proxy before measuring")
+    parser.add_argument("--settle", type=float, default=8.0, help="seconds to wait for exports at the end")
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument(
+        "--variants", default="none,otel-llm,otel-llm-unreachable,otel-llm-no-http-spans,otel-llm-loop-off"
+    )
+    args = parser.parse_args()
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="otel-llm-proxy-bench-"))
+    fake = FakeProvider(sys.executable)
+    proxies: dict[str, ProxyProcess] = {}
+    counts_prefix: dict[str, Path] = {}
+    try:
+        api_base = f"{fake.url}/v1"
+        variants = {
+            "none": (False, {}),
+            "otel-llm": (True, {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url}),
+            "otel-llm-unreachable": (True, {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}),
+            # Diagnosis: otel-llm without the provider HTTP client spans, and without loop detection.
+            "otel-llm-no-http-spans": (
+                True,
+                {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_HTTP_SPANS": "false"},
+            ),
+            "otel-llm-loop-off": (True, {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_LOOP_MODE": "off"}),
+        }
+        wanted = args.variants.split(",")
+        variants = {name: value for name, value in variants.items() if name in wanted or name == "none"}
+        for name, (callbacks, env) in variants.items():
+            directory = workdir / name
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "sitecustomize.py").write_text(COUNTER)
+            config_file = directory / "bench-config.yaml"
+            config_file.write_text(yaml.safe_dump(proxy_config(api_base, callbacks)))
+            counts_prefix[name] = directory / "telemetry-counts"
+            proxy_env = {
+                "OTEL_LLM_RAISE_INTERNAL_ERRORS": "false",
+                # The SDK defaults (the harness shortens them for tests).
+                "OTEL_BSP_SCHEDULE_DELAY": "5000",
+                "OTEL_METRIC_EXPORT_INTERVAL": "60000",
+                "OTEL_SERVICE_NAME": "litellm-proxy-bench",
+                "OTEL_LLM_KEY_HASH_SALT": "bench-salt",
+                "BENCH_TELEMETRY_COUNTS": str(counts_prefix[name]),
+                **env,
+            }
+            proxies[name] = ProxyProcess(directory, [], proxy_env, config_file=config_file)
+        started = time.monotonic()
+        with ThreadPoolExecutor(len(proxies)) as pool:  # start them side by side
+            list(pool.map(lambda proxy: proxy.start(timeout=180), proxies.values()))
+        startup_s = time.monotonic() - started
+        rss_start: dict[str, float] = {}
+        for name, proxy in proxies.items():
+            asyncio.run(load(proxy.url, args.warmup, 60.0, args.concurrency))
+            rss_start[name] = tree_rss_mb(proxy.process.pid)  # type: ignore[union-attr]
+        blocks: dict[str, list[dict[str, Any]]] = {name: [] for name in proxies}
+        names = list(proxies)
+        for round_index in range(args.rounds):
+            order = names[round_index % len(names) :] + names[: round_index % len(names)]
+            for name in order:
+                proxy = proxies[name]
+                result = asyncio.run(load(proxy.url, args.requests, args.duration, args.concurrency))
+                result["round"] = round_index
+                result["rss_mb"] = tree_rss_mb(proxy.process.pid)  # type: ignore[union-attr]
+                blocks[name].append(result)
+                print(json.dumps({"proxy": name, **result}), file=sys.stderr, flush=True)
+        time.sleep(args.settle)
+        summary: dict[str, Any] = {}
+        for name in names:
+            runs = blocks[name]
+            baseline = blocks["none"]
+            ratios = [run["rps"] / base["rps"] for run, base in zip(runs, baseline, strict=True) if base["rps"]]
+            summary[name] = {
+                "blocks": runs,
+                "rps_median": statistics.median(r["rps"] for r in runs),
+                "p50_ms_median": statistics.median(r["p50_ms"] for r in runs),
+                "p99_ms_median": statistics.median(r["p99_ms"] for r in runs),
+                "errors": sum(r["errors"] for r in runs),
+                "requests": sum(r["ok"] for r in runs) + args.warmup,
+                "rps_ratio_median": statistics.median(ratios) if ratios else None,
+                "rps_ratio_min": min(ratios) if ratios else None,
+                "rps_ratio_max": max(ratios) if ratios else None,
+                "rss_start_mb": rss_start[name],
+                "rss_end_mb": runs[-1]["rss_mb"],
+                "telemetry": read_counts(counts_prefix[name]),
+            }
+        print(json.dumps({"startup_s": startup_s, "concurrency": args.concurrency, "proxies": summary}))
+    finally:
+        for proxy in proxies.values():
+            with contextlib.suppress(Exception):
+                proxy.stop()
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
