@@ -60,9 +60,29 @@ def test_team_totals_equal_what_the_provider_served(
                 expected[team]["output"] += len(fake.reply.split())
                 expected[team]["spend"] += float(response.headers["x-litellm-response-cost"])
 
+            def instances() -> set[str]:
+                return {
+                    r["service.instance.id"] for _, _, r in receiver.latest_points("gen_ai.client.operation.duration")
+                }
+
+            # The kernel decides which worker accepts a connection: send batches of 60 until every
+            # worker has exported some calls (bounded); the totals then cover all that was sent.
+            sent = 0
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
-                list(pool.map(send, range(60)))
-            assert fake.served.requests == 60
+                for _ in range(5):
+                    list(pool.map(send, range(sent, sent + 60)))
+                    sent += 60
+                    receiver.wait_for(
+                        lambda total=sent: (
+                            sum(p.count for _, p, _ in receiver.latest_points("gen_ai.client.operation.duration"))
+                            == total
+                        ),
+                        timeout=30,
+                        message=f"{sent} calls exported",
+                    )
+                    if len(instances()) == workers:
+                        break
+            assert fake.served.requests == sent
             assert fake.served.input_tokens == sum(t["input"] for t in expected.values())
 
             def totals_match() -> bool:
@@ -78,10 +98,7 @@ def test_team_totals_equal_what_the_provider_served(
             receiver.wait_for(totals_match, timeout=30, message="per-team totals")
             for team, e in expected.items():
                 assert _team_sum(receiver, "otel_llm.client.cost", team) == pytest.approx(e["spend"], rel=1e-9)
-            instances = {
-                r["service.instance.id"] for _, _, r in receiver.latest_points("gen_ai.client.operation.duration")
-            }
-            assert len(instances) == workers
+            assert len(instances()) == workers
             # Headroom gauges describe the key, not a worker: one series per key, whatever the workers.
             spend = receiver.latest_points("otel_llm.key.spend")
             assert sorted(a["otel_llm.key.alias"] for a, _, _ in spend) == ["agent-alpha", "agent-beta"]
