@@ -6,6 +6,10 @@ exporter, in-memory metric reader), and are timed in interleaved rounds by proce
 (all threads; the span processor is flushed inside each timed block).
 
 * ``raw_sdk``: one span with 10 attributes and three histogram points (the floor);
+* ``raw_sdk_same_telemetry``: exactly the span (name, kind, every attribute) and the four
+  metric points (same attribute sets, exemplars on duration and cost) otel-llm writes for
+  the payload, precomputed and written with raw SDK calls: what the SDK itself charges for
+  otel-llm's richer telemetry, so ``otel_llm`` over it is the cost of otel-llm's own code;
 * ``otel_llm``: ``build_record`` + loop detection (``_loop.guard.observe``, when present) +
   ``Telemetry.emit``: what the callback does per call;
 * its parts: ``build_record``, ``loop_observe`` (every call shares one scope, as all calls of an
@@ -93,6 +97,43 @@ def raw_emitter(pipeline: Any) -> Callable[[dict[str, Any]], None]:
     return floor_emitter(pipeline)
 
 
+def same_telemetry_emitter(pipeline: Any, record: Any, config: Any) -> Callable[[], None]:
+    """otel-llm's span and four metric points for ``record``, precomputed, written with raw SDK calls."""
+    from opentelemetry import trace  # noqa: PLC0415
+    from opentelemetry.trace import SpanKind  # noqa: PLC0415
+
+    from otel_llm._emit.attributes import span_attributes, span_name  # noqa: PLC0415
+    from otel_llm._emit.cardinality import CardinalityLimiter  # noqa: PLC0415
+    from otel_llm._emit.metrics import Instruments, MetricEmitter  # noqa: PLC0415
+
+    tracer = pipeline.tracer_provider.get_tracer("same-telemetry")
+    instruments = Instruments(pipeline.meter_provider.get_meter("same-telemetry"))
+    name = span_name(record.operation, record.request_model)
+    attributes = span_attributes(record)
+    limiter = CardinalityLimiter(config.metric_attribute_value_limit, config.metric_series_limit)
+    plain, input_attrs, output_attrs = MetricEmitter(  # noqa: SLF001
+        instruments, limiter, config.metric_attribution
+    )._attribute_sets(record)
+    start, end = record.start_ns, record.end_ns
+    duration, input_tokens, output_tokens, cost = (
+        record.duration_s,
+        record.input_tokens,
+        record.output_tokens,
+        record.cost_usd or 0.0,
+    )
+
+    def emit() -> None:
+        span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start)
+        span.end(end_time=end)
+        context = trace.set_span_in_context(span)
+        instruments.duration.record(duration, plain, context=context)
+        instruments.token_usage.record(input_tokens, input_attrs)
+        instruments.token_usage.record(output_tokens, output_attrs)
+        instruments.cost.record(cost, plain, context=context)
+
+    return emit
+
+
 def measure(ops: dict[str, Callable[[], None]], n: int, rounds: int, flush: Callable[[], None]) -> dict[str, Any]:
     samples: dict[str, list[float]] = {name: [] for name in ops}
     for _ in range(rounds):
@@ -146,6 +187,7 @@ def main() -> None:
         record = build_record(slo, kwargs, config)
         ops: dict[str, Callable[[], None]] = {
             "raw_sdk": lambda kwargs=kwargs: raw(kwargs),
+            "raw_sdk_same_telemetry": same_telemetry_emitter(pipeline, record, config),
             "otel_llm": lambda slo=slo, kwargs=kwargs: full(slo, kwargs),
             "build_record": lambda slo=slo, kwargs=kwargs: build_record(slo, kwargs, config),
             "loop_observe": lambda record=record: observe_loops(record, config),
@@ -156,6 +198,9 @@ def main() -> None:
         }
         measured = measure(ops, args.n, args.rounds, flush)
         measured["ratio_otel_llm_to_raw"] = measured["otel_llm"]["us_median"] / measured["raw_sdk"]["us_median"]
+        measured["ratio_otel_llm_to_same_telemetry"] = (
+            measured["otel_llm"]["us_median"] / measured["raw_sdk_same_telemetry"]["us_median"]
+        )
         results[label] = measured
     if args.profile is not None:
         from pyinstrument import Profiler  # noqa: PLC0415

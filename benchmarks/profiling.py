@@ -98,12 +98,12 @@ def profile_proxy(args: argparse.Namespace) -> Path:
     sys.path.insert(0, str(HERE.parent))
     from tests.proxy.harness import ProxyProcess  # noqa: PLC0415
 
-    out = HERE / "results" / "profile-proxy.folded"
+    out = HERE / "results" / ("profile-proxy.folded" if args.callback else "profile-proxy-none.folded")
     out.parent.mkdir(parents=True, exist_ok=True)
     fake = FakeProvider(sys.executable)
     workdir = Path(tempfile.mkdtemp(prefix="otel-llm-profile-"))
     config_file = workdir / "bench-config.yaml"
-    config_file.write_text(yaml.safe_dump(proxy_config(f"{fake.url}/v1", callbacks=True)))
+    config_file.write_text(yaml.safe_dump(proxy_config(f"{fake.url}/v1", callbacks=args.callback)))
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_RAISE_INTERNAL_ERRORS": "false"}
     proxy = ProxyProcess(workdir, [], {**env, "OTEL_BSP_SCHEDULE_DELAY": "5000"}, config_file=config_file)
     try:
@@ -112,12 +112,13 @@ def profile_proxy(args: argparse.Namespace) -> Path:
         assert proxy.process is not None
         spy = subprocess.Popen(
             [
-                *(PY_SPY, "record", "--format", "raw", "--rate", "200", "--subprocesses", "-o", str(out)),
+                *(PY_SPY, "record", "--format", "raw", "--rate", "200", "--gil", "--subprocesses", "-o", str(out)),
                 *("--duration", str(int(args.seconds)), "--pid", str(proxy.process.pid)),
             ]
         )
         time.sleep(1)
-        asyncio.run(load(proxy.url, 10**6, args.seconds - 2, 8))
+        result = asyncio.run(load(proxy.url, 10**6, args.seconds - 2, 8))
+        print(json.dumps({"load": result}), flush=True)
         spy.wait(timeout=args.seconds + 60)
     finally:
         proxy.stop()
@@ -132,6 +133,9 @@ def main() -> None:
     parser.add_argument("--scenario", default="sync")
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--no-callback", dest="callback", action="store_false", help="profile the proxy without otel-llm (the baseline)"
+    )
     args = parser.parse_args()
     folded = profile_sdk(args) if args.mode == "sdk" else profile_proxy(args)
     print(json.dumps({"folded": str(folded), **summarize(folded)}, indent=1))

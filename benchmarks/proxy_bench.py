@@ -1,21 +1,27 @@
 """Requests/s and latency through the real LiteLLM proxy, with and without otel-llm's callback.
 
-Three proxies (tests/proxy/harness.py ProxyProcess: custom-auth virtual keys, no database),
-each a fresh process, all in front of the same fake provider (fake_provider.py):
+Proxies (tests/proxy/harness.py ProxyProcess: custom-auth virtual keys, no database), each a
+fresh process, all in front of the same fake provider (fake_provider.py); ``--variants`` picks:
 
 * ``none``: no callback;
 * ``otel-llm``: ``callbacks: ["otel_llm.proxy.callback"]``, OTLP/HTTP to a local sink that
   answers 200 (the fake provider's /v1/traces and /v1/metrics);
 * ``otel-llm-unreachable``: the same, with the OTLP endpoint on a closed loopback port;
-* ``otel-llm-no-http-spans``: ``otel-llm`` with ``OTEL_LLM_PROXY_HTTP_SPANS=false`` (diagnosis);
-* ``otel-llm-loop-off``: ``otel-llm`` with ``OTEL_LLM_LOOP_MODE=off`` (diagnosis).
+* ``otel-llm-http-spans``: ``otel-llm`` with ``OTEL_LLM_PROXY_HTTP_SPANS=true`` (diagnosis: the
+  opt-in provider HTTP spans);
+* ``otel-llm-loop-off``: ``otel-llm`` with ``OTEL_LLM_LOOP_MODE=off`` (diagnosis);
+* ``otel-llm-fastapi-full`` / ``otel-llm-fastapi-off``: ``otel-llm`` with
+  ``OTEL_LLM_PROXY_FASTAPI_TELEMETRY=full`` / ``off`` (diagnosis: FastAPI's own telemetry);
+* ``noop-callback``: a ``CustomLogger`` whose hooks do nothing (the reference: what LiteLLM
+  itself spends on any callback, before the callback does any work).
 
 A local asyncio load generator (aiohttp, loopback only) sends chat completions with a fixed
 concurrency in short blocks (bounded by request count and by duration), interleaved across
 the proxies over several rounds. Per block: requests/s, p50/p99 latency, errors, and the
-proxy's RSS. Telemetry counts come from a sitecustomize in the proxy's PYTHONPATH that counts
-spans ended, spans exported, spans in failed exports, and metric exports (so dropped telemetry
-is counted, not guessed). Prints one JSON object.
+proxy's RSS and CPU time per request (all threads). Telemetry counts come from a sitecustomize
+in the proxy's PYTHONPATH that counts spans ended, spans exported, spans in failed exports,
+metric exports and garbage-collection pauses (so dropped telemetry is counted, not guessed).
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import statistics
 import sys
@@ -51,8 +58,19 @@ import json, os, threading, time
 _path = os.environ.get("BENCH_TELEMETRY_COUNTS")
 if _path:
     counts = {"spans_ended": 0, "spans_exported": 0, "spans_export_failed": 0,
-              "metric_exports": 0, "metric_exports_failed": 0}
+              "metric_exports": 0, "metric_exports_failed": 0,
+              "gc_collections": [0, 0, 0], "gc_seconds": [0.0, 0.0, 0.0]}
     lock = threading.Lock()
+    _gc_started = [0.0]
+
+    def _gc_timer(phase, info):
+        # Garbage collection pauses land on whatever request allocates: count them per generation.
+        if phase == "start":
+            _gc_started[0] = time.perf_counter()
+        else:
+            generation = info["generation"]
+            counts["gc_collections"][generation] += 1
+            counts["gc_seconds"][generation] += time.perf_counter() - _gc_started[0]
 
     def _patch():
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
@@ -96,6 +114,8 @@ if _path:
 
     try:
         _patch()
+        import gc
+        gc.callbacks.append(_gc_timer)
         threading.Thread(target=_dump, daemon=True).start()
     except Exception as error:  # the benchmark reports missing counts
         print("bench sitecustomize failed:", repr(error))
@@ -108,7 +128,33 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def proxy_config(api_base: str, callbacks: bool) -> dict[str, Any]:
+NOOP_CALLBACK = '''
+"""Benchmark-only: a LiteLLM callback with the proxy hooks otel-llm uses, doing nothing."""
+from litellm.integrations.custom_logger import CustomLogger
+
+
+class NoopCallback(CustomLogger):
+    async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+        return None
+
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        return None
+
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+        return None
+
+    async def async_post_call_success_hook(self, data, user_api_key_dict, response):
+        return None
+
+
+callback = NoopCallback()
+'''
+OTEL_LLM_CALLBACK = "otel_llm.proxy.callback"
+
+
+def proxy_config(api_base: str, callbacks: bool | str) -> dict[str, Any]:
+    """``callbacks``: True for otel-llm's, a ``module.attribute`` path for another, False for none."""
+    callback = OTEL_LLM_CALLBACK if callbacks is True else callbacks
     return {
         "model_list": [
             {
@@ -116,13 +162,13 @@ def proxy_config(api_base: str, callbacks: bool) -> dict[str, Any]:
                 "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": api_base, "api_key": PROVIDER_KEY},
             }
         ],
-        "litellm_settings": {"callbacks": ["otel_llm.proxy.callback"]} if callbacks else {},
+        "litellm_settings": {"callbacks": [callback]} if callback else {},
         "general_settings": {"custom_auth": "auth.user_api_key_auth"},
     }
 
 
-def tree_rss_mb(pid: int) -> float:
-    """RSS of a process and all its descendants (from /proc), in MiB."""
+def _tree(pid: int) -> set[int]:
+    """A process and all its descendants (from /proc)."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
@@ -134,8 +180,23 @@ def tree_rss_mb(pid: int) -> float:
         children = [child for child, parent in parents.items() if parent == current and child not in tree]
         tree.update(children)
         frontier.extend(children)
+    return tree
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants, all threads (from /proc)."""
+    ticks = 0
+    for member in _tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and all its descendants (from /proc), in MiB."""
     total_kb = 0
-    for member in tree:
+    for member in _tree(pid):
         with contextlib.suppress(OSError, ValueError):
             for line in Path(f"/proc/{member}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -190,12 +251,17 @@ async def load(url: str, requests: int, duration: float, concurrency: int) -> di
     }
 
 
-def read_counts(prefix: Path) -> dict[str, int]:
-    totals: dict[str, int] = {}
+def read_counts(prefix: Path) -> dict[str, Any]:
+    """Sum the counters every proxy process wrote (numbers, or per-GC-generation lists)."""
+    totals: dict[str, Any] = {}
     for path in prefix.parent.glob(prefix.name + ".*.json"):
-        with contextlib.suppress(ValueError, OSError):
+        with contextlib.suppress(ValueError, OSError, TypeError):
             for key, value in json.loads(path.read_text()).items():
-                totals[key] = totals.get(key, 0) + int(value)
+                if isinstance(value, list):
+                    previous = totals.get(key) or [0] * len(value)
+                    totals[key] = [round(a + b, 3) for a, b in zip(previous, value, strict=False)]
+                else:
+                    totals[key] = totals.get(key, 0) + int(value)
     return totals
 
 
@@ -209,7 +275,8 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=8.0, help="seconds to wait for exports at the end")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument(
-        "--variants", default="none,otel-llm,otel-llm-unreachable,otel-llm-no-http-spans,otel-llm-loop-off"
+        "--variants",
+        default="none,noop-callback,otel-llm,otel-llm-unreachable,otel-llm-http-spans,otel-llm-fastapi-off,otel-llm-loop-off",
     )
     args = parser.parse_args()
 
@@ -223,12 +290,22 @@ def main() -> None:
             "none": (False, {}),
             "otel-llm": (True, {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url}),
             "otel-llm-unreachable": (True, {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}),
-            # Diagnosis: otel-llm without the provider HTTP client spans, and without loop detection.
-            "otel-llm-no-http-spans": (
+            # Diagnosis: otel-llm with the opt-in provider HTTP client spans, and without loop detection.
+            "otel-llm-http-spans": (
                 True,
-                {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_HTTP_SPANS": "false"},
+                {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_HTTP_SPANS": "true"},
             ),
             "otel-llm-loop-off": (True, {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_LOOP_MODE": "off"}),
+            # Diagnosis: FastAPI's own telemetry in full (operation spans), or off (otel-llm's SERVER span).
+            "otel-llm-fastapi-full": (
+                True,
+                {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_FASTAPI_TELEMETRY": "full"},
+            ),
+            "otel-llm-fastapi-off": (
+                True,
+                {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_FASTAPI_TELEMETRY": "off"},
+            ),
+            "noop-callback": ("noop_callback.callback", {}),
         }
         wanted = args.variants.split(",")
         variants = {name: value for name, value in variants.items() if name in wanted or name == "none"}
@@ -236,6 +313,7 @@ def main() -> None:
             directory = workdir / name
             directory.mkdir(parents=True, exist_ok=True)
             (directory / "sitecustomize.py").write_text(COUNTER)
+            (directory / "noop_callback.py").write_text(NOOP_CALLBACK)
             config_file = directory / "bench-config.yaml"
             config_file.write_text(yaml.safe_dump(proxy_config(api_base, callbacks)))
             counts_prefix[name] = directory / "telemetry-counts"
@@ -264,7 +342,10 @@ def main() -> None:
             order = names[round_index % len(names) :] + names[: round_index % len(names)]
             for name in order:
                 proxy = proxies[name]
+                cpu_before = tree_cpu_s(proxy.process.pid)  # type: ignore[union-attr]
                 result = asyncio.run(load(proxy.url, args.requests, args.duration, args.concurrency))
+                cpu = tree_cpu_s(proxy.process.pid) - cpu_before  # type: ignore[union-attr]
+                result["cpu_ms_per_request"] = 1000 * cpu / result["ok"] if result["ok"] else None
                 result["round"] = round_index
                 result["rss_mb"] = tree_rss_mb(proxy.process.pid)  # type: ignore[union-attr]
                 blocks[name].append(result)
@@ -280,6 +361,7 @@ def main() -> None:
                 "rps_median": statistics.median(r["rps"] for r in runs),
                 "p50_ms_median": statistics.median(r["p50_ms"] for r in runs),
                 "p99_ms_median": statistics.median(r["p99_ms"] for r in runs),
+                "cpu_ms_per_request_median": statistics.median(r["cpu_ms_per_request"] or 0.0 for r in runs),
                 "errors": sum(r["errors"] for r in runs),
                 "requests": sum(r["ok"] for r in runs) + args.warmup,
                 "rps_ratio_median": statistics.median(ratios) if ratios else None,

@@ -113,8 +113,14 @@ SETTINGS: Final = (
     ),
     Setting(
         "OTEL_LLM_PROXY_HTTP_SPANS",
-        "true",
-        "Proxy only: instrument httpx and aiohttp so each provider HTTP call is a child span of its attempt.",
+        "false",
+        "Proxy only: true instruments httpx and aiohttp so each provider HTTP call is a child span of its attempt.",
+    ),
+    Setting(
+        "OTEL_LLM_PROXY_FASTAPI_TELEMETRY",
+        "server",
+        "Proxy only: FastAPI's own telemetry; server (its SERVER span and HTTP metrics), full (plus a span per "
+        "dependency, endpoint and serialization) or off (otel-llm's own SERVER span).",
     ),
     Setting(
         "OTEL_LLM_LOOP_MODE",

@@ -96,6 +96,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, stack: Stack) -> Iterator[Pr
         {
             "OTEL_EXPORTER_OTLP_ENDPOINT": stack.collector.otlp_http,
             "OTEL_SERVICE_NAME": "litellm-proxy",
+            "OTEL_LLM_PROXY_HTTP_SPANS": "true",
             "OTEL_RESOURCE_ATTRIBUTES": f"deployment.environment=e2e,otel_llm.test.authorization={RESOURCE_SECRET}",
             # The proxy captures prompts and completions: the Collector must drop them.
             "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY",

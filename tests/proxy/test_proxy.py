@@ -46,7 +46,11 @@ def proxy(
     process = ProxyProcess(
         tmp_path_factory.mktemp("proxy"),
         model_list(fake.api_base, broken.api_base),
-        {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_SERVICE_NAME": "proxy-under-test"},
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_SERVICE_NAME": "proxy-under-test",
+            "OTEL_LLM_PROXY_HTTP_SPANS": "true",
+        },
     ).start()
     yield process
     process.stop()
@@ -91,6 +95,8 @@ def test_trace_continues_the_callers_trace(proxy: ProxyProcess, receiver: OtlpRe
     assert attempt["parent_span_id"] == router["span_id"] and attempt["name"] == "chat gpt-4o-mini"
     assert len(http) == 1 and http[0]["parent_span_id"] == attempt["span_id"]
     assert {s["resource"]["service.name"] for s in spans} == {"proxy-under-test"}
+    # FastAPI keeps its SERVER span; its per-dependency spans are off (OTEL_LLM_PROXY_FASTAPI_TELEMETRY=server).
+    assert not [s["name"] for s in spans if str(s["name"]).startswith("fastapi.")]
 
 
 def test_attribution_on_spans(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:

@@ -1,0 +1,95 @@
+"""The proxy's lean telemetry defaults: FastAPI's own telemetry and provider HTTP spans.
+
+OTEL_LLM_PROXY_FASTAPI_TELEMETRY is tested on a real FastAPI app (the proxy's web framework)
+with its native telemetry pointed at in-memory providers, driven over ASGI by Starlette's
+test client; OTEL_LLM_PROXY_HTTP_SPANS on the real httpx and aiohttp instrumentors.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
+from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.trace import SpanKind
+
+from otel_llm._proxy.callback import _instrument_http_clients
+from otel_llm._proxy.fastapi_telemetry import SETTING, configure_fastapi_telemetry
+from tests.conftest import Signals
+
+
+def _app(signals: Signals) -> FastAPI:
+    app = FastAPI(telemetry={"tracer_provider": signals.tracer_provider, "meter_provider": signals.meter_provider})
+
+    def caller() -> str:
+        return "caller"
+
+    @app.post("/v1/chat/completions")
+    def chat(who: str = Depends(caller)) -> dict[str, str]:
+        return {"who": who}
+
+    return app
+
+
+def _serve_one(app: FastAPI) -> None:
+    with TestClient(app) as client:
+        assert client.post("/v1/chat/completions").json() == {"who": "caller"}
+
+
+def test_default_keeps_the_server_span_and_http_metrics_without_operation_spans(signals: Signals) -> None:
+    app = _app(signals)
+    assert configure_fastapi_telemetry({}, app) == "server"
+    _serve_one(app)
+    spans = signals.spans()
+    assert [(s.kind, s.name) for s in spans] == [(SpanKind.SERVER, "POST /v1/chat/completions")]
+    assert signals.points("http.server.request.duration")
+
+
+def test_full_keeps_fastapis_operation_spans(signals: Signals) -> None:
+    app = _app(signals)
+    assert configure_fastapi_telemetry({SETTING: "full"}, app) == "full"
+    _serve_one(app)
+    names = {s.name for s in signals.spans()}
+    assert "POST /v1/chat/completions" in names
+    assert any(name.startswith("fastapi.") for name in names), names
+
+
+def test_off_leaves_the_request_span_to_otel_llm(signals: Signals) -> None:
+    app = _app(signals)
+    assert configure_fastapi_telemetry({SETTING: " OFF "}, app) == "off"
+    _serve_one(app)
+    assert signals.spans() == []
+    assert not signals.points("http.server.request.duration")
+
+
+def test_a_wrong_value_is_named_and_the_default_applies(signals: Signals, caplog: pytest.LogCaptureFixture) -> None:
+    app = _app(signals)
+    with caplog.at_level(logging.WARNING, logger="otel_llm"):
+        assert configure_fastapi_telemetry({SETTING: "verbose"}, app) == "server"
+    assert SETTING in caplog.text and "server, full, off" in caplog.text
+    _serve_one(app)
+    assert [s.kind for s in signals.spans()] == [SpanKind.SERVER]
+
+
+def test_an_app_without_native_telemetry_is_left_alone() -> None:
+    assert configure_fastapi_telemetry({SETTING: "off"}, object()) is None
+
+
+@pytest.mark.parametrize(("value", "instrumented"), [(None, False), ("false", False), ("true", True)])
+def test_provider_http_spans_are_opt_in(monkeypatch: pytest.MonkeyPatch, value: str | None, instrumented: bool) -> None:
+    instrumentors = (HTTPXClientInstrumentor(), AioHttpClientInstrumentor())  # singletons
+    assert not any(i.is_instrumented_by_opentelemetry for i in instrumentors)
+    if value is None:
+        monkeypatch.delenv("OTEL_LLM_PROXY_HTTP_SPANS", raising=False)
+    else:
+        monkeypatch.setenv("OTEL_LLM_PROXY_HTTP_SPANS", value)
+    try:
+        _instrument_http_clients()
+        assert [i.is_instrumented_by_opentelemetry for i in instrumentors] == [instrumented, instrumented]
+    finally:
+        for instrumentor in instrumentors:
+            if instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.uninstrument()
