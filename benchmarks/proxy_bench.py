@@ -13,7 +13,9 @@ fresh process, all in front of the same fake provider (fake_provider.py); ``--va
 * ``otel-llm-fastapi-full`` / ``otel-llm-fastapi-off``: ``otel-llm`` with
   ``OTEL_LLM_PROXY_FASTAPI_TELEMETRY=full`` / ``off`` (diagnosis: FastAPI's own telemetry);
 * ``noop-callback``: a ``CustomLogger`` whose hooks do nothing (the reference: what LiteLLM
-  itself spends on any callback, before the callback does any work).
+  itself spends on any callback, before the callback does any work);
+* ``litellm-otel``: the peer built into the proxy, ``callbacks: ["otel"]`` (OTLP/HTTP to the same
+  sink, ``LITELLM_OTEL_INTEGRATION_ENABLE_METRICS=true``).
 
 A local asyncio load generator (aiohttp, loopback only) sends chat completions with a fixed
 concurrency in short blocks (bounded by request count and by duration), interleaved across
@@ -276,7 +278,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument(
         "--variants",
-        default="none,noop-callback,otel-llm,otel-llm-unreachable,otel-llm-http-spans,otel-llm-fastapi-off,otel-llm-loop-off",
+        default=(
+            "none,noop-callback,otel-llm,otel-llm-unreachable,litellm-otel,"
+            "otel-llm-http-spans,otel-llm-fastapi-off,otel-llm-loop-off"
+        ),
     )
     args = parser.parse_args()
 
@@ -306,6 +311,15 @@ def main() -> None:
                 {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_FASTAPI_TELEMETRY": "off"},
             ),
             "noop-callback": ("noop_callback.callback", {}),
+            # The peer built into the proxy: LiteLLM's own `otel` callback, traces and metrics, same sink.
+            "litellm-otel": (
+                "otel",
+                {
+                    "OTEL_EXPORTER": "otlp_http",
+                    "OTEL_ENDPOINT": f"{fake.url}/v1/traces",
+                    "LITELLM_OTEL_INTEGRATION_ENABLE_METRICS": "true",
+                },
+            ),
         }
         wanted = args.variants.split(",")
         variants = {name: value for name, value in variants.items() if name in wanted or name == "none"}

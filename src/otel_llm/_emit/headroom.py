@@ -59,10 +59,19 @@ class HeadroomStore:
         self._lock = threading.Lock()
 
     def set(self, name: str, attributes: dict[str, AttributeValue], value: float) -> None:
-        key = (name, tuple(sorted(attributes.items())))
+        self.set_many(attributes, ((name, value),))
+
+    def set_many(self, attributes: dict[str, AttributeValue], values: Iterable[tuple[str, float | None]]) -> None:
+        """Several gauges of one attribute set (None values skipped): one key, one lock, one clock read."""
+        attr_key = tuple(sorted(attributes.items()))
+        now = self._clock()
         with self._lock:
-            self._values[key] = (value, self._clock())
-            self._values.move_to_end(key)
+            for name, value in values:
+                if value is None:
+                    continue
+                key = (name, attr_key)
+                self._values[key] = (float(value), now)
+                self._values.move_to_end(key)
             while len(self._values) > _MAX_SERIES:
                 self._values.popitem(last=False)
 
@@ -113,22 +122,38 @@ class HeadroomEmitter:
         if who.team_alias:
             team_attrs[n.TEAM_ALIAS] = who.team_alias
         if key_attrs:
-            attrs = self._limiter.limit({**key_attrs, **team_attrs})
-            self._set(n.KEY_SPEND, attrs, h.key_spend)
-            self._set(n.KEY_MAX_BUDGET, attrs, h.key_max_budget)
-            self._set(n.KEY_BUDGET_UTILIZATION, attrs, _ratio(h.key_spend, h.key_max_budget))
-            self._set(n.KEY_RPM_LIMIT, attrs, h.key_rpm_limit)
-            self._set(n.KEY_TPM_LIMIT, attrs, h.key_tpm_limit)
-            if h.key_rpm_limit is not None and h.key_rpm_remaining is not None:
-                self._set(n.KEY_RPM_UTILIZATION, attrs, _ratio(h.key_rpm_limit - h.key_rpm_remaining, h.key_rpm_limit))
-            self._set(n.KEY_SPEND_VELOCITY, attrs, record.spend_per_minute)
-            if h.key_tpm_limit is not None and h.key_tpm_remaining is not None:
-                self._set(n.KEY_TPM_UTILIZATION, attrs, _ratio(h.key_tpm_limit - h.key_tpm_remaining, h.key_tpm_limit))
+            rpm_used = (
+                None
+                if h.key_rpm_limit is None or h.key_rpm_remaining is None
+                else h.key_rpm_limit - h.key_rpm_remaining
+            )
+            tpm_used = (
+                None
+                if h.key_tpm_limit is None or h.key_tpm_remaining is None
+                else h.key_tpm_limit - h.key_tpm_remaining
+            )
+            self.store.set_many(
+                self._limiter.limit({**key_attrs, **team_attrs}),
+                (
+                    (n.KEY_SPEND, h.key_spend),
+                    (n.KEY_MAX_BUDGET, h.key_max_budget),
+                    (n.KEY_BUDGET_UTILIZATION, _ratio(h.key_spend, h.key_max_budget)),
+                    (n.KEY_RPM_LIMIT, h.key_rpm_limit),
+                    (n.KEY_TPM_LIMIT, h.key_tpm_limit),
+                    (n.KEY_RPM_UTILIZATION, _ratio(rpm_used, h.key_rpm_limit)),
+                    (n.KEY_SPEND_VELOCITY, record.spend_per_minute),
+                    (n.KEY_TPM_UTILIZATION, _ratio(tpm_used, h.key_tpm_limit)),
+                ),
+            )
         if team_attrs:
-            attrs = self._limiter.limit(team_attrs)
-            self._set(n.TEAM_SPEND, attrs, h.team_spend)
-            self._set(n.TEAM_MAX_BUDGET, attrs, h.team_max_budget)
-            self._set(n.TEAM_BUDGET_UTILIZATION, attrs, _ratio(h.team_spend, h.team_max_budget))
+            self.store.set_many(
+                self._limiter.limit(team_attrs),
+                (
+                    (n.TEAM_SPEND, h.team_spend),
+                    (n.TEAM_MAX_BUDGET, h.team_max_budget),
+                    (n.TEAM_BUDGET_UTILIZATION, _ratio(h.team_spend, h.team_max_budget)),
+                ),
+            )
         if h.provider_remaining_requests is not None or h.provider_remaining_tokens is not None:
             deployment: dict[str, AttributeValue] = {n.GEN_AI_PROVIDER_NAME: record.provider or n.UNKNOWN_VALUE}
             if record.model_group:
@@ -137,12 +162,12 @@ class HeadroomEmitter:
                 deployment[n.DEPLOYMENT_ID] = record.deployment_id
             if record.server_address:
                 deployment[n.SERVER_ADDRESS] = record.server_address
-            attrs = self._limiter.limit(deployment)
-            self._set(n.PROVIDER_REMAINING_REQUESTS, attrs, h.provider_remaining_requests)
-            self._set(n.PROVIDER_REMAINING_TOKENS, attrs, h.provider_remaining_tokens)
-            self._set(n.PROVIDER_LIMIT_REQUESTS, attrs, h.provider_limit_requests)
-            self._set(n.PROVIDER_LIMIT_TOKENS, attrs, h.provider_limit_tokens)
-
-    def _set(self, name: str, attrs: dict[str, AttributeValue], value: float | None) -> None:
-        if value is not None:
-            self.store.set(name, attrs, float(value))
+            self.store.set_many(
+                self._limiter.limit(deployment),
+                (
+                    (n.PROVIDER_REMAINING_REQUESTS, h.provider_remaining_requests),
+                    (n.PROVIDER_REMAINING_TOKENS, h.provider_remaining_tokens),
+                    (n.PROVIDER_LIMIT_REQUESTS, h.provider_limit_requests),
+                    (n.PROVIDER_LIMIT_TOKENS, h.provider_limit_tokens),
+                ),
+            )
