@@ -1,7 +1,8 @@
 """Where the time goes: py-spy profiles (all threads) of the SDK callback path and of the proxy.
 
   python benchmarks/profiling.py sdk [--config otel-llm-callback] [--calls 3000]
-  python benchmarks/profiling.py proxy [--seconds 20]
+  python benchmarks/profiling.py proxy [--seconds 20] [--no-callback]
+  python benchmarks/profiling.py timers [--seconds 20]
 
 Run it with benchmarks/.venv/bin/python (py-spy is installed there). ``sdk`` runs mock
 ``litellm.completion`` calls in a loop under one configuration (sdk_worker.py's setup) and
@@ -9,7 +10,10 @@ samples every thread (LiteLLM runs callbacks on its logging threads); ``proxy`` 
 real proxy with otel-llm's callback (proxy_bench.py's setup) and samples it under load.
 Both write the collapsed stacks to benchmarks/results/profile-<mode>.folded and print, as
 JSON, the share of samples spent in otel-llm, in the OpenTelemetry SDK and in each of the
-hottest otel-llm functions (inclusive).
+hottest otel-llm functions (inclusive). ``timers`` runs the same proxy with a sitecustomize that
+wraps otel-llm's entry points and the SDK calls it (and FastAPI) make, and prints the thread CPU
+time per request spent in each (inclusive, so nested rows overlap), next to the proxy's total CPU
+per request.
 """
 
 from __future__ import annotations
@@ -42,6 +46,84 @@ for _ in range({calls}):
     call()
 worker.loop.run_until_complete(worker._drain(None))
 """
+
+
+TIMERS = '''
+"""Benchmark-only (profiling.py timers): thread CPU time spent in telemetry functions, per function."""
+import importlib, inspect, json, os, sys, threading, time
+
+TARGETS = (
+    ("otel_llm.callback", "OtelLLMCallback", "_report"),
+    ("otel_llm.callback", None, "build_record"),
+    ("otel_llm.callback", None, "observe_loops"),
+    ("otel_llm.callback", None, "finish"),
+    ("otel_llm._proxy.callback", "ProxyCallback", "_start_request"),
+    ("otel_llm._capture.patches", None, "_begin_attempt"),
+    ("otel_llm._capture.patches", None, "_attempt_returned"),
+    ("otel_llm._capture.patches", None, "_finish_router"),
+    ("otel_llm._emit.telemetry", "Telemetry", "emit"),
+    ("otel_llm._emit.telemetry", "Telemetry", "start_router_span"),
+    ("otel_llm._emit.telemetry", "Telemetry", "start_attempt_span"),
+    ("otel_llm._emit.spans", "SpanEmitter", "emit"),
+    ("otel_llm._emit.metrics", "MetricEmitter", "emit"),
+    ("otel_llm._emit.headroom", "HeadroomEmitter", "emit"),
+    ("opentelemetry.sdk.trace", "Tracer", "start_span"),
+    ("opentelemetry.sdk.trace", "Span", "end"),
+    ("opentelemetry.sdk.metrics._internal.instrument", "_Histogram", "record"),
+    ("opentelemetry.sdk.metrics._internal.instrument", "_Counter", "add"),
+    ("opentelemetry.sdk.metrics._internal.instrument", "_UpDownCounter", "add"),
+    ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter", "export"),
+    ("opentelemetry.propagate", None, "extract"),
+)
+totals, counts, lock = {}, {}, threading.Lock()
+
+
+def _timed(original, label):
+    def timed(*args, **kwargs):
+        started = time.thread_time_ns()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent = time.thread_time_ns() - started
+            name = getattr(args[0], "name", None) if args and label.endswith((".record", ".add")) else None
+            key = f"{label} ({name})" if isinstance(name, str) else label
+            with lock:
+                totals[key] = totals.get(key, 0) + spent
+                counts[key] = counts.get(key, 0) + 1
+    return timed
+
+
+def _install():
+    for module_name, class_name, function in TARGETS:
+        module = importlib.import_module(module_name)
+        owner = getattr(module, class_name) if class_name else module
+        static = inspect.getattr_static(owner, function)
+        label = f"{module_name.rsplit('.', 1)[-1]}.{class_name + '.' if class_name else ''}{function}"
+        if isinstance(static, staticmethod):
+            setattr(owner, function, staticmethod(_timed(static.__func__, label)))
+        else:
+            setattr(owner, function, _timed(getattr(owner, function), label))
+
+
+def _run():
+    # After the proxy loaded otel-llm's callback (it imports these modules), not before.
+    while not {"otel_llm._proxy.callback", "otel_llm._capture.patches"} <= set(sys.modules):
+        time.sleep(0.2)
+    time.sleep(1)
+    _install()
+    path = os.environ["BENCH_TIMERS"] + f".{os.getpid()}.json"
+    while True:
+        time.sleep(0.5)
+        with lock:
+            text = json.dumps({"ns": totals, "calls": counts})
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(path + ".tmp", path)
+
+
+if os.environ.get("BENCH_TIMERS"):
+    threading.Thread(target=_run, daemon=True).start()
+'''
 
 
 PY_SPY = str(Path(sys.executable).parent / "py-spy") if (Path(sys.executable).parent / "py-spy").exists() else "py-spy"
@@ -126,9 +208,75 @@ def profile_proxy(args: argparse.Namespace) -> Path:
     return out
 
 
+def _timer_totals(prefix: Path) -> dict[str, dict[str, int]]:
+    merged: dict[str, dict[str, int]] = {"ns": {}, "calls": {}}
+    for path in prefix.parent.glob(prefix.name + ".*.json"):
+        data = json.loads(path.read_text())
+        for part in ("ns", "calls"):
+            for key, value in data[part].items():
+                merged[part][key] = merged[part].get(key, 0) + value
+    return merged
+
+
+def profile_timers(args: argparse.Namespace) -> dict[str, object]:
+    """Thread CPU µs per request in each telemetry function, inside the real proxy under load."""
+    import yaml  # noqa: PLC0415
+
+    from _procs import FakeProvider  # noqa: PLC0415
+    from proxy_bench import load, proxy_config, tree_cpu_s  # noqa: PLC0415
+
+    sys.path.insert(0, str(HERE.parent))
+    from tests.proxy.harness import ProxyProcess  # noqa: PLC0415
+
+    fake = FakeProvider(sys.executable)
+    workdir = Path(tempfile.mkdtemp(prefix="otel-llm-timers-"))
+    (workdir / "sitecustomize.py").write_text(TIMERS)
+    config_file = workdir / "bench-config.yaml"
+    config_file.write_text(yaml.safe_dump(proxy_config(f"{fake.url}/v1", callbacks=True)))
+    prefix = workdir / "timers"
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": fake.url,
+        "OTEL_LLM_RAISE_INTERNAL_ERRORS": "false",
+        "OTEL_BSP_SCHEDULE_DELAY": "5000",
+        "OTEL_METRIC_EXPORT_INTERVAL": "60000",
+        "BENCH_TIMERS": str(prefix),
+    }
+    proxy = ProxyProcess(workdir, [], env, config_file=config_file)
+    try:
+        proxy.start(timeout=180)
+        assert proxy.process is not None
+        asyncio.run(load(proxy.url, 300, 60, 8))
+        time.sleep(2)
+        before, cpu_before = _timer_totals(prefix), tree_cpu_s(proxy.process.pid)
+        result = asyncio.run(load(proxy.url, 10**6, args.seconds, 8))
+        time.sleep(6)  # one more batch export of this load's spans
+        after, cpu_after = _timer_totals(prefix), tree_cpu_s(proxy.process.pid)
+        log = proxy.log()
+    finally:
+        proxy.stop()
+        fake.stop()
+    if "otel-llm: internal error" in log:
+        raise RuntimeError("otel-llm reported internal errors under the timers: " + log[-3000:])
+    requests = result["ok"]
+    rows = {
+        key: {
+            "us_per_request": round((after["ns"][key] - before["ns"].get(key, 0)) / requests / 1000, 1),
+            "calls_per_request": round((after["calls"][key] - before["calls"].get(key, 0)) / requests, 2),
+        }
+        for key in after["ns"]
+    }
+    ordered = dict(sorted(rows.items(), key=lambda item: -item[1]["us_per_request"]))
+    return {
+        "requests": requests,
+        "rps": round(result["rps"], 1),
+        "proxy_cpu_ms_per_request": round(1000 * (cpu_after - cpu_before) / requests, 3),
+        "inclusive_thread_cpu": ordered,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("sdk", "proxy"))
+    parser.add_argument("mode", choices=("sdk", "proxy", "timers"))
     parser.add_argument("--config", default="otel-llm-callback")
     parser.add_argument("--scenario", default="sync")
     parser.add_argument("--calls", type=int, default=3000)
@@ -137,6 +285,9 @@ def main() -> None:
         "--no-callback", dest="callback", action="store_false", help="profile the proxy without otel-llm (the baseline)"
     )
     args = parser.parse_args()
+    if args.mode == "timers":
+        print(json.dumps(profile_timers(args), indent=1))
+        return
     folded = profile_sdk(args) if args.mode == "sdk" else profile_proxy(args)
     print(json.dumps({"folded": str(folded), **summarize(folded)}, indent=1))
 

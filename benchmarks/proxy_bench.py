@@ -326,6 +326,8 @@ def main() -> None:
         for name, (callbacks, env) in variants.items():
             directory = workdir / name
             directory.mkdir(parents=True, exist_ok=True)
+            for stale in directory.glob("telemetry-counts.*"):  # a reused --workdir: earlier runs' counts
+                stale.unlink()
             (directory / "sitecustomize.py").write_text(COUNTER)
             (directory / "noop_callback.py").write_text(NOOP_CALLBACK)
             config_file = directory / "bench-config.yaml"
