@@ -16,8 +16,9 @@ from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrument
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.trace import SpanKind
 
+from otel_llm._config import resolve
 from otel_llm._proxy.callback import _instrument_http_clients
-from otel_llm._proxy.fastapi_telemetry import SETTING, configure_fastapi_telemetry
+from otel_llm._proxy.fastapi_telemetry import configure_fastapi_telemetry
 from tests.conftest import Signals
 
 
@@ -41,7 +42,8 @@ def _serve_one(app: FastAPI) -> None:
 
 def test_default_keeps_the_server_span_and_http_metrics_without_operation_spans(signals: Signals) -> None:
     app = _app(signals)
-    assert configure_fastapi_telemetry({}, app) == "server"
+    assert resolve({}).proxy_fastapi_telemetry == "server"
+    assert configure_fastapi_telemetry(resolve({}).proxy_fastapi_telemetry, app)
     _serve_one(app)
     spans = signals.spans()
     assert [(s.kind, s.name) for s in spans] == [(SpanKind.SERVER, "POST /v1/chat/completions")]
@@ -50,7 +52,7 @@ def test_default_keeps_the_server_span_and_http_metrics_without_operation_spans(
 
 def test_full_keeps_fastapis_operation_spans(signals: Signals) -> None:
     app = _app(signals)
-    assert configure_fastapi_telemetry({SETTING: "full"}, app) == "full"
+    assert configure_fastapi_telemetry("full", app)
     _serve_one(app)
     names = {s.name for s in signals.spans()}
     assert "POST /v1/chat/completions" in names
@@ -59,7 +61,9 @@ def test_full_keeps_fastapis_operation_spans(signals: Signals) -> None:
 
 def test_off_leaves_the_request_span_to_otel_llm(signals: Signals) -> None:
     app = _app(signals)
-    assert configure_fastapi_telemetry({SETTING: " OFF "}, app) == "off"
+    mode = resolve({"OTEL_LLM_PROXY_FASTAPI_TELEMETRY": " OFF "}).proxy_fastapi_telemetry
+    assert mode == "off"
+    assert configure_fastapi_telemetry(mode, app)
     _serve_one(app)
     assert signals.spans() == []
     assert not signals.points("http.server.request.duration")
@@ -68,27 +72,30 @@ def test_off_leaves_the_request_span_to_otel_llm(signals: Signals) -> None:
 def test_a_wrong_value_is_named_and_the_default_applies(signals: Signals, caplog: pytest.LogCaptureFixture) -> None:
     app = _app(signals)
     with caplog.at_level(logging.WARNING, logger="otel_llm"):
-        assert configure_fastapi_telemetry({SETTING: "verbose"}, app) == "server"
-    assert SETTING in caplog.text and "server, full, off" in caplog.text
+        mode = resolve({"OTEL_LLM_PROXY_FASTAPI_TELEMETRY": "verbose"}).proxy_fastapi_telemetry
+    assert mode == "server"
+    assert "OTEL_LLM_PROXY_FASTAPI_TELEMETRY='verbose'" in caplog.text and "server, full, off" in caplog.text
+    configure_fastapi_telemetry(mode, app)
     _serve_one(app)
     assert [s.kind for s in signals.spans()] == [SpanKind.SERVER]
 
 
 def test_an_app_without_native_telemetry_is_left_alone() -> None:
-    assert configure_fastapi_telemetry({SETTING: "off"}, object()) is None
+    assert configure_fastapi_telemetry("off", object()) is False
 
 
-@pytest.mark.parametrize(("value", "instrumented"), [(None, False), ("false", False), ("true", True)])
-def test_provider_http_spans_are_opt_in(monkeypatch: pytest.MonkeyPatch, value: str | None, instrumented: bool) -> None:
+@pytest.mark.parametrize(("value", "enabled"), [(None, False), ("false", False), ("true", True), ("ON", True)])
+def test_provider_http_spans_are_opt_in(value: str | None, enabled: bool) -> None:
+    env = {} if value is None else {"OTEL_LLM_PROXY_HTTP_SPANS": value}
+    assert resolve(env).proxy_http_spans is enabled
+
+
+def test_http_span_instrumentation_instruments_httpx_and_aiohttp() -> None:
     instrumentors = (HTTPXClientInstrumentor(), AioHttpClientInstrumentor())  # singletons
     assert not any(i.is_instrumented_by_opentelemetry for i in instrumentors)
-    if value is None:
-        monkeypatch.delenv("OTEL_LLM_PROXY_HTTP_SPANS", raising=False)
-    else:
-        monkeypatch.setenv("OTEL_LLM_PROXY_HTTP_SPANS", value)
     try:
         _instrument_http_clients()
-        assert [i.is_instrumented_by_opentelemetry for i in instrumentors] == [instrumented, instrumented]
+        assert all(i.is_instrumented_by_opentelemetry for i in instrumentors)
     finally:
         for instrumentor in instrumentors:
             if instrumentor.is_instrumented_by_opentelemetry:

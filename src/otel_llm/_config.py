@@ -204,6 +204,8 @@ class Config:
     loop_cooldown_s: float = 300.0
     loop_max_windows: int = 10000
     loop_redis_url: str | None = None
+    proxy_http_spans: bool = False
+    proxy_fastapi_telemetry: str = "server"
 
 
 def _warn(setting: str, value: str, fix: str, default: object) -> None:
@@ -257,15 +259,23 @@ def _attribution(setting: str, raw: str, default: frozenset[str]) -> frozenset[s
     return frozenset(items)
 
 
+def _one_of(choices: tuple[str, ...]) -> Callable[[str, str, str], str]:
+    """A parser for a setting that takes one of ``choices`` (case-insensitive)."""
+
+    def parse(setting: str, raw: str, default: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            _warn(setting, raw, f"set one of {', '.join(choices)}", default)
+            return default
+        return value
+
+    return parse
+
+
 LOOP_MODES: Final = ("observe", "block", "off")
-
-
-def _loop_mode(setting: str, raw: str, default: str) -> str:
-    value = raw.strip().lower()
-    if value not in LOOP_MODES:
-        _warn(setting, raw, f"set one of {', '.join(LOOP_MODES)}", default)
-        return default
-    return value
+_loop_mode: Final = _one_of(LOOP_MODES)
+# How much of FastAPI's own telemetry the proxy keeps (see _proxy/fastapi_telemetry.py).
+FASTAPI_TELEMETRY_MODES: Final = ("server", "full", "off")
 
 
 def _text(setting: str, raw: str, default: str | None) -> str | None:
@@ -351,6 +361,10 @@ def resolve(env: Mapping[str, str] | None = None, **overrides: object) -> Config
         "loop_cooldown_s": _from_env(env, "OTEL_LLM_LOOP_COOLDOWN", _positive_float, base.loop_cooldown_s),
         "loop_max_windows": _from_env(env, "OTEL_LLM_LOOP_MAX_WINDOWS", _positive_int, base.loop_max_windows),
         "loop_redis_url": _from_env(env, "OTEL_LLM_LOOP_REDIS_URL", _text, base.loop_redis_url),
+        "proxy_http_spans": _from_env(env, "OTEL_LLM_PROXY_HTTP_SPANS", _bool, base.proxy_http_spans),
+        "proxy_fastapi_telemetry": _from_env(
+            env, "OTEL_LLM_PROXY_FASTAPI_TELEMETRY", _one_of(FASTAPI_TELEMETRY_MODES), base.proxy_fastapi_telemetry
+        ),
     }
     for key, value in overrides.items():
         if key not in values:

@@ -24,6 +24,8 @@ DEFAULTS = Config()
         ("OTEL_LLM_LOOP_SPEND_PER_MINUTE", "lots", "loop_spend_per_minute", "number of seconds greater than 0"),
         ("OTEL_LLM_METRIC_ATTRIBUTION", "key,tenant", "metric_attribution", "comma-separated list of key, team"),
         ("OTEL_LLM_PENDING_LIMIT", "1e9x", "pending_limit", "whole number greater than 0"),
+        ("OTEL_LLM_PROXY_HTTP_SPANS", "sometimes", "proxy_http_spans", "set true or false"),
+        ("OTEL_LLM_PROXY_FASTAPI_TELEMETRY", "verbose", "proxy_fastapi_telemetry", "set one of server, full, off"),
         ("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "everything", "content_mode", "NO_CONTENT"),
     ],
 )

@@ -43,11 +43,10 @@ _HTTP_INSTRUMENTORS: Final = (
 def _instrument_http_clients() -> None:
     """Provider HTTP spans as children of attempt spans (httpx and LiteLLM's aiohttp transport).
 
-    Opt-in: the attempt's CLIENT span already times each provider call, and the HTTP span
-    and its ``http.client.*`` metrics cost about 4% of the proxy's throughput (benchmarks/).
+    Opt-in (OTEL_LLM_PROXY_HTTP_SPANS): the attempt's CLIENT span already times each provider
+    call, and the HTTP span and its ``http.client.*`` metrics cost about 4% of the proxy's
+    throughput (benchmarks/).
     """
-    if os.environ.get("OTEL_LLM_PROXY_HTTP_SPANS", "false").strip().lower() not in ("1", "true", "yes", "on"):
-        return
     disabled = {x.strip() for x in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
     for module_name, class_name, entry_name in _HTTP_INSTRUMENTORS:
         if entry_name in disabled:
@@ -84,8 +83,9 @@ class ProxyCallback(OtelLLMCallback):
             # Under opentelemetry-instrument the entry point has instrumented LiteLLM already.
             if not instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.instrument(callback=self)
-            _instrument_http_clients()
-            configure_fastapi_telemetry(os.environ)
+            if self.config.proxy_http_spans:
+                _instrument_http_clients()
+            configure_fastapi_telemetry(self.config.proxy_fastapi_telemetry)
             flush_before_reraised_signals()
 
     # --- proxy request spans -------------------------------------------------------
