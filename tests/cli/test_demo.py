@@ -81,10 +81,11 @@ def test_demo_report_matches_the_provider(tmp_path: Path) -> None:
     assert "otel-llm demo report" in stdout and f"served {served['requests']} requests" in stdout
 
 
-def test_ctrl_c_stops_cleanly_and_still_reports() -> None:
-    """SIGINT in the middle of a long run: a clean exit with the report of the calls made so far."""
+def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path: Path) -> None:
+    """SIGINT in the middle of a long run: calls in flight finish, a clean exit, a complete report."""
+    report_path = tmp_path / "report.json"
     process = subprocess.Popen(
-        [CLI, "demo", "--duration", "120", "--rate", "20", "--prometheus-port", "0"],
+        [CLI, "demo", "--duration", "120", "--rate", "20", "--prometheus-port", "0", "--report-json", str(report_path)],
         env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -101,6 +102,11 @@ def test_ctrl_c_stops_cleanly_and_still_reports() -> None:
     assert process.returncode == 0, stderr[-3000:]
     assert "otel-llm demo report" in stdout and "stopped by Ctrl-C" in stdout
     assert "Traceback" not in stderr
+    # Nothing was cut off mid-call: every request the provider served is in the report.
+    report = json.loads(report_path.read_text())
+    totals, served = report["totals"], report["provider_served"]
+    assert totals["calls"] - totals["errors"] == served["requests"] > 0
+    assert totals["prompt_tokens"] == served["prompt_tokens"]
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,11 @@ teams (one of them stuck in a tool loop), live metrics on a local Prometheus end
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -101,6 +103,20 @@ class Traffic:
         self.failed = 0
         self.steps: dict[str, int] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.interrupted = False
+        self._stop: asyncio.Event | None = None
+
+    def stop(self) -> None:
+        """The first Ctrl-C: stop sending and let the calls in flight finish and be reported.
+
+        Cancelling them instead (asyncio's default) would leave LiteLLM calls half-done, the
+        report short of what the provider served, and the exit at the mercy of every library
+        handling cancellation promptly. A second Ctrl-C interrupts as usual.
+        """
+        self.interrupted = True
+        if self._stop is not None:
+            self._stop.set()
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
 
     async def call(self, agent: Agent, messages: list[dict[str, Any]]) -> None:
         try:
@@ -119,9 +135,12 @@ class Traffic:
 
     async def run(self, progress: Any) -> None:
         weights = [agent.weight for agent in AGENTS]
+        self._stop = asyncio.Event()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self.stop)
         started = time.monotonic()
         next_progress = started
-        while time.monotonic() - started < self.duration_s:
+        while time.monotonic() - started < self.duration_s and not self._stop.is_set():
             agent = self.rng.choices(AGENTS, weights)[0]
             step = self.steps.get(agent.name, 0)
             self.steps[agent.name] = step + 1
@@ -132,7 +151,8 @@ class Traffic:
             if time.monotonic() >= next_progress:
                 progress(time.monotonic() - started, self.sent, self.failed)
                 next_progress += 0.5
-            await asyncio.sleep(self.rng.expovariate(self.rate))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.rng.expovariate(self.rate))
         await self.drain()
 
     async def drain(self, timeout_s: float = 15.0) -> None:
@@ -195,7 +215,7 @@ def run(
     interrupted = False
     try:
         asyncio.run(traffic.run(_progress))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the traffic started
         interrupted = True
     finally:
         sys.stderr.write("\n")
@@ -211,6 +231,7 @@ def run(
             "completion_tokens": provider.served.completion_tokens,
             "errors": provider.served.errors,
         }
+    interrupted = interrupted or traffic.interrupted
     report = as_json(collector.snapshot(), served)
     print(render(report))
     if interrupted:
