@@ -6,6 +6,20 @@ import math
 import statistics
 from typing import Any
 
+# Every SDK configuration, in the order they are run by default and shown in the tables.
+CONFIG_NAMES = (
+    "uninstrumented",
+    "floor",
+    "otel-llm-callback",
+    "otel-llm-instrumentor",
+    "otel-llm-callback-loop-off",
+    "litellm-otel",
+    "litellm-otel-v2",
+    "openllmetry",
+    "openinference",
+    "openlit",
+)
+
 OURS = ("otel-llm-callback", "otel-llm-instrumentor")
 DIAGNOSIS = ("otel-llm-callback-loop-off",)
 FLOOR = "floor"
@@ -173,19 +187,7 @@ def render_sdk(sdk: dict[str, Any], verdicts: list[str]) -> list[str]:
 
 
 def _order(config: str) -> int:
-    order = [
-        "uninstrumented",
-        "floor",
-        "otel-llm-callback",
-        "otel-llm-instrumentor",
-        "otel-llm-callback-loop-off",
-        "litellm-otel",
-        "litellm-otel-v2",
-        "openllmetry",
-        "openinference",
-        "openlit",
-    ]
-    return order.index(config) if config in order else len(order)
+    return CONFIG_NAMES.index(config) if config in CONFIG_NAMES else len(CONFIG_NAMES)
 
 
 def _sdk_verdicts(

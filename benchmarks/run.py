@@ -34,22 +34,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _procs import ROOT, FakeProvider, Worker, run_json  # noqa: E402
-from report import render  # noqa: E402
+from report import CONFIG_NAMES, render  # noqa: E402
 
 VENV = HERE / ".venv"
 REQUIREMENTS = HERE / "requirements.txt"
-CONFIG_NAMES = (
-    "uninstrumented",
-    "floor",
-    "otel-llm-callback",
-    "otel-llm-instrumentor",
-    "otel-llm-callback-loop-off",
-    "litellm-otel",
-    "litellm-otel-v2",
-    "openllmetry",
-    "openinference",
-    "openlit",
-)
 PEER_MODULES = {
     "openllmetry": "opentelemetry.instrumentation.litellm",
     "openinference": "openinference.instrumentation.litellm",
