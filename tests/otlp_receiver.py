@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import threading
-import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +16,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from tests.conftest import wait_for
 
 _MESSAGES = {
     "/v1/traces": ExportTraceServiceRequest,
@@ -144,11 +145,4 @@ class OtlpReceiver:
         return list(newest.values())
 
     def wait_for(self, condition: Callable[[], Any], timeout: float = 20.0, message: str = "") -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = condition()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"OTLP receiver: condition not met in {timeout}s: {message}")
-            time.sleep(0.05)
+        return wait_for(condition, timeout, 0.05, f"OTLP receiver: {message}")

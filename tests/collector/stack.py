@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import yaml
 
+from tests.conftest import wait_for
 from tests.proxy.harness import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,14 +31,7 @@ SETUP_HINT = "run collector/setup.sh (installs Prometheus, Alertmanager and buil
 
 def wait_until(condition: Callable[[], Any], timeout: float, message: str, interval: float = 0.1) -> Any:
     """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {message}")
-        time.sleep(interval)
+    return wait_for(condition, timeout, interval, message)
 
 
 def wait_for_nothing_missing(missing: Callable[[], list[str]], timeout: float, interval: float = 1.0) -> list[str]:
