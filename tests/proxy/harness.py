@@ -158,13 +158,18 @@ class ProxyProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"proxy exited with {self.process.returncode}:\n{self.log()[-5000:]}")
             try:
-                if httpx.get(f"{self.url}/health/liveliness", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/health/liveliness", timeout=1).status_code == 200 and self._all_workers_up():
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"proxy not live within {timeout}s:\n{self.log()[-5000:]}")
+
+    def _all_workers_up(self) -> bool:
+        # One live worker answers the health check while the others may still be starting
+        # (importing LiteLLM takes seconds): tests that need every worker wait for each one.
+        return self.workers == 1 or self.log().count("Application startup complete.") >= self.workers
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
