@@ -300,6 +300,11 @@ def main() -> None:
                 True,
                 {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_HTTP_SPANS": "true"},
             ),
+            # Diagnosis: a Router span of its own per request (the default folds it into the SERVER span).
+            "otel-llm-router-span": (
+                True,
+                {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_ROUTER_SPAN": "true"},
+            ),
             "otel-llm-loop-off": (True, {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_LOOP_MODE": "off"}),
             # Diagnosis: FastAPI's own telemetry in full (operation spans), or off (otel-llm's SERVER span).
             "otel-llm-fastapi-full": (
@@ -310,6 +315,8 @@ def main() -> None:
                 True,
                 {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_FASTAPI_TELEMETRY": "off"},
             ),
+            # Diagnosis: every span and metric point made, none exported (no processor, no reader).
+            "otel-llm-export-none": (True, {"OTEL_LLM_EXPORTER": "none"}),
             "noop-callback": ("noop_callback.callback", {}),
             # The peer built into the proxy: LiteLLM's own `otel` callback, traces and metrics, same sink.
             "litellm-otel": (

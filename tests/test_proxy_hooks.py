@@ -1,8 +1,8 @@
-"""The proxy callback's own request span, for proxies without server instrumentation.
+"""The proxy callback's request spans, driven in-process with the real LiteLLM Router.
 
-Recent FastAPI versions trace requests themselves (the e2e proxy tests see that span);
-this drives the proxy hooks in-process, with the real LiteLLM Router, where no server
-span exists.
+Recent FastAPI versions trace requests themselves (the e2e proxy tests see that span): a
+SERVER span opened as current by the test stands in for it here. Without one, the proxy
+callback opens its own request span.
 """
 
 from __future__ import annotations
@@ -13,12 +13,14 @@ from collections.abc import Iterator
 import litellm
 import pytest
 from litellm.proxy._types import UserAPIKeyAuth
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
+from pytest_httpserver import HTTPServer
 
 from otel_llm import LiteLLMInstrumentor
 from otel_llm.proxy import ProxyCallback  # importing the module has no side effect
 from tests.conftest import Signals
-from tests.fakes import FakeOpenAI
+from tests.fakes import FailingProvider, FakeOpenAI
 
 TRACE, PARENT = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 
@@ -104,3 +106,95 @@ async def test_streamed_request_span_ends_with_the_stream(proxy_callback: ProxyC
     assert seen == [0, 1, 2]
     (server,) = await asyncio.to_thread(signals.wait_spans, 1)
     assert server.attributes["http.response.status_code"] == 200
+
+
+def _kinds(spans: list[ReadableSpan]) -> dict[SpanKind, list[ReadableSpan]]:
+    by_kind: dict[SpanKind, list[ReadableSpan]] = {kind: [] for kind in SpanKind}
+    for span in sorted(spans, key=lambda s: s.start_time or 0):
+        by_kind[span.kind].append(span)
+    return by_kind
+
+
+def _parent_id(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+async def test_router_request_is_folded_into_the_server_span(
+    proxy_callback: ProxyCallback, signals: Signals, fake_openai: FakeOpenAI
+) -> None:
+    """By default the Router's counts go on the request's SERVER span, one span fewer per request;
+    a second Router request in the same HTTP request gets a Router span of its own."""
+    router = _router(fake_openai)
+    messages = [{"role": "user", "content": "hi"}]
+    server_tracer = signals.tracer_provider.get_tracer("fastapi")
+    with server_tracer.start_as_current_span("POST /v1/chat/completions", kind=SpanKind.SERVER):
+        await router.acompletion(model="gpt-main", messages=messages)
+        await router.acompletion(model="gpt-main", messages=messages)
+    spans = _kinds(await asyncio.to_thread(signals.wait_spans, 4))
+    (server,) = spans[SpanKind.SERVER]
+    (second_router,) = spans[SpanKind.INTERNAL]
+    first, second = spans[SpanKind.CLIENT]
+    assert _parent_id(first) == server.context.span_id
+    assert _parent_id(second_router) == server.context.span_id
+    assert _parent_id(second) == second_router.context.span_id
+    assert server.attributes["otel_llm.model_group"] == "gpt-main"
+    assert server.attributes["otel_llm.router.attempts"] == 1
+    assert server.attributes["otel_llm.router.final_model_group"] == "gpt-main"
+    assert second_router.attributes["otel_llm.router.attempts"] == 1
+    assert server.status.status_code is StatusCode.UNSET  # the HTTP request's status is not the Router's to set
+
+
+async def test_folded_router_request_keeps_its_fallback_on_the_server_span(
+    proxy_callback: ProxyCallback, signals: Signals, fake_openai: FakeOpenAI, httpserver: HTTPServer
+) -> None:
+    """A fallback in a folded Router request: the counts and the event are on the SERVER span."""
+    broken = FailingProvider(httpserver, "/broken", 500)
+    router = litellm.Router(
+        model_list=[
+            {
+                "model_name": "gpt-flaky",
+                "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": broken.api_base, "api_key": "sk-p"},
+            },
+            {
+                "model_name": "gpt-main",
+                "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": fake_openai.api_base, "api_key": "sk-p"},
+            },
+        ],
+        fallbacks=[{"gpt-flaky": ["gpt-main"]}],
+        num_retries=0,
+    )
+    server_tracer = signals.tracer_provider.get_tracer("fastapi")
+    with server_tracer.start_as_current_span("POST /v1/chat/completions", kind=SpanKind.SERVER):
+        await router.acompletion(model="gpt-flaky", messages=[{"role": "user", "content": "hi"}])
+    spans = _kinds(await asyncio.to_thread(signals.wait_spans, 3))
+    (server,) = spans[SpanKind.SERVER]
+    assert not spans[SpanKind.INTERNAL]
+    failed, served = spans[SpanKind.CLIENT]
+    assert {_parent_id(failed), _parent_id(served)} == {server.context.span_id}
+    assert failed.attributes["error.type"] and "error.type" not in served.attributes
+    assert server.attributes["otel_llm.router.attempts"] == 2
+    assert server.attributes["otel_llm.router.fallbacks"] == 1
+    assert server.attributes["otel_llm.router.final_model_group"] == "gpt-main"
+    assert [event.name for event in server.events] == ["otel_llm.fallback"]
+    assert broken.hits >= 1
+
+
+async def test_router_span_on_request(
+    monkeypatch: pytest.MonkeyPatch, signals: Signals, fake_openai: FakeOpenAI
+) -> None:
+    """OTEL_LLM_PROXY_ROUTER_SPAN=true: the Router request is a span of its own under the SERVER span."""
+    monkeypatch.setenv("OTEL_LLM_PROXY_ROUTER_SPAN", "true")
+    callback = ProxyCallback(signals.tracer_provider, signals.meter_provider, setup=False)
+    instrumentor = LiteLLMInstrumentor()
+    instrumentor.instrument(callback=callback)
+    try:
+        server_tracer = signals.tracer_provider.get_tracer("fastapi")
+        with server_tracer.start_as_current_span("POST /v1/chat/completions", kind=SpanKind.SERVER):
+            await _router(fake_openai).acompletion(model="gpt-main", messages=[{"role": "user", "content": "hi"}])
+        spans = _kinds(await asyncio.to_thread(signals.wait_spans, 3))
+    finally:
+        instrumentor.uninstrument()
+    (server,), (router,), (attempt,) = spans[SpanKind.SERVER], spans[SpanKind.INTERNAL], spans[SpanKind.CLIENT]
+    assert _parent_id(router) == server.context.span_id and _parent_id(attempt) == router.context.span_id
+    assert router.attributes["otel_llm.router.attempts"] == 1
+    assert "otel_llm.router.attempts" not in server.attributes

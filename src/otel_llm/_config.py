@@ -206,6 +206,7 @@ class Config:
     loop_redis_url: str | None = None
     proxy_http_spans: bool = False
     proxy_fastapi_telemetry: str = "server"
+    proxy_router_span: bool = False
 
 
 def _warn(setting: str, value: str, fix: str, default: object) -> None:
@@ -362,6 +363,7 @@ def resolve(env: Mapping[str, str] | None = None, **overrides: object) -> Config
         "loop_max_windows": _from_env(env, "OTEL_LLM_LOOP_MAX_WINDOWS", _positive_int, base.loop_max_windows),
         "loop_redis_url": _from_env(env, "OTEL_LLM_LOOP_REDIS_URL", _text, base.loop_redis_url),
         "proxy_http_spans": _from_env(env, "OTEL_LLM_PROXY_HTTP_SPANS", _bool, base.proxy_http_spans),
+        "proxy_router_span": _from_env(env, "OTEL_LLM_PROXY_ROUTER_SPAN", _bool, base.proxy_router_span),
         "proxy_fastapi_telemetry": _from_env(
             env, "OTEL_LLM_PROXY_FASTAPI_TELEMETRY", _one_of(FASTAPI_TELEMETRY_MODES), base.proxy_fastapi_telemetry
         ),

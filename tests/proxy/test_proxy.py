@@ -58,15 +58,12 @@ def proxy(
 
 
 def _trace(receiver: OtlpReceiver, trace_id: str, attempts: int) -> list[dict[str, object]]:
-    """The spans of a trace, once its request span, Router span and ``attempts`` attempt spans arrived."""
+    """The spans of a trace, once its request span and ``attempts`` attempt spans arrived."""
 
     def complete() -> list[dict[str, object]] | None:
         spans = [s for s in receiver.spans() if s["trace_id"] == trace_id]
-        ours = [s for s in spans if s["scope"] == "otel_llm"]
-        done = (
-            sum(1 for s in ours if s["kind"] == CLIENT) >= attempts
-            and any(s["kind"] == INTERNAL for s in ours)
-            and any(s["kind"] == SERVER for s in spans)
+        done = sum(1 for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm") >= attempts and any(
+            s["kind"] == SERVER for s in spans
         )
         return spans if done else None
 
@@ -74,25 +71,23 @@ def _trace(receiver: OtlpReceiver, trace_id: str, attempts: int) -> list[dict[st
 
 
 def test_trace_continues_the_callers_trace(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
-    """proxy request → model-group request → attempt → provider HTTP call, inside the client's trace."""
+    """proxy request (with the model-group request's counts) → attempt → provider HTTP call, in the client's trace."""
     response = proxy.chat(ALPHA, headers={"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"}, user="customer-42")
     assert response.status_code == 200, response.text
     spans = _trace(receiver, CLIENT_TRACE, 1)
-    by_id = {s["span_id"]: s for s in spans}
     (server,) = [s for s in spans if s["kind"] == SERVER]
-    (router,) = [s for s in spans if s["kind"] == INTERNAL and s["scope"] == "otel_llm"]
     (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
     http = [s for s in spans if s["kind"] == CLIENT and s["scope"] != "otel_llm"]
     # The server span is FastAPI's own (recent FastAPI traces natively) or otel-llm's fallback.
     assert server["parent_span_id"] == CLIENT_SPAN
     assert server["name"] == "POST /v1/chat/completions"
     assert server["attributes"]["http.response.status_code"] == 200
-    ancestors, node = [], router
-    while node["parent_span_id"] in by_id:
-        node = by_id[node["parent_span_id"]]
-        ancestors.append(node["span_id"])
-    assert server["span_id"] in ancestors and router["name"] == "chat gpt-main"
-    assert attempt["parent_span_id"] == router["span_id"] and attempt["name"] == "chat gpt-4o-mini"
+    # The Router request is folded into the SERVER span (OTEL_LLM_PROXY_ROUTER_SPAN=false): no INTERNAL span.
+    assert not [s for s in spans if s["kind"] == INTERNAL]
+    assert server["attributes"]["otel_llm.model_group"] == "gpt-main"
+    assert server["attributes"]["otel_llm.router.attempts"] == 1
+    assert server["attributes"]["otel_llm.router.final_model_group"] == "gpt-main"
+    assert attempt["parent_span_id"] == server["span_id"] and attempt["name"] == "chat gpt-4o-mini"
     assert len(http) == 1 and http[0]["parent_span_id"] == attempt["span_id"]
     assert {s["resource"]["service.name"] for s in spans} == {"proxy-under-test"}
     # FastAPI keeps its SERVER span; its per-dependency spans are off (OTEL_LLM_PROXY_FASTAPI_TELEMETRY=server).
@@ -139,9 +134,13 @@ def test_fallback_visible_and_counted_once(proxy: ProxyProcess, receiver: OtlpRe
     assert {s["attributes"]["error.type"] for s in failed} == {"InternalServerError"}
     assert len(served) == 1 and served[0]["attributes"]["otel_llm.model_group"] == "gpt-backup"
     assert [name for name, _ in served[0]["events"]] == ["otel_llm.fallback"]
-    (router,) = [s for s in spans if s["kind"] == INTERNAL and s["scope"] == "otel_llm"]
-    assert router["attributes"]["otel_llm.router.fallbacks"] == 1
-    assert router["attributes"]["otel_llm.router.retries"] == 1
+    (server,) = [s for s in spans if s["kind"] == SERVER]
+    assert {s["parent_span_id"] for s in attempts} == {server["span_id"]}
+    assert server["attributes"]["otel_llm.router.attempts"] == 3
+    assert server["attributes"]["otel_llm.router.fallbacks"] == 1
+    assert server["attributes"]["otel_llm.router.retries"] == 1
+    assert server["attributes"]["otel_llm.router.final_model_group"] == "gpt-backup"
+    assert [name for name, _ in server["events"]] == ["otel_llm.retry", "otel_llm.fallback"]
 
     def fallbacks() -> float:
         return sum(

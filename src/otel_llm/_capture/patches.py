@@ -27,7 +27,7 @@ from .live import REGISTRY, LiveCall
 from .loop_check import check_loop_guard
 from .parent import carrier_from, metadata_of
 from .payload import route_step
-from .router import ROUTER_KEY, RouterRequest
+from .router import ROUTER_KEY, RouterRequest, ServerSpanClaims
 from .router import current as current_router
 from .streams import ObservedStream, is_stream
 from .targets import ATTEMPT_TARGETS, ROUTER_TARGETS, Target
@@ -270,7 +270,26 @@ def _finish_router(telemetry: Telemetry, request: RouterRequest, error: BaseExce
         request.served_model_group if error is None else None,
         error_type,
         message,
+        owned=request.owns_span,
     )
+
+
+_SERVER_SPANS: Final = ServerSpanClaims()
+
+
+def _start_router_request(
+    telemetry: Telemetry, operation: str, group: str | None, kwargs: Mapping[str, Any]
+) -> tuple[RouterRequest, Context]:
+    """The Router request and the context its attempts run in: under the proxy's SERVER span
+    (folded into it) or under a Router span of its own."""
+    server = _SERVER_SPANS.claim_current() if telemetry.fold_router_into_server_span else None
+    if server is not None:
+        telemetry.fold_router_request(server, group)
+        request = RouterRequest(server, operation, group, owns_span=False)
+        return request, context.set_value(ROUTER_KEY, request)
+    carrier = carrier_from(metadata_of(kwargs))
+    request = RouterRequest(telemetry.start_router_span(operation, group, carrier), operation, group)
+    return request, context.set_value(ROUTER_KEY, request, trace.set_span_in_context(request.span))
 
 
 def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
@@ -283,10 +302,8 @@ def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
         check_loop_guard(telemetry, kwargs, text(_model_of(target, args, kwargs), 256))
         try:
             group = text(_model_of(target, args, kwargs), telemetry.config.attribute_max_length)
-            carrier = carrier_from(metadata_of(kwargs))
-            request = RouterRequest(telemetry.start_router_span(operation, group, carrier), operation, group)
-            ctx = trace.set_span_in_context(request.span)
-            return request, context.attach(context.set_value(ROUTER_KEY, request, ctx))
+            request, ctx = _start_router_request(telemetry, operation, group, kwargs)
+            return request, context.attach(ctx)
         except Exception as error:  # noqa: BLE001  # the boundary: see _errors
             _errors.report("capture.router", error)
             return None, None

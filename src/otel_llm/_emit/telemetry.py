@@ -44,6 +44,9 @@ class Telemetry:
         self.config = config
         self._providers = (tracer_provider, meter_provider, logger_provider)
         self._headroom_provider = headroom_meter_provider
+        # The proxy sets this: a Router request then annotates the request's SERVER span
+        # instead of opening a span of its own (OTEL_LLM_PROXY_ROUTER_SPAN).
+        self.fold_router_into_server_span = False
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=_SCHEMA_URL)
         meter = get_meter(_SCOPE, __version__, meter_provider, schema_url=_SCHEMA_URL)
         self.instruments = Instruments(meter)
@@ -148,6 +151,12 @@ class Telemetry:
         )
 
     @staticmethod
+    def fold_router_request(server_span: Span, model_group: str | None) -> None:
+        """Mark the proxy's SERVER span as the parent of a Router request's attempts."""
+        if model_group:
+            server_span.set_attribute(n.MODEL_GROUP, model_group)
+
+    @staticmethod
     def note_route_step(router_span: Span, step: RouteStep) -> None:
         name, attrs = route_event(step)
         router_span.add_event(name, attrs)
@@ -161,7 +170,23 @@ class Telemetry:
         final_model_group: str | None,
         error_type: str | None,
         error_message: str | None,
+        *,
+        owned: bool = True,
     ) -> None:
+        """Write the Router request's outcome on its span and end it; on a SERVER span it was
+        folded into (``owned=False``) only the counts and the served group: the status, the
+        error and the end are the HTTP request's, set by its own instrumentation."""
+        if not owned:
+            if router_span.is_recording():  # a span that ended first would warn on every set
+                folded: dict[str, AttributeValue] = {
+                    n.ROUTER_ATTEMPTS: attempts,
+                    n.ROUTER_RETRIES: retries,
+                    n.ROUTER_FALLBACKS: fallbacks,
+                }
+                if final_model_group:
+                    folded[n.ROUTER_FINAL_MODEL_GROUP] = final_model_group
+                router_span.set_attributes(folded)
+            return
         attrs: dict[str, AttributeValue] = {
             n.ROUTER_ATTEMPTS: attempts,
             n.ROUTER_RETRIES: retries,

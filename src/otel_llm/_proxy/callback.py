@@ -76,6 +76,8 @@ class ProxyCallback(OtelLLMCallback):
         headroom_provider = install_providers(content_mode=config.content_mode) if setup else None
         super().__init__(tracer_provider, meter_provider, logger_provider, headroom_meter_provider=headroom_provider)
         self._requests = RequestSpans()
+        # One span fewer per request: the Router request's counts go on the SERVER span.
+        self.telemetry.fold_router_into_server_span = not self.config.proxy_router_span
         if setup:
             from ..instrumentor import LiteLLMInstrumentor  # noqa: PLC0415  # imports litellm
 
