@@ -280,7 +280,7 @@ def main() -> None:
         "--variants",
         default=(
             "none,noop-callback,otel-llm,otel-llm-unreachable,litellm-otel,"
-            "otel-llm-http-spans,otel-llm-fastapi-off,otel-llm-loop-off"
+            "otel-llm-http-spans,otel-llm-fastapi-off,otel-llm-loop-off,otel-llm-router-span,otel-llm-export-none"
         ),
     )
     args = parser.parse_args()
