@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind
 
+from otel_llm._capture.router import ServerSpanClaims
 from otel_llm._config import Config, resolve
 from otel_llm._emit.cardinality import CardinalityLimiter
 from otel_llm._redact import safe_url, scrub, server_of
@@ -93,3 +98,21 @@ def test_cardinality_cap(caplog: pytest.LogCaptureFixture) -> None:
     assert values == ["m0", "m1", "m2"] + ["_OTHER"] * 7
     assert limiter.limit({"model": "m1"})["model"] == "m1"
     assert len([r for r in caplog.records if "reached 3 distinct values" in r.getMessage()]) == 1
+
+
+def test_server_span_claims_are_once_per_span_and_bounded_by_live_spans() -> None:
+    """A SERVER span takes one folded Router request; the claims forget spans that are gone."""
+    tracer = TracerProvider().get_tracer("test")
+    claims = ServerSpanClaims()
+    with tracer.start_as_current_span("internal"):
+        assert claims.claim_current() is None  # not a SERVER span
+    for _ in range(100):
+        with tracer.start_as_current_span("POST /", kind=SpanKind.SERVER) as span:
+            assert claims.claim_current() is span
+            assert claims.claim_current() is None  # claimed once
+        assert span is not None
+    assert claims.claim_current() is None  # no current span
+    del span
+    gc.collect()
+    assert len(claims._claimed) == 0  # the bound is the point of the test
+    assert trace.get_current_span() is trace.INVALID_SPAN
