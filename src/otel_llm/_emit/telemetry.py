@@ -176,17 +176,6 @@ class Telemetry:
         """Write the Router request's outcome on its span and end it; on a SERVER span it was
         folded into (``owned=False``) only the counts and the served group: the status, the
         error and the end are the HTTP request's, set by its own instrumentation."""
-        if not owned:
-            if router_span.is_recording():  # a span that ended first would warn on every set
-                folded: dict[str, AttributeValue] = {
-                    n.ROUTER_ATTEMPTS: attempts,
-                    n.ROUTER_RETRIES: retries,
-                    n.ROUTER_FALLBACKS: fallbacks,
-                }
-                if final_model_group:
-                    folded[n.ROUTER_FINAL_MODEL_GROUP] = final_model_group
-                router_span.set_attributes(folded)
-            return
         attrs: dict[str, AttributeValue] = {
             n.ROUTER_ATTEMPTS: attempts,
             n.ROUTER_RETRIES: retries,
@@ -194,6 +183,10 @@ class Telemetry:
         }
         if final_model_group:
             attrs[n.ROUTER_FINAL_MODEL_GROUP] = final_model_group
+        if not owned:
+            if router_span.is_recording():  # a span that ended first would warn on every set
+                router_span.set_attributes(attrs)
+            return
         if error_type:
             attrs[n.ERROR_TYPE] = error_type
             router_span.set_status(Status(StatusCode.ERROR, error_message or error_type))
