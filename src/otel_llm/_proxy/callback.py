@@ -77,7 +77,8 @@ class ProxyCallback(OtelLLMCallback):
         super().__init__(tracer_provider, meter_provider, logger_provider, headroom_meter_provider=headroom_provider)
         self._requests = RequestSpans()
         # One span fewer per request: the Router request's counts go on the SERVER span.
-        self.telemetry.fold_router_into_server_span = not self.config.proxy_router_span
+        fold = not self.config.proxy_router_span
+        self.telemetry.fold_router_into_server_span = fold
         if setup:
             from ..instrumentor import LiteLLMInstrumentor  # noqa: PLC0415  # imports litellm
 
@@ -85,6 +86,8 @@ class ProxyCallback(OtelLLMCallback):
             # Under opentelemetry-instrument the entry point has instrumented LiteLLM already.
             if not instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.instrument(callback=self)
+            elif instrumentor.callback is not None:  # its patches write through the entry point's telemetry
+                instrumentor.callback.telemetry.fold_router_into_server_span = fold
             if self.config.proxy_http_spans:
                 _instrument_http_clients()
             configure_fastapi_telemetry(self.config.proxy_fastapi_telemetry)
