@@ -20,7 +20,7 @@ class RouterRequest:
     """Counts and outcome of one Router call; its span is the attempts' parent.
 
     ``owns_span`` is False when the Router request was folded into the proxy's SERVER span
-    (see ``claim_server_span``): that span is annotated, never ended, by the Router.
+    (see ``ServerSpanClaims``): that span is annotated, never ended, by the Router.
     """
 
     span: Span
