@@ -210,3 +210,24 @@ def fake_providers(
     finally:
         server.clear()
         server.stop()
+
+
+def fallback_router(primary: FailingProvider, backup: FakeOpenAI) -> Any:
+    """A real LiteLLM Router: group ``primary`` (retried once) falls back to ``backup``."""
+    import litellm  # only the tests that route pay for the import
+
+    return litellm.Router(
+        model_list=[
+            {
+                "model_name": "primary",
+                "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": primary.api_base, "api_key": "sk-a"},
+            },
+            {
+                "model_name": "backup",
+                "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": backup.api_base, "api_key": "sk-b"},
+            },
+        ],
+        fallbacks=[{"primary": ["backup"]}],
+        num_retries=1,
+        retry_after=0,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import litellm
 import pytest
@@ -20,18 +21,27 @@ from pytest_httpserver import HTTPServer
 from otel_llm import LiteLLMInstrumentor
 from otel_llm.proxy import ProxyCallback  # importing the module has no side effect
 from tests.conftest import Signals
-from tests.fakes import FailingProvider, FakeOpenAI
+from tests.fakes import FailingProvider, FakeOpenAI, fallback_router
 
 TRACE, PARENT = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 
 
-@pytest.fixture
-def proxy_callback(signals: Signals) -> Iterator[ProxyCallback]:
+@contextmanager
+def _instrumented(signals: Signals) -> Iterator[ProxyCallback]:
+    """A proxy callback on the test's providers (settings from the environment), LiteLLM instrumented with it."""
     callback = ProxyCallback(signals.tracer_provider, signals.meter_provider, setup=False)
     instrumentor = LiteLLMInstrumentor()
     instrumentor.instrument(callback=callback)
-    yield callback
-    instrumentor.uninstrument()
+    try:
+        yield callback
+    finally:
+        instrumentor.uninstrument()
+
+
+@pytest.fixture
+def proxy_callback(signals: Signals) -> Iterator[ProxyCallback]:
+    with _instrumented(signals) as callback:
+        yield callback
 
 
 def _router(fake: FakeOpenAI) -> litellm.Router:
@@ -148,35 +158,24 @@ async def test_folded_router_request_keeps_its_fallback_on_the_server_span(
     proxy_callback: ProxyCallback, signals: Signals, fake_openai: FakeOpenAI, httpserver: HTTPServer
 ) -> None:
     """A fallback in a folded Router request: the counts and the event are on the SERVER span."""
-    broken = FailingProvider(httpserver, "/broken", 500)
-    router = litellm.Router(
-        model_list=[
-            {
-                "model_name": "gpt-flaky",
-                "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": broken.api_base, "api_key": "sk-p"},
-            },
-            {
-                "model_name": "gpt-main",
-                "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": fake_openai.api_base, "api_key": "sk-p"},
-            },
-        ],
-        fallbacks=[{"gpt-flaky": ["gpt-main"]}],
-        num_retries=0,
-    )
+    primary = FailingProvider(httpserver, "/broken", 500)
+    router = fallback_router(primary, fake_openai)
     server_tracer = signals.tracer_provider.get_tracer("fastapi")
     with server_tracer.start_as_current_span("POST /v1/chat/completions", kind=SpanKind.SERVER):
-        await router.acompletion(model="gpt-flaky", messages=[{"role": "user", "content": "hi"}])
-    spans = _kinds(await asyncio.to_thread(signals.wait_spans, 3))
+        await router.acompletion(model="primary", messages=[{"role": "user", "content": "hi"}])
+    spans = _kinds(await asyncio.to_thread(signals.wait_spans, 4))
     (server,) = spans[SpanKind.SERVER]
     assert not spans[SpanKind.INTERNAL]
-    failed, served = spans[SpanKind.CLIENT]
-    assert {_parent_id(failed), _parent_id(served)} == {server.context.span_id}
-    assert failed.attributes["error.type"] and "error.type" not in served.attributes
-    assert server.attributes["otel_llm.router.attempts"] == 2
+    *failed, served = spans[SpanKind.CLIENT]
+    assert {_parent_id(span) for span in [*failed, served]} == {server.context.span_id}
+    assert len(failed) == 2 and all(span.attributes["error.type"] for span in failed)
+    assert "error.type" not in served.attributes
+    assert server.attributes["otel_llm.router.attempts"] == 3
+    assert server.attributes["otel_llm.router.retries"] == 1
     assert server.attributes["otel_llm.router.fallbacks"] == 1
-    assert server.attributes["otel_llm.router.final_model_group"] == "gpt-main"
-    assert [event.name for event in server.events] == ["otel_llm.fallback"]
-    assert broken.hits >= 1
+    assert server.attributes["otel_llm.router.final_model_group"] == "backup"
+    assert [event.name for event in server.events] == ["otel_llm.retry", "otel_llm.fallback"]
+    assert primary.hits == 2
 
 
 async def test_router_span_on_request(
@@ -184,16 +183,11 @@ async def test_router_span_on_request(
 ) -> None:
     """OTEL_LLM_PROXY_ROUTER_SPAN=true: the Router request is a span of its own under the SERVER span."""
     monkeypatch.setenv("OTEL_LLM_PROXY_ROUTER_SPAN", "true")
-    callback = ProxyCallback(signals.tracer_provider, signals.meter_provider, setup=False)
-    instrumentor = LiteLLMInstrumentor()
-    instrumentor.instrument(callback=callback)
-    try:
+    with _instrumented(signals):
         server_tracer = signals.tracer_provider.get_tracer("fastapi")
         with server_tracer.start_as_current_span("POST /v1/chat/completions", kind=SpanKind.SERVER):
             await _router(fake_openai).acompletion(model="gpt-main", messages=[{"role": "user", "content": "hi"}])
         spans = _kinds(await asyncio.to_thread(signals.wait_spans, 3))
-    finally:
-        instrumentor.uninstrument()
     (server,), (router,), (attempt,) = spans[SpanKind.SERVER], spans[SpanKind.INTERNAL], spans[SpanKind.CLIENT]
     assert _parent_id(router) == server.context.span_id and _parent_id(attempt) == router.context.span_id
     assert router.attributes["otel_llm.router.attempts"] == 1

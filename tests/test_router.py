@@ -10,27 +10,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 from pytest_httpserver import HTTPServer
 
 from tests.conftest import Signals
-from tests.fakes import FailingProvider, FakeOpenAI
+from tests.fakes import FailingProvider, FakeOpenAI, fallback_router
 
 MESSAGES = [{"role": "user", "content": "route me please"}]
-
-
-def _router(primary: FailingProvider, backup: FakeOpenAI) -> litellm.Router:
-    return litellm.Router(
-        model_list=[
-            {
-                "model_name": "primary",
-                "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": primary.api_base, "api_key": "sk-a"},
-            },
-            {
-                "model_name": "backup",
-                "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": backup.api_base, "api_key": "sk-b"},
-            },
-        ],
-        fallbacks=[{"primary": ["backup"]}],
-        num_retries=1,
-        retry_after=0,
-    )
 
 
 def _attempts(signals: Signals) -> list:
@@ -92,7 +74,7 @@ def test_router_sync_fallback(
 ) -> None:
     """A failing primary retried once then falling back: three attempts, one retry, one fallback."""
     primary = FailingProvider(httpserver, "/primary", 500)
-    response = _router(primary, fake_openai).completion(model="primary", messages=MESSAGES)
+    response = fallback_router(primary, fake_openai).completion(model="primary", messages=MESSAGES)
     assert response.choices[0].message.content == fake_openai.reply
     assert primary.hits == 2
     signals.wait_spans(4 if capture_mode == "instrumentor" else 3)
@@ -106,7 +88,7 @@ async def test_router_async_fallback(
 ) -> None:
     """The async Router gives the same attempts, events and counters."""
     primary = FailingProvider(httpserver, "/aprimary", 500)
-    await _router(primary, fake_openai).acompletion(model="primary", messages=MESSAGES)
+    await fallback_router(primary, fake_openai).acompletion(model="primary", messages=MESSAGES)
     await asyncio.to_thread(signals.wait_spans, 4 if capture_mode == "instrumentor" else 3)
     _check_attempts(signals)
     if capture_mode == "instrumentor":
