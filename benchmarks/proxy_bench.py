@@ -280,7 +280,8 @@ def main() -> None:
         "--variants",
         default=(
             "none,noop-callback,otel-llm,otel-llm-unreachable,litellm-otel,"
-            "otel-llm-http-spans,otel-llm-fastapi-off,otel-llm-loop-off,otel-llm-router-span,otel-llm-export-none"
+            "otel-llm-http-spans,otel-llm-fastapi-off,otel-llm-loop-off,otel-llm-router-span,otel-llm-export-none,"
+            "otel-llm-batch-512"
         ),
     )
     args = parser.parse_args()
@@ -304,6 +305,11 @@ def main() -> None:
             "otel-llm-router-span": (
                 True,
                 {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_ROUTER_SPAN": "true"},
+            ),
+            # Diagnosis: the SDK's default 512-span export batches (otel-llm's proxy default is 64).
+            "otel-llm-batch-512": (
+                True,
+                {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "512"},
             ),
             "otel-llm-loop-off": (True, {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_LOOP_MODE": "off"}),
             # Diagnosis: FastAPI's own telemetry in full (operation spans), or off (otel-llm's SERVER span).

@@ -1,4 +1,4 @@
-"""The proxy's lean telemetry defaults: FastAPI's own telemetry and provider HTTP spans.
+"""The proxy's lean telemetry defaults: FastAPI's own telemetry, provider HTTP spans, span batches.
 
 OTEL_LLM_PROXY_FASTAPI_TELEMETRY is tested on a real FastAPI app (the proxy's web framework)
 with its native telemetry pointed at in-memory providers, driven over ASGI by Starlette's
@@ -8,17 +8,21 @@ test client; OTEL_LLM_PROXY_HTTP_SPANS on the real httpx and aiohttp instrumento
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 
 from otel_llm._config import resolve
 from otel_llm._proxy.callback import _instrument_http_clients
 from otel_llm._proxy.fastapi_telemetry import configure_fastapi_telemetry
+from otel_llm._proxy.setup import SPAN_BATCH_SIZE, span_processor
 from tests.conftest import Signals
 
 
@@ -100,3 +104,39 @@ def test_http_span_instrumentation_instruments_httpx_and_aiohttp() -> None:
         for instrumentor in instrumentors:
             if instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.uninstrument()
+
+
+class _Batches(SpanExporter):
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.sizes.append(len(spans))
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return None
+
+
+def _batch_sizes(env: dict[str, str], spans: int = 150) -> list[int]:
+    exporter = _Batches()
+    provider = TracerProvider()
+    provider.add_span_processor(span_processor(exporter, env))
+    tracer = provider.get_tracer("test")
+    for _ in range(spans):
+        tracer.start_span("s").end()
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+    assert sum(exporter.sizes) == spans
+    return exporter.sizes
+
+
+def test_span_batches_are_small_unless_configured(caplog: pytest.LogCaptureFixture) -> None:
+    # Smaller batches spread the encoding (which holds the GIL) instead of one 512-span burst.
+    assert max(_batch_sizes({})) == SPAN_BATCH_SIZE == 64
+    assert max(_batch_sizes({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "100"})) == 100
+    # A queue smaller than the default batch caps it (the SDK refuses a batch larger than its queue).
+    assert max(_batch_sizes({"OTEL_BSP_MAX_QUEUE_SIZE": "32"}, spans=32)) <= 32
+    with caplog.at_level(logging.WARNING, logger="otel_llm"):
+        assert max(_batch_sizes({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "many"})) == SPAN_BATCH_SIZE
+    assert "OTEL_BSP_MAX_EXPORT_BATCH_SIZE='many'" in caplog.text
