@@ -30,9 +30,9 @@ from .log_limits import limit_pipeline_warnings
 _log: Final = logging.getLogger("otel_llm")
 DEFAULT_SERVICE_NAME: Final = "litellm-proxy"
 # Spans per OTLP export when OTEL_BSP_MAX_EXPORT_BATCH_SIZE is unset (the SDK's default is 512).
-# Encoding a batch holds the GIL, and the proxy's request handling waits for it: 512 proxy spans
-# take ~40 ms, which showed up in p99 latency (benchmarks/README.md); 64 take ~5 ms, about one
-# GIL switch interval. The same CPU in total, at a few more (small) exports per second.
+# Encoding a batch competes with the proxy's request handling for the GIL: 512 proxy spans take
+# ~40 ms, during which requests in flight run at half speed, which showed up in p99 latency
+# (benchmarks/README.md); 64 take ~5 ms. The same CPU in total, at a few more exports per second.
 SPAN_BATCH_SIZE: Final = 64
 EXPORTERS: Final = ("otlp", "prometheus", "console", "none")
 
