@@ -132,7 +132,7 @@ def _batch_sizes(env: dict[str, str], spans: int = 150) -> list[int]:
 
 
 def test_span_batches_are_small_unless_configured(caplog: pytest.LogCaptureFixture) -> None:
-    # Smaller batches spread the encoding (which holds the GIL) instead of one 512-span burst.
+    # Smaller batches spread the encoding (which competes for the GIL) instead of one 512-span burst.
     assert max(_batch_sizes({})) == SPAN_BATCH_SIZE == 64
     assert max(_batch_sizes({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "100"})) == 100
     # A queue smaller than the default batch caps it (the SDK refuses a batch larger than its queue).
