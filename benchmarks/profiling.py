@@ -2,7 +2,7 @@
 
   python benchmarks/profiling.py sdk [--config otel-llm-callback] [--calls 3000]
   python benchmarks/profiling.py proxy [--seconds 20] [--no-callback]
-  python benchmarks/profiling.py timers [--seconds 20]
+  python benchmarks/profiling.py timers [--seconds 20] [--no-callback]
 
 Run it with benchmarks/.venv/bin/python (py-spy is installed there). ``sdk`` runs mock
 ``litellm.completion`` calls in a loop under one configuration (sdk_worker.py's setup) and
@@ -12,8 +12,9 @@ Both write the collapsed stacks to benchmarks/results/profile-<mode>.folded and 
 JSON, the share of samples spent in otel-llm, in the OpenTelemetry SDK and in each of the
 hottest otel-llm functions (inclusive). ``timers`` runs the same proxy with a sitecustomize that
 wraps otel-llm's entry points and the SDK calls it (and FastAPI) make, and prints the thread CPU
-time per request spent in each (inclusive, so nested rows overlap), next to the proxy's total CPU
-per request.
+time per request spent in each (inclusive, so nested rows overlap), and in the garbage collector
+by generation, next to the proxy's total CPU per request; with ``--no-callback`` only the
+collector, for the baseline.
 """
 
 from __future__ import annotations
