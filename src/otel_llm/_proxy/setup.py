@@ -4,7 +4,8 @@ Only when none are installed: under ``opentelemetry-instrument`` (or an applicat
 set its own providers) those are reused, so there is one pipeline and no duplicate span.
 
 The pipeline is built for a gateway: bounded queues that drop the oldest telemetry
-first, exporters that never block a request, the SDK's own drop/export counters
+first, exporters that never block a request, small export batches (see SPAN_BATCH_SIZE),
+the SDK's own drop/export counters
 (``otel.sdk.*``) switched on, export failures logged once a minute instead of once per
 batch, and a fresh ``service.instance.id`` in every (forked) worker.
 """
