@@ -24,7 +24,7 @@ from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from .._config import ContentMode
+from .._config import ContentMode, _from_env, _positive_int
 from .export_guard import GuardedSpanExporter
 from .log_limits import limit_pipeline_warnings
 
@@ -36,6 +36,7 @@ DEFAULT_SERVICE_NAME: Final = "litellm-proxy"
 # (benchmarks/README.md); 64 take ~5 ms. The price: each export's fixed cost (~0.7 ms) eight times as
 # often, ~0.5% of a proxy request's CPU.
 SPAN_BATCH_SIZE: Final = 64
+SDK_QUEUE_SIZE: Final = 2048  # OTEL_BSP_MAX_QUEUE_SIZE's default in the OpenTelemetry specification
 EXPORTERS: Final = ("otlp", "prometheus", "console", "none")
 
 
@@ -102,14 +103,6 @@ def _with_self_metrics(factory: Any, meter_provider: MeterProvider | None) -> An
         return factory()
 
 
-def _positive_int(raw: str | None) -> int | None:
-    try:
-        value = int((raw or "").strip())
-    except ValueError:
-        return None
-    return value if value > 0 else None
-
-
 def span_processor(
     exporter: SpanExporter, env: Mapping[str, str], meter_provider: MeterProvider | None = None
 ) -> BatchSpanProcessor:
@@ -117,25 +110,12 @@ def span_processor(
 
     ``env`` is authoritative for the two sizes (the SDK itself would read ``os.environ``).
     """
-    options: dict[str, Any] = {}
-    queue = _positive_int(env.get("OTEL_BSP_MAX_QUEUE_SIZE"))
-    if queue:
-        options["max_queue_size"] = queue
-    raw = env.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")
-    batch = _positive_int(raw)
-    if batch is None:
-        if raw is not None and raw.strip():
-            _log.warning(
-                "otel-llm: OTEL_BSP_MAX_EXPORT_BATCH_SIZE=%r is not a positive whole number of spans; "
-                "set one (or unset it for otel-llm's default, %d).",
-                raw,
-                SPAN_BATCH_SIZE,
-            )
-        # The SDK rejects a batch larger than the queue; a deliberately tiny queue wins.
-        batch = min(SPAN_BATCH_SIZE, queue) if queue else SPAN_BATCH_SIZE
-    options["max_export_batch_size"] = batch
+    queue = _from_env(env, "OTEL_BSP_MAX_QUEUE_SIZE", _positive_int, SDK_QUEUE_SIZE)
+    # The SDK rejects a batch larger than the queue: a deliberately tiny queue caps the default.
+    batch = _from_env(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", _positive_int, min(SPAN_BATCH_SIZE, queue))
     processor: BatchSpanProcessor = _with_self_metrics(
-        lambda **kw: BatchSpanProcessor(exporter, **options, **kw), meter_provider
+        lambda **kw: BatchSpanProcessor(exporter, max_queue_size=queue, max_export_batch_size=batch, **kw),
+        meter_provider,
     )
     return processor
 
