@@ -292,35 +292,25 @@ def main() -> None:
     counts_prefix: dict[str, Path] = {}
     try:
         api_base = f"{fake.url}/v1"
+
+        def otel_llm(**env: str) -> tuple[bool, dict[str, str]]:
+            """otel-llm exporting to the fake provider's OTLP sink, with ``env`` on top."""
+            return True, {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, **env}
+
         variants = {
             "none": (False, {}),
-            "otel-llm": (True, {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url}),
-            "otel-llm-unreachable": (True, {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed_port()}"}),
-            # Diagnosis: otel-llm with the opt-in provider HTTP client spans, and without loop detection.
-            "otel-llm-http-spans": (
-                True,
-                {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_HTTP_SPANS": "true"},
-            ),
-            # Diagnosis: a Router span of its own per request (the default folds it into the SERVER span).
-            "otel-llm-router-span": (
-                True,
-                {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_ROUTER_SPAN": "true"},
-            ),
-            # Diagnosis: the SDK's default 512-span export batches (otel-llm's proxy default is 64).
-            "otel-llm-batch-512": (
-                True,
-                {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "512"},
-            ),
-            "otel-llm-loop-off": (True, {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_LOOP_MODE": "off"}),
-            # Diagnosis: FastAPI's own telemetry in full (operation spans), or off (otel-llm's SERVER span).
-            "otel-llm-fastapi-full": (
-                True,
-                {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_FASTAPI_TELEMETRY": "full"},
-            ),
-            "otel-llm-fastapi-off": (
-                True,
-                {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_FASTAPI_TELEMETRY": "off"},
-            ),
+            "otel-llm": otel_llm(),
+            "otel-llm-unreachable": otel_llm(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{closed_port()}"),
+            # Diagnoses: the opt-in provider HTTP client spans; a Router span of its own per request
+            # (the default folds it into the SERVER span); the SDK's default 512-span export batches
+            # (otel-llm's proxy default is 64); no loop detection; FastAPI's own telemetry in full
+            # (operation spans) or off (otel-llm's SERVER span).
+            "otel-llm-http-spans": otel_llm(OTEL_LLM_PROXY_HTTP_SPANS="true"),
+            "otel-llm-router-span": otel_llm(OTEL_LLM_PROXY_ROUTER_SPAN="true"),
+            "otel-llm-batch-512": otel_llm(OTEL_BSP_MAX_EXPORT_BATCH_SIZE="512"),
+            "otel-llm-loop-off": otel_llm(OTEL_LLM_LOOP_MODE="off"),
+            "otel-llm-fastapi-full": otel_llm(OTEL_LLM_PROXY_FASTAPI_TELEMETRY="full"),
+            "otel-llm-fastapi-off": otel_llm(OTEL_LLM_PROXY_FASTAPI_TELEMETRY="off"),
             # Diagnosis: every span and metric point made, none exported (no processor, no reader).
             "otel-llm-export-none": (True, {"OTEL_LLM_EXPORTER": "none"}),
             "noop-callback": ("noop_callback.callback", {}),
