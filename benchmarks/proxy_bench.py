@@ -87,14 +87,30 @@ if _path:
             return on_end(self, span)
         BatchSpanProcessor.on_end = counted_on_end
 
-        export = OTLPSpanExporter.export
-        def counted_export(self, spans, *a, **k):
-            result = export(self, spans, *a, **k)
-            with lock:
-                key = "spans_exported" if result == SpanExportResult.SUCCESS else "spans_export_failed"
-                counts[key] += len(spans)
-            return result
-        OTLPSpanExporter.export = counted_export
+        exporting = threading.local()  # otel-llm's exporter may fall back to the SDK's export: count once
+
+        def counting(export):
+            def counted_export(self, spans, *a, **k):
+                if getattr(exporting, "active", False):
+                    return export(self, spans, *a, **k)
+                exporting.active = True
+                try:
+                    result = export(self, spans, *a, **k)
+                finally:
+                    exporting.active = False
+                with lock:
+                    key = "spans_exported" if result == SpanExportResult.SUCCESS else "spans_export_failed"
+                    counts[key] += len(spans)
+                return result
+            return counted_export
+
+        OTLPSpanExporter.export = counting(OTLPSpanExporter.export)
+        try:
+            from otel_llm._proxy.span_exporter import WireSpanExporter
+        except ImportError:  # a proxy without otel-llm
+            pass
+        else:
+            WireSpanExporter.export = counting(WireSpanExporter.export)
 
         mexport = OTLPMetricExporter.export
         def counted_mexport(self, data, *a, **k):
@@ -281,7 +297,7 @@ def main() -> None:
         default=(
             "none,noop-callback,otel-llm,otel-llm-unreachable,litellm-otel,"
             "otel-llm-http-spans,otel-llm-fastapi-off,otel-llm-loop-off,otel-llm-router-span,otel-llm-export-none,"
-            "otel-llm-batch-512"
+            "otel-llm-batch-512,otel-llm-sdk-encoder"
         ),
     )
     args = parser.parse_args()
@@ -303,11 +319,12 @@ def main() -> None:
             "otel-llm-unreachable": otel_llm(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{closed_port()}"),
             # Diagnoses: the opt-in provider HTTP client spans; a Router span of its own per request
             # (the default folds it into the SERVER span); the SDK's default 512-span export batches
-            # (otel-llm's proxy default is 64); no loop detection; FastAPI's own telemetry in full
-            # (operation spans) or off (otel-llm's SERVER span).
+            # (otel-llm's proxy default is 64); the SDK's span encoder instead of otel-llm's; no loop
+            # detection; FastAPI's own telemetry in full (operation spans) or off (otel-llm's SERVER span).
             "otel-llm-http-spans": otel_llm(OTEL_LLM_PROXY_HTTP_SPANS="true"),
             "otel-llm-router-span": otel_llm(OTEL_LLM_PROXY_ROUTER_SPAN="true"),
             "otel-llm-batch-512": otel_llm(OTEL_BSP_MAX_EXPORT_BATCH_SIZE="512"),
+            "otel-llm-sdk-encoder": otel_llm(OTEL_LLM_PROXY_SPAN_ENCODER="sdk"),
             "otel-llm-loop-off": otel_llm(OTEL_LLM_LOOP_MODE="off"),
             "otel-llm-fastapi-full": otel_llm(OTEL_LLM_PROXY_FASTAPI_TELEMETRY="full"),
             "otel-llm-fastapi-off": otel_llm(OTEL_LLM_PROXY_FASTAPI_TELEMETRY="off"),

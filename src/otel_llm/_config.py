@@ -123,6 +123,12 @@ SETTINGS: Final = (
         "dependency, endpoint and serialization) or off (otel-llm's own SERVER span).",
     ),
     Setting(
+        "OTEL_LLM_PROXY_SPAN_ENCODER",
+        "wire",
+        "Proxy only, OTLP over HTTP: wire (otel-llm writes the SDK encoder's exact bytes, ~4x cheaper) or sdk "
+        "(the SDK's encoder).",
+    ),
+    Setting(
         "OTEL_LLM_LOOP_MODE",
         "observe",
         "Runaway-loop detection: observe (report only), block (refuse with 429 during the cool-down) or off.",

@@ -5,7 +5,7 @@ set its own providers) those are reused, so there is one pipeline and no duplica
 
 The pipeline is built for a gateway: bounded queues that drop the oldest telemetry
 first, exporters that never block a request, small export batches (see SPAN_BATCH_SIZE),
-the SDK's own drop/export counters
+spans encoded by otel-llm's own OTLP encoder (span_exporter.py), the SDK's own drop/export counters
 (``otel.sdk.*``) switched on, export failures logged once a minute instead of once per
 batch, and a fresh ``service.instance.id`` in every (forked) worker.
 """
@@ -24,7 +24,7 @@ from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from .._config import ContentMode, _from_env, _positive_int
+from .._config import ContentMode, _from_env, _one_of, _positive_int
 from .export_guard import GuardedSpanExporter
 from .log_limits import limit_pipeline_warnings
 
@@ -38,6 +38,7 @@ DEFAULT_SERVICE_NAME: Final = "litellm-proxy"
 SPAN_BATCH_SIZE: Final = 64
 SDK_QUEUE_SIZE: Final = 2048  # OTEL_BSP_MAX_QUEUE_SIZE's default in the OpenTelemetry specification
 EXPORTERS: Final = ("otlp", "prometheus", "console", "none")
+SPAN_ENCODERS: Final = ("wire", "sdk")  # OTEL_LLM_PROXY_SPAN_ENCODER; see span_exporter.py
 
 
 class ConfigurationError(RuntimeError):
@@ -125,6 +126,10 @@ def _otlp_span_exporter(env: Mapping[str, str], meter_provider: MeterProvider | 
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc  # noqa: PLC0415
 
         return _with_self_metrics(Grpc, meter_provider)  # type: ignore[no-any-return]
+    if _from_env(env, "OTEL_LLM_PROXY_SPAN_ENCODER", _one_of(SPAN_ENCODERS), "wire") == "wire":
+        from .span_exporter import WireSpanExporter  # noqa: PLC0415
+
+        return _with_self_metrics(WireSpanExporter, meter_provider)  # type: ignore[no-any-return]
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http  # noqa: PLC0415
 
     return _with_self_metrics(Http, meter_provider)  # type: ignore[no-any-return]
