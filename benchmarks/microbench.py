@@ -17,8 +17,10 @@ exporter, in-memory metric reader), and are timed in interleaved rounds by proce
   headroom emitters alone.
 
 Run twice: with the SDK payload, and with a proxy-style payload (virtual key, team, end
-user in the metadata). ``--profile FILE`` writes a pyinstrument profile of ``otel_llm``.
-Prints one JSON object.
+user in the metadata). Then the proxy exporter's encoding step alone: 64 of otel-llm's attempt
+spans for the proxy payload encoded by the SDK's OTLP encoder and by otel-llm's wire encoder
+(``span_encoding``: µs per span, and whether the bytes are identical). ``--profile FILE``
+writes a pyinstrument profile of ``otel_llm``. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -151,6 +153,54 @@ def measure(ops: dict[str, Callable[[], None]], n: int, rounds: int, flush: Call
     }
 
 
+BATCH_SPANS = 64  # the proxy's default OTLP export batch
+
+
+def span_encoding(
+    kwargs: dict[str, Any], config: Any, n: int, rounds: int, build_record: Any, telemetry_class: Any
+) -> dict[str, Any]:
+    """The proxy exporter's encoding step, per span: the SDK's OTLP encoder against otel-llm's.
+
+    The batch is 64 of the attempt spans otel-llm writes for the proxy payload (key, team, end
+    user), captured from a real provider; both encoders run on the same batch, interleaved.
+    """
+    try:
+        from otel_llm._proxy import span_wire  # noqa: PLC0415
+    except ImportError:  # older otel-llm: the SDK's encoder only
+        return {}
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: PLC0415
+    from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415
+    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter  # noqa: PLC0415
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "litellm-proxy"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    telemetry = telemetry_class(config, provider, MeterProvider())
+    slo = kwargs["standard_logging_object"]
+    for _ in range(BATCH_SPANS):
+        telemetry.emit(build_record(slo, kwargs, config))
+    telemetry.close()
+    batch = memory.get_finished_spans()
+    sdk_bytes = encode_spans(batch).SerializePartialToString()
+    ops: dict[str, Callable[[], None]] = {
+        "sdk": lambda: encode_spans(batch).SerializePartialToString(),
+        "wire": lambda: span_wire.encode_spans(batch),
+    }
+    measured = measure(ops, n, rounds, lambda: None)
+    per_span = {name: measured[name]["us_median"] / len(batch) for name in ops}
+    return {
+        "spans_per_batch": len(batch),
+        "attributes_per_span": len(batch[0].attributes or {}),
+        "sdk_us_per_span": per_span["sdk"],
+        "wire_us_per_span": per_span["wire"],
+        "ratio_sdk_to_wire": per_span["sdk"] / per_span["wire"],
+        "identical_bytes": span_wire.encode_spans(batch) == sdk_bytes,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=5000, help="operations per timed block")
@@ -202,6 +252,9 @@ def main() -> None:
             measured["otel_llm"]["us_median"] / measured["raw_sdk_same_telemetry"]["us_median"]
         )
         results[label] = measured
+    results["span_encoding"] = span_encoding(
+        proxy_payload(sdk_kwargs), config, max(1, args.n // 100), args.rounds, build_record, Telemetry
+    )
     if args.profile is not None:
         from pyinstrument import Profiler  # noqa: PLC0415
 

@@ -272,6 +272,16 @@ def render_micro(micro: dict[str, Any], verdicts: list[str]) -> list[str]:
             f"{_fmt(same_sdk, 2)}× | {_fmt(same_proxy, 2)}× |"
         )
     lines.append("")
+    encoding = micro.get("span_encoding") or {}
+    if encoding:
+        lines += [
+            f"Span encoding, the proxy exporter's step: {encoding['spans_per_batch']}-span batches of otel-llm's "
+            f"attempt span for the proxy payload ({encoding['attributes_per_span']} attributes): the SDK's OTLP "
+            f"encoder {_fmt(encoding['sdk_us_per_span'], 1)} µs per span, otel-llm's wire encoder "
+            f"{_fmt(encoding['wire_us_per_span'], 1)} µs ({_fmt(encoding['ratio_sdk_to_wire'], 1)}× less); "
+            f"identical bytes: {'yes' if encoding['identical_bytes'] else '**no**'}.",
+            "",
+        ]
     if ratio_sdk is not None:
         verdicts.append(
             f"| record+emit microbenchmark ≤ {FLOOR_TARGET}× raw SDK | SDK payload {_fmt(ratio_sdk, 2)}×, "

@@ -57,6 +57,9 @@ def test_benchmark_smoke_run_produces_every_table(tmp_path: Path) -> None:
 
     for payload in ("sdk_payload", "proxy_payload"):
         assert results["micro"][payload]["otel_llm"]["us_median"] > 0
+    encoding = results["micro"]["span_encoding"]
+    assert encoding["identical_bytes"] and encoding["spans_per_batch"] == 64
+    assert encoding["sdk_us_per_span"] > 0 and encoding["wire_us_per_span"] > 0
 
     for card in results["cardinality"].values():
         assert card["within_cap"]
