@@ -132,6 +132,23 @@ def test_every_field_of_the_span_model_encodes_to_the_sdk_bytes() -> None:
     assert span_wire.encode_spans(spans) == sdk_bytes(spans)
 
 
+def test_hand_built_spans_without_scope_or_end_encode_to_the_sdk_bytes() -> None:
+    context = SpanContext(0xABC, 0xDEF, is_remote=False)
+    spans = [
+        ReadableSpan(name="bare", context=context, resource=Resource({}), instrumentation_scope=None),
+        ReadableSpan(
+            name="started",
+            context=context,
+            parent=remote_parent_context(),
+            resource=Resource({"service.name": "x"}, schema_url="https://r/1"),
+            attributes={"k": "v"},
+            start_time=5,
+            kind=SpanKind.SERVER,
+        ),
+    ]
+    assert span_wire.encode_spans(spans) == sdk_bytes(spans)
+
+
 def remote_parent_context() -> SpanContext:
     return SpanContext(0x1, 0x2, is_remote=True)
 
