@@ -267,10 +267,15 @@ def test_the_caches_stay_bounded() -> None:
     for i in range(span_wire._SPAN_STRING_CACHE_LIMIT + 10):
         with tracer.start_as_current_span("s", attributes={f"key.{i % 1500}": f"value {i}"}):
             pass
+    with tracer.start_as_current_span("captured content", attributes={"k" * 300: "p" * 16_384, "K" * 300: "short"}):
+        pass
     spans = factory.spans()
     assert span_wire.encode_spans(spans) == sdk_bytes(spans)
     assert len(span_wire._span_string_fields) <= span_wire._SPAN_STRING_CACHE_LIMIT
     assert len(span_wire._key_fields) <= span_wire._KEY_CACHE_LIMIT
+    longest = span_wire._SPAN_STRING_CACHE_MAX_CHARS
+    assert all(len(k) <= longest and len(v) <= longest for k, v in span_wire._span_string_fields)
+    assert all(len(k) <= longest for k in span_wire._key_fields)
 
 
 # --- the exporter -------------------------------------------------------------------

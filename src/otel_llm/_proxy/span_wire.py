@@ -84,9 +84,10 @@ def _key_field(key: str) -> bytes:
         if type(key) is not str:
             raise Unsupported("attribute key is not a str")
         encoded = _field(b"\x0a", _utf8(key)) if key else b""
-        if len(_key_fields) >= _KEY_CACHE_LIMIT:
-            _key_fields.clear()
-        _key_fields[key] = encoded
+        if len(key) <= _SPAN_STRING_CACHE_MAX_CHARS:
+            if len(_key_fields) >= _KEY_CACHE_LIMIT:
+                _key_fields.clear()
+            _key_fields[key] = encoded
     return encoded
 
 
@@ -132,10 +133,13 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
 
 
 # A span's string attributes mostly repeat (operation, provider, model, key and team aliases):
-# their whole encoded field is cached by (key, value), bounded; values of other types are
-# not (1, 1.0 and True are equal dict keys but encode differently).
+# their whole encoded field is cached by (key, value), bounded in entries and in the length of
+# what it keeps (captured prompts, user agents and ids are long, rarely repeat, and would make
+# the cache hold megabytes); values of other types are not cached (1, 1.0 and True are equal
+# dict keys but encode differently).
 _span_string_fields: dict[tuple[str, str], bytes] = {}
 _SPAN_STRING_CACHE_LIMIT: Final = 4096
+_SPAN_STRING_CACHE_MAX_CHARS: Final = 128
 
 
 def _span_attributes(attributes: Mapping[str, Any] | None) -> list[bytes]:
@@ -144,7 +148,11 @@ def _span_attributes(attributes: Mapping[str, Any] | None) -> list[bytes]:
     fields = []
     cache = _span_string_fields
     for key, value in attributes.items():
-        if value.__class__ is str:
+        if (
+            value.__class__ is str
+            and len(value) <= _SPAN_STRING_CACHE_MAX_CHARS
+            and len(key) <= _SPAN_STRING_CACHE_MAX_CHARS
+        ):
             field = cache.get((key, value))
             if field is None:
                 field = _field(b"\x4a", _key_value(key, value))
