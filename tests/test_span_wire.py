@@ -27,9 +27,9 @@ from opentelemetry.trace.span import TraceState
 from pytest_httpserver import HTTPServer
 
 from otel_llm import _errors
-from otel_llm._proxy import span_wire
+from otel_llm._proxy import span_exporter, span_wire
 from otel_llm._proxy.setup import _otlp_span_exporter
-from otel_llm._proxy.span_exporter import WireSpanExporter
+from otel_llm._proxy.span_exporter import WireSpanExporter, _sdk_internals_known
 from tests.otlp_receiver import OtlpReceiver
 
 INT64_MAX = (1 << 63) - 1
@@ -364,3 +364,22 @@ def test_after_shutdown_nothing_is_sent(receiver: OtlpReceiver) -> None:
     exporter.shutdown()
     assert exporter.export(_proxy_spans(1)) is SpanExportResult.FAILURE
     assert receiver.raw == []
+
+
+def test_an_exporter_without_the_known_internals_exports_the_sdks_way(
+    receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert not _sdk_internals_known(object())
+    monkeypatch.setattr(span_exporter, "_SEND_HELPERS", False)  # as with an exporter version lacking them
+    with caplog.at_level(logging.INFO, logger="otel_llm"):
+        exporter = WireSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")
+    assert not exporter.wire_encoding
+    assert "using the SDK's" in caplog.text
+
+    def must_not_run(spans: Sequence[ReadableSpan]) -> bytes:
+        raise AssertionError("the wire encoder ran")
+
+    monkeypatch.setattr(span_wire, "encode_spans", must_not_run)
+    spans = _proxy_spans(2)
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    assert receiver.raw == [sdk_bytes(spans)]
