@@ -163,7 +163,7 @@ class ProxyProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        self.stop()
+        self.stop(timeout=10)  # a hung worker may ignore SIGTERM: leave time to report within the test's timeout
         raise RuntimeError(f"proxy not live within {timeout}s:\n{self.log()[-5000:]}")
 
     def _all_workers_up(self) -> bool:
