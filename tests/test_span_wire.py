@@ -273,7 +273,7 @@ def test_the_caches_stay_bounded() -> None:
     assert span_wire.encode_spans(spans) == sdk_bytes(spans)
     assert len(span_wire._span_string_fields) <= span_wire._SPAN_STRING_CACHE_LIMIT
     assert len(span_wire._key_fields) <= span_wire._KEY_CACHE_LIMIT
-    longest = span_wire._SPAN_STRING_CACHE_MAX_CHARS
+    longest = span_wire._CACHED_STRING_MAX_CHARS
     assert all(len(k) <= longest and len(v) <= longest for k, v in span_wire._span_string_fields)
     assert all(len(k) <= longest for k in span_wire._key_fields)
 

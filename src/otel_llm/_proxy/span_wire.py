@@ -21,7 +21,7 @@ from struct import error as StructError
 from typing import Any, Final
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanContext, SpanKind
 
 _FIXED64: Final = Struct("<Q").pack
 _FIXED32: Final = Struct("<I").pack
@@ -40,9 +40,13 @@ _KIND: Final = {
     SpanKind.PRODUCER: b"\x30\x04",
     SpanKind.CONSUMER: b"\x30\x05",
 }
-# SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK, with SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK for a remote parent
-_FLAGS_LOCAL: Final = b"\x85\x01" + _FIXED32(0x100)
-_FLAGS_REMOTE: Final = b"\x85\x01" + _FIXED32(0x300)
+# SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK, with SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK for a remote context
+_CONTEXT_LOCAL: Final = 0x100
+_CONTEXT_REMOTE: Final = 0x300
+_FLAGS_LOCAL: Final = b"\x85\x01" + _FIXED32(_CONTEXT_LOCAL)  # Span.flags, field 16
+_FLAGS_REMOTE: Final = b"\x85\x01" + _FIXED32(_CONTEXT_REMOTE)
+# Both caches below keep only strings up to this length (see _span_attributes).
+_CACHED_STRING_MAX_CHARS: Final = 128
 _KEY_CACHE_LIMIT: Final = 1024
 
 
@@ -63,7 +67,7 @@ def _varint(value: int) -> bytes:
 
 def _field(tag: bytes, payload: bytes) -> bytes:
     """A length-delimited field: its tag, the payload's length, the payload."""
-    size = len(payload)
+    size = len(payload)  # most payloads are short: their one-byte length without a call
     return tag + (_VARINT_1[size] if size < 0x80 else _varint(size)) + payload
 
 
@@ -84,7 +88,7 @@ def _key_field(key: str) -> bytes:
         if type(key) is not str:
             raise Unsupported("attribute key is not a str")
         encoded = _field(b"\x0a", _utf8(key)) if key else b""
-        if len(key) <= _SPAN_STRING_CACHE_MAX_CHARS:
+        if len(key) <= _CACHED_STRING_MAX_CHARS:
             if len(_key_fields) >= _KEY_CACHE_LIMIT:
                 _key_fields.clear()
             _key_fields[key] = encoded
@@ -139,7 +143,6 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
 # dict keys but encode differently).
 _span_string_fields: dict[tuple[str, str], bytes] = {}
 _SPAN_STRING_CACHE_LIMIT: Final = 4096
-_SPAN_STRING_CACHE_MAX_CHARS: Final = 128
 
 
 def _span_attributes(attributes: Mapping[str, Any] | None) -> list[bytes]:
@@ -148,11 +151,7 @@ def _span_attributes(attributes: Mapping[str, Any] | None) -> list[bytes]:
     fields = []
     cache = _span_string_fields
     for key, value in attributes.items():
-        if (
-            value.__class__ is str
-            and len(value) <= _SPAN_STRING_CACHE_MAX_CHARS
-            and len(key) <= _SPAN_STRING_CACHE_MAX_CHARS
-        ):
+        if value.__class__ is str and len(value) <= _CACHED_STRING_MAX_CHARS and len(key) <= _CACHED_STRING_MAX_CHARS:
             field = cache.get((key, value))
             if field is None:
                 field = _field(b"\x4a", _key_value(key, value))
@@ -173,15 +172,17 @@ def _count(tag: bytes, count: int | None) -> bytes:
     return tag + _varint(count) if count else b""
 
 
+def _ids(context: SpanContext) -> bytes:
+    """Fields 1 and 2 of a Span and of a Link alike: trace id and span id, big-endian."""
+    return b"\x0a\x10" + context.trace_id.to_bytes(16, "big") + b"\x12\x08" + context.span_id.to_bytes(8, "big")
+
+
 def _span(span: ReadableSpan) -> bytes:
     context = span.get_span_context()
     if context is None:
         raise Unsupported("span without a context")
     parent = span.parent
-    parts = [
-        b"\x0a\x10" + context.trace_id.to_bytes(16, "big"),
-        b"\x12\x08" + context.span_id.to_bytes(8, "big"),
-    ]
+    parts = [_ids(context)]
     trace_state = context.trace_state
     if trace_state:
         parts.append(_string(b"\x1a", ",".join([f"{key}={value}" for key, value in trace_state.items()])))
@@ -196,7 +197,7 @@ def _span(span: ReadableSpan) -> bytes:
     parts += _span_attributes(span.attributes)
     parts.append(_count(b"\x50", span.dropped_attributes))
     for event in span.events:
-        parts.append(_field(b"\x5a", _event(event.timestamp, event.name, event.attributes, event.dropped_attributes)))
+        parts.append(_field(b"\x5a", _event(event)))
     parts.append(_count(b"\x60", span.dropped_events))
     for link in span.links:
         parts.append(_field(b"\x6a", _link(link)))
@@ -207,19 +208,19 @@ def _span(span: ReadableSpan) -> bytes:
     return b"".join(parts)
 
 
-def _event(timestamp: int, name: str, attributes: Mapping[str, Any] | None, dropped: int) -> bytes:
-    parts = [b"\x09" + _FIXED64(timestamp) if timestamp else b"", _string(b"\x12", name)]
-    parts += _attributes(b"\x1a", attributes)
-    parts.append(_count(b"\x20", dropped))
+def _event(event: Any) -> bytes:
+    parts = [b"\x09" + _FIXED64(event.timestamp) if event.timestamp else b"", _string(b"\x12", event.name)]
+    parts += _attributes(b"\x1a", event.attributes)
+    parts.append(_count(b"\x20", event.dropped_attributes))
     return b"".join(parts)
 
 
 def _link(link: Any) -> bytes:
     context = link.context
-    parts = [b"\x0a\x10" + context.trace_id.to_bytes(16, "big"), b"\x12\x08" + context.span_id.to_bytes(8, "big")]
+    parts = [_ids(context)]
     parts += _attributes(b"\x22", link.attributes)
     parts.append(_count(b"\x28", link.dropped_attributes))
-    parts.append(b"\x35" + _FIXED32(0x300 if context.is_remote else 0x100))
+    parts.append(b"\x35" + _FIXED32(_CONTEXT_REMOTE if context.is_remote else _CONTEXT_LOCAL))  # Link.flags
     return b"".join(parts)
 
 
