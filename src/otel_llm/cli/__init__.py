@@ -39,6 +39,12 @@ def parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="check a LiteLLM proxy deployment and say what to fix")
     doctor.add_argument("--config", type=Path, help="the proxy's config.yaml")
     doctor.add_argument("--workers", type=int, help="number of proxy workers (default: NUM_WORKERS or 1)")
+    doctor.add_argument(
+        "--run_gunicorn",
+        "--run-gunicorn",
+        action="store_true",
+        help="the proxy runs with LiteLLM's --run_gunicorn (checks LiteLLM's gunicorn start-up race)",
+    )
     return root
 
 
@@ -69,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     from . import doctor  # noqa: PLC0415
 
-    code, findings = doctor.run(args.config, workers=args.workers)
+    code, findings = doctor.run(args.config, workers=args.workers, run_gunicorn=args.run_gunicorn)
     for finding in findings:
         print(finding.render())
     errors = sum(1 for f in findings if f.level == doctor.ERROR)

@@ -6,10 +6,13 @@ is found, so the doctor can gate a deployment pipeline.
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import importlib.util
 import os
 import socket
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,6 +210,71 @@ def check_workers(env: Mapping[str, str], config: Mapping[str, Any] | None, work
     return findings
 
 
+def gunicorn_master_starts_reaper() -> bool | None:
+    """Whether the installed LiteLLM starts its query-engine reaper thread in the gunicorn master.
+
+    Read from LiteLLM's source (not its version): None when the source cannot be read.
+    """
+    try:
+        spec = importlib.util.find_spec("litellm.proxy.proxy_cli")
+        origin = spec.origin if spec is not None else None
+        tree = ast.parse(Path(origin).read_text()) if origin else None
+    except (ImportError, OSError, SyntaxError, ValueError):
+        return None
+    if tree is None:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "run_gunicorn_server":
+            return any(
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Name | ast.Attribute)
+                and (call.func.id if isinstance(call.func, ast.Name) else call.func.attr) == "start_query_engine_reaper"
+                for call in ast.walk(node)
+            )
+    return False
+
+
+def _ascii_codec_preloaded(env: Mapping[str, str]) -> bool:
+    """Whether a Python started with this environment has the ascii codec before any thread."""
+    probe = "import sys; print('encodings.ascii' in sys.modules)"
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", probe], env=dict(env), capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return result.stdout.strip() == "True"
+
+
+def check_gunicorn(env: Mapping[str, str], run_gunicorn: bool, workers: int) -> list[Finding]:
+    """LiteLLM's gunicorn start-up race: a worker forked while the master's reaper thread imports a codec hangs."""
+    if not run_gunicorn:
+        return []
+    starts_reaper = gunicorn_master_starts_reaper()
+    if starts_reaper is False:
+        return [Finding(OK, "gunicorn", "this LiteLLM starts no thread in the gunicorn master before it forks")]
+    if _ascii_codec_preloaded(env):
+        return [
+            Finding(
+                OK,
+                "gunicorn",
+                "the ascii codec is loaded at interpreter start: LiteLLM's gunicorn start-up race cannot hang a worker",
+            )
+        ]
+    unsure = " (LiteLLM's source could not be read to tell)" if starts_reaper is None else ""
+    return [
+        Finding(
+            WARN,
+            "gunicorn",
+            f"--run_gunicorn with {workers} worker(s): this LiteLLM's gunicorn master starts its query-engine "
+            "reaper thread just before forking, and a worker forked while that thread imports the ascii codec "
+            f"hangs at 'Waiting for application startup.' (about one start in five on our test machine){unsure}",
+            "run uvicorn workers (--num_workers without --run_gunicorn: they are spawned, not forked), or put a "
+            "sitecustomize.py containing 'import encodings.ascii' in a directory on the proxy's PYTHONPATH",
+        )
+    ]
+
+
 _CONFLICTS = (
     ("opentelemetry-instrumentation-litellm", "OpenLLMetry's LiteLLM instrumentation", "litellm"),
     ("openinference-instrumentation-litellm", "OpenInference's LiteLLM instrumentation", "litellm"),
@@ -295,7 +363,10 @@ def check_master_key(env: Mapping[str, str], config: Mapping[str, Any] | None) -
 
 
 def run(
-    config_path: Path | None, env: Mapping[str, str] | None = None, workers: int | None = None
+    config_path: Path | None,
+    env: Mapping[str, str] | None = None,
+    workers: int | None = None,
+    run_gunicorn: bool = False,
 ) -> tuple[int, list[Finding]]:
     """All findings, and the exit code (1 if any is an error)."""
     env = os.environ if env is None else env
@@ -305,6 +376,7 @@ def run(
     findings += check_endpoint(env)
     findings += check_resource(env)
     findings += check_workers(env, config, workers)
+    findings += check_gunicorn(env, run_gunicorn, _workers(env, config, workers))
     findings += check_conflicts(env, config)
     findings += check_content(env)
     findings += check_master_key(env, config)
