@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 
 import pytest
 
@@ -166,6 +167,29 @@ def test_router_attempt_metadata() -> None:
     kwargs["litellm_params"]["metadata"].update(attempted_retries=2, attempted_fallbacks=0)  # type: ignore[index]
     retry = build_record(_payload(model_group="primary"), kwargs, CONFIG)
     assert retry.route_step is not None and retry.route_step.kind == "retry" and retry.route_step.retry_index == 2
+
+
+@pytest.mark.parametrize("metadata_key", ["metadata", "litellm_metadata"])
+def test_router_breadcrumb_of_older_litellm(metadata_key: str) -> None:
+    """LiteLLM 1.102's breadcrumb: the failed attempt's kwargs and metadata (read-only), no model_group key."""
+    previous = (
+        MappingProxyType(
+            {
+                "exception_type": "InternalServerError",
+                "model": "openai/gpt-4o-mini",
+                metadata_key: MappingProxyType({"model_group": "primary", "deployment": "openai/gpt-4o-mini"}),
+            }
+        ),
+    )
+    kwargs = {"litellm_params": {"metadata": {"attempted_fallbacks": 1, "previous_models": previous}}}
+    step = build_record(_payload(model_group="backup"), kwargs, CONFIG).route_step
+    assert step is not None
+    assert (step.kind, step.from_model_group, step.to_model_group, step.error_type) == (
+        "fallback",
+        "primary",
+        "backup",
+        "InternalServerError",
+    )
 
 
 def test_estimated_stream_usage() -> None:

@@ -145,37 +145,62 @@ def test_master_key(tmp_path: Path) -> None:
     assert finding.level == doctor.ERROR and "LITELLM_MASTER_KEY" in finding.fix
 
 
-def test_gunicorn_startup_race(tmp_path: Path) -> None:
-    """--run_gunicorn: LiteLLM's fork race is a warning with both fixes, unless the ascii codec is preloaded."""
-    # The constrained LiteLLM (1.108.7) starts its reaper thread in the gunicorn master; if a
-    # new pin stops doing so, this assertion says to re-check the warning.
+def _litellm_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    """Point the doctor at a stand-in for LiteLLM's proxy_cli.py."""
+    source = tmp_path / "proxy_cli.py"
+    source.write_text(text)
+    spec = importlib.machinery.ModuleSpec("litellm.proxy.proxy_cli", None, origin=str(source))
+    monkeypatch.setattr(doctor.importlib.util, "find_spec", lambda name: spec)
+
+
+REAPER_IN_MASTER = "def run_gunicorn_server(app):\n    start_query_engine_reaper()\n    serve(app)\n"
+
+
+def test_gunicorn_reaper_read_from_litellm_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where LiteLLM starts its reaper decides; a source without the function or unreadable is 'cannot tell'."""
+    import inspect
+
+    from litellm.proxy.proxy_cli import ProxyInitializationHelpers
+
+    # The installed LiteLLM, read a second, independent way (1.102.4 and 1.108.7 both start it).
+    names = ("run_gunicorn_server", "_run_gunicorn_server")
+    launcher = next(
+        getattr(ProxyInitializationHelpers, name) for name in names if hasattr(ProxyInitializationHelpers, name)
+    )
+    installed = "start_query_engine_reaper(" in inspect.getsource(launcher)
+    assert doctor.gunicorn_master_starts_reaper() is installed
+    _litellm_source(tmp_path, monkeypatch, REAPER_IN_MASTER)
     assert doctor.gunicorn_master_starts_reaper() is True
+    # Started elsewhere in the file (the uvicorn path spawns its workers): not the race.
+    _litellm_source(
+        tmp_path,
+        monkeypatch,
+        "def run_gunicorn_server(app):\n    serve(app)\n\ndef other():\n    start_query_engine_reaper()\n",
+    )
+    assert doctor.gunicorn_master_starts_reaper() is False
+    (ok,) = doctor.check_gunicorn({}, run_gunicorn=True, workers=2)
+    assert ok.level == doctor.OK and "no thread" in ok.message
+    _litellm_source(tmp_path, monkeypatch, "def serve(app):\n    pass\n")
+    assert doctor.gunicorn_master_starts_reaper() is None
+    _litellm_source(tmp_path, monkeypatch, "def run_gunicorn_server(:\n")
+    assert doctor.gunicorn_master_starts_reaper() is None
+    (unsure,) = doctor.check_gunicorn({"PATH": os.environ.get("PATH", "")}, run_gunicorn=True, workers=2)
+    assert unsure.level == doctor.WARN and "could not be read" in unsure.message
+
+
+def test_gunicorn_startup_race(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--run_gunicorn on a LiteLLM with the race: a warning with both fixes, unless the ascii codec is preloaded."""
+    _litellm_source(tmp_path, monkeypatch, REAPER_IN_MASTER)
     assert doctor.check_gunicorn({}, run_gunicorn=False, workers=4) == []
     base = {"PATH": os.environ.get("PATH", "")}
     (warning,) = doctor.check_gunicorn(base, run_gunicorn=True, workers=4)
     assert warning.level == doctor.WARN and "4 worker(s)" in warning.message
     assert "--run_gunicorn" in warning.fix and "import encodings.ascii" in warning.fix
-    (tmp_path / "sitecustomize.py").write_text("import encodings.ascii\n")
-    (fixed,) = doctor.check_gunicorn({**base, "PYTHONPATH": str(tmp_path)}, run_gunicorn=True, workers=4)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import encodings.ascii\n")
+    (fixed,) = doctor.check_gunicorn({**base, "PYTHONPATH": str(site)}, run_gunicorn=True, workers=4)
     assert fixed.level == doctor.OK and "ascii codec" in fixed.message
-
-
-def test_gunicorn_check_reads_litellm_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A LiteLLM without the reaper in its gunicorn master passes; unreadable source still warns, saying so."""
-    source = tmp_path / "proxy_cli.py"
-    # The reaper is started elsewhere in this file, not in the gunicorn master.
-    source.write_text(
-        "def run_gunicorn_server(app):\n    serve(app)\n\ndef other():\n    start_query_engine_reaper()\n"
-    )
-    spec = importlib.machinery.ModuleSpec("litellm.proxy.proxy_cli", None, origin=str(source))
-    monkeypatch.setattr(doctor.importlib.util, "find_spec", lambda name: spec)
-    assert doctor.gunicorn_master_starts_reaper() is False
-    (ok,) = doctor.check_gunicorn({}, run_gunicorn=True, workers=2)
-    assert ok.level == doctor.OK and "no thread" in ok.message
-    source.write_text("def run_gunicorn_server(:\n")
-    assert doctor.gunicorn_master_starts_reaper() is None
-    (unsure,) = doctor.check_gunicorn({"PATH": os.environ.get("PATH", "")}, run_gunicorn=True, workers=2)
-    assert unsure.level == doctor.WARN and "could not be read" in unsure.message
 
 
 @pytest.mark.e2e
@@ -213,4 +238,6 @@ def test_command_exit_codes(tmp_path: Path, good_env: dict[str, str]) -> None:
         check=False,
     )
     assert gunicorn.returncode == 0, gunicorn.stdout
-    assert "! gunicorn: --run_gunicorn with 4 worker(s)" in gunicorn.stdout
+    race = doctor.gunicorn_master_starts_reaper() is not False
+    assert ("! gunicorn: --run_gunicorn with 4 worker(s)" in gunicorn.stdout) is race, gunicorn.stdout
+    assert ("✔ gunicorn:" in gunicorn.stdout) is not race, gunicorn.stdout

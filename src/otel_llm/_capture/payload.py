@@ -249,7 +249,11 @@ def route_step(
     if isinstance(previous, Sequence) and not isinstance(previous, str) and previous:
         last = mapping(previous[-1])
     error_type = text(last.get("exception_type"), limit)
-    from_group = text(last.get("model_group"), limit)
+    # LiteLLM ≥ 1.108 records the failed attempt's model group in the breadcrumb; older
+    # releases (1.102) keep the attempt's whole metadata there instead.
+    from_group = text(last.get("model_group"), limit) or text(
+        (mapping(last.get("metadata")) or mapping(last.get("litellm_metadata"))).get("model_group"), limit
+    )
     if retry_index:
         return RouteStep("retry", from_group or model_group, model_group, error_type, retry_index)
     if fallback_depth:

@@ -210,10 +210,15 @@ def check_workers(env: Mapping[str, str], config: Mapping[str, Any] | None, work
     return findings
 
 
+# LiteLLM's gunicorn launcher: ``_run_gunicorn_server`` in 1.102, ``run_gunicorn_server`` in 1.108 (old name aliased).
+_GUNICORN_SERVER_FUNCTIONS = frozenset({"run_gunicorn_server", "_run_gunicorn_server"})
+
+
 def gunicorn_master_starts_reaper() -> bool | None:
     """Whether the installed LiteLLM starts its query-engine reaper thread in the gunicorn master.
 
-    Read from LiteLLM's source (not its version): None when the source cannot be read.
+    Read from LiteLLM's source (not its version): None when the source cannot be read or
+    has no gunicorn launcher.
     """
     try:
         spec = importlib.util.find_spec("litellm.proxy.proxy_cli")
@@ -224,14 +229,14 @@ def gunicorn_master_starts_reaper() -> bool | None:
     if tree is None:
         return None
     for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "run_gunicorn_server":
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in _GUNICORN_SERVER_FUNCTIONS:
             return any(
                 isinstance(call, ast.Call)
                 and isinstance(call.func, ast.Name | ast.Attribute)
                 and (call.func.id if isinstance(call.func, ast.Name) else call.func.attr) == "start_query_engine_reaper"
                 for call in ast.walk(node)
             )
-    return False
+    return None
 
 
 def _ascii_codec_preloaded(env: Mapping[str, str]) -> bool:
