@@ -327,6 +327,30 @@ def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
 
 
 # --- patching -------------------------------------------------------------------------------
+def _defined_by_class(owner: object, name: str) -> bool:
+    """True for a member a class of the owner's MRO defines: LiteLLM < 1.110's ``litellm.Router``
+    defines its endpoints (``completion``, ``acompletion``, ...) itself.
+
+    LiteLLM >= 1.110's Router (metaclass ``_RouterType``) defines none: the metaclass serves them
+    by name from the Rust-backed core's class, sends a class-level ``setattr`` of one there and
+    puts the original back on ``delattr``. False too for a module's attribute.
+    """
+    return isinstance(owner, type) and any(name in vars(base) for base in owner.__mro__)
+
+
+def _current(owner: object, name: str) -> object | None:
+    """The member as patched: the class's own ``__dict__`` entry (LiteLLM < 1.110's Router), else
+    what the module or the class's metaclass serves (LiteLLM >= 1.110's Router)."""
+    if _defined_by_class(owner, name):
+        return vars(owner).get(name)
+    return getattr(owner, name, None)
+
+
+def _is_wrapper(value: object) -> bool:
+    # A method read off a class through its metaclass comes bound to no instance: a BoundFunctionWrapper.
+    return isinstance(value, (wrapt.FunctionWrapper, wrapt.BoundFunctionWrapper))
+
+
 class Patcher:
     """Applies and removes the wrappers of the target table, restoring the exact originals."""
 
@@ -340,19 +364,19 @@ class Patcher:
         for targets, make in ((ATTEMPT_TARGETS, attempt_wrapper), (ROUTER_TARGETS, router_wrapper)):
             for target in targets:
                 owner = owners[target.owner]
-                original = (
-                    vars(owner).get(target.name) if isinstance(owner, type) else getattr(owner, target.name, None)
-                )
-                if original is None or isinstance(original, wrapt.FunctionWrapper):
+                original = _current(owner, target.name)
+                if not callable(original) or _is_wrapper(original):
                     continue
                 setattr(owner, target.name, wrapt.FunctionWrapper(original, make(telemetry, target)))
                 self._originals.append((owner, target.name, original))
 
     def unpatch(self) -> None:
         for owner, name, original in reversed(self._originals):
-            current = vars(owner).get(name) if isinstance(owner, type) else getattr(owner, name, None)
-            if isinstance(current, wrapt.FunctionWrapper) and current.__wrapped__ is original:
-                setattr(owner, name, original)
-            else:
+            current = _current(owner, name)
+            if not (_is_wrapper(current) and getattr(current, "__wrapped__", None) is original):
                 _log.warning("otel-llm: %s.%s was re-wrapped by someone else; leaving it in place", owner, name)
+            elif isinstance(owner, type) and not _defined_by_class(owner, name):
+                delattr(owner, name)  # LiteLLM >= 1.110: the Router's metaclass puts the original back
+            else:
+                setattr(owner, name, original)
         self._originals.clear()
