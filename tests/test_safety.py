@@ -10,6 +10,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from otel_llm import LiteLLMInstrumentor, OtelLLMCallback, _errors
+from otel_llm._capture.targets import ROUTER_TARGETS
 from otel_llm._emit.spans import SpanEmitter
 from tests.conftest import Signals, wait_for
 from tests.fakes import FakeOpenAI
@@ -64,17 +65,20 @@ def test_instrumentor_plus_user_callback_gives_one_span(
 def test_uninstrument_restores_everything(signals: Signals, fake_openai: FakeOpenAI) -> None:
     """uninstrument() restores every patched function and removes the callback from all lists."""
     originals = {name: getattr(litellm, name) for name in ("completion", "acompletion", "embedding")}
-    router_completion = vars(litellm.Router)["completion"]
+    # Read through the class, not its __dict__: LiteLLM >= 1.110's Router serves its endpoints
+    # through its metaclass (from the Rust-backed core's class), older Routers define them.
+    router_methods = {target.name: getattr(litellm.Router, target.name, None) for target in ROUTER_TARGETS}
     instrumentor = LiteLLMInstrumentor()
     instrumentor.instrument(tracer_provider=signals.tracer_provider, meter_provider=signals.meter_provider)
     callback = instrumentor.callback
     assert litellm.completion is not originals["completion"]
+    assert litellm.Router.completion is not router_methods["completion"]
     _call(fake_openai)
     signals.wait_spans(1)
     instrumentor.uninstrument()
     for name, original in originals.items():
         assert getattr(litellm, name) is original
-    assert vars(litellm.Router)["completion"] is router_completion
+    assert {name: getattr(litellm.Router, name, None) for name in router_methods} == router_methods
     assert all(callback not in callbacks for callbacks in _callback_lists())
     _call(fake_openai)
     litellm.completion(model="openai/gpt-4o-mini", messages=MESSAGES, mock_response="hi")
