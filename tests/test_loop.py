@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import litellm
 import pytest
@@ -12,10 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otel_llm import LiteLLMInstrumentor, LoopBlockedError
+from otel_llm._capture import complete, patches
+from otel_llm._capture.live import LiveCall
 from otel_llm._config import resolve
 from otel_llm._loop import detector as loop_detector
 from otel_llm._loop.store import InProcessStore, Observation, RedisStore
-from tests.conftest import Signals
+from tests.conftest import Signals, wait_for
 from tests.fakes import FakeOpenAI
 
 
@@ -78,6 +81,33 @@ def test_repeated_prompt_is_detected_once_per_episode(instrument: object, signal
     _repeat(5)
     signals.wait_spans(13)
     assert _detections(signals) == {("repeat", "observed"): 1}
+
+
+def test_block_mode_counts_a_call_once_when_its_callback_comes_first(
+    instrument: object, signals: Signals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LiteLLM runs a sync call's callback on its thread pool, which can finish before the call
+    returns to the wrapper: the call is still observed once, so 3 repeats under a threshold of 4
+    are not refused (counted twice, the third would be)."""
+    observed: list[str | None] = []
+    real_observe = complete.observe_loops
+    real_returned = patches._attempt_returned
+
+    def counting_observe(record: Any, config: Any) -> None:
+        observed.append(record.call_id)
+        real_observe(record, config)
+
+    def returned_after_callback(call: LiveCall, result: Any) -> Any:
+        wait_for(lambda: call.finished, timeout=10, message="the callback finishing the call")
+        return real_returned(call, result)
+
+    monkeypatch.setattr(complete, "observe_loops", counting_observe)
+    monkeypatch.setattr(patches, "_attempt_returned", returned_after_callback)
+    instrument(OTEL_LLM_LOOP_MODE="block", OTEL_LLM_LOOP_REPEATS="4")  # type: ignore[operator]
+    _repeat(3)
+    signals.wait_spans(3)
+    assert len(observed) == len(set(observed)) == 3
+    assert _detections(signals) == {}
 
 
 def test_block_mode_refuses_with_a_clear_error(instrument: object, signals: Signals) -> None:

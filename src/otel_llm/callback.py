@@ -17,13 +17,12 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from . import _config, _errors, _lifecycle
-from ._capture.complete import adopt_loop_outcome, finish
+from ._capture.complete import finish, observe_loop_once
 from ._capture.dedupe import SEEN
 from ._capture.fields import mapping, text
 from ._capture.live import REGISTRY
 from ._capture.payload import build_record
 from ._emit.telemetry import Telemetry
-from ._loop.guard import observe as observe_loops
 
 __all__ = ["OtelLLMCallback"]
 
@@ -101,8 +100,7 @@ class OtelLLMCallback(CustomLogger):
             live = REGISTRY.take_for_success(call_id)
         config = live.telemetry.config if live is not None else self.config
         record = build_record(payload, kwargs, config)
-        if live is None or not adopt_loop_outcome(live, record):
-            observe_loops(record, config)
+        observe_loop_once(live, record, config)
         if live is not None:
             finish(live, record)
             return

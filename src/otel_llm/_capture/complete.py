@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .._config import Config
 from .._loop.guard import observe as observe_loops
 from .._record import InvocationRecord
 from .._redact import scrub, server_of
@@ -63,21 +64,38 @@ def stream_ended(call: LiveCall, error: BaseException | None) -> None:
 
 
 def observe_loop_now(call: LiveCall) -> None:
-    """Block mode: feed the loop detector from the returned response, before LiteLLM's report."""
-    record = record_from_call(call)
-    observe_loops(record, call.telemetry.config)
+    """Block mode: feed the loop detector from the returned response, before LiteLLM's report.
+
+    Unless the report came first: a sync call's callback runs on LiteLLM's thread pool and can
+    finish before the call returns to the wrapper. Each call is observed once (under its lock).
+    """
+    with call.lock:
+        if call.loop_observed:
+            return
+        record = record_from_call(call)
+        observe_loops(record, call.telemetry.config)
+        _keep_loop_outcome(call, record)
+
+
+def observe_loop_once(call: LiveCall | None, record: InvocationRecord, config: Config) -> None:
+    """The callback's loop observation: the outcome observed at return if there was one, else
+    this record's, observed now and kept so the wrapper's return does not count the call again."""
+    if call is None:
+        observe_loops(record, config)
+        return
+    with call.lock:
+        if call.loop_observed:
+            record.loop = call.loop_detection
+            record.spend_per_minute = call.spend_per_minute
+            return
+        observe_loops(record, config)
+        _keep_loop_outcome(call, record)
+
+
+def _keep_loop_outcome(call: LiveCall, record: InvocationRecord) -> None:
     call.loop_observed = True
     call.loop_detection = record.loop
     call.spend_per_minute = record.spend_per_minute
-
-
-def adopt_loop_outcome(call: LiveCall, record: InvocationRecord) -> bool:
-    """Give the callback's record the loop outcome observed at return; False if none was."""
-    if not call.loop_observed:
-        return False
-    record.loop = call.loop_detection
-    record.spend_per_minute = call.spend_per_minute
-    return True
 
 
 def _merge(call: LiveCall, record: InvocationRecord) -> None:

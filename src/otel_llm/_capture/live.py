@@ -54,7 +54,8 @@ class LiveCall:
     response: object = None
     pending_record: InvocationRecord | None = None
     # Block mode observes loops as soon as the call returns (not when LiteLLM reports it),
-    # so the guard can refuse the very next call; the callback then reuses the outcome.
+    # so the guard can refuse the very next call; the callback then reuses the outcome. When
+    # the callback comes first, it observes and the return does not: once per call either way.
     loop_observed: bool = False
     loop_detection: LoopDetection | None = None
     spend_per_minute: float | None = None
