@@ -9,6 +9,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pytest_httpserver import HTTPServer
 
 from otel_llm import LiteLLMInstrumentor, OtelLLMCallback, _errors
+from otel_llm._emit.telemetry import Telemetry
 from tests.fakes import FakeAnthropic, FakeOpenAI
 
 
@@ -39,6 +41,39 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
         if time.monotonic() >= deadline:
             raise AssertionError(f"condition not met within {timeout}s: {message or condition}")
         time.sleep(interval)
+
+
+class _EmitsInFlight:
+    """How many ``Telemetry.emit`` calls are running, in any thread."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def idle(self) -> bool:
+        with self._lock:
+            return self._count == 0
+
+    def track(self, emit: Callable[..., None]) -> Callable[..., None]:
+        def tracked(*args: Any, **kwargs: Any) -> None:
+            with self._lock:
+                self._count += 1
+            try:
+                emit(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self._count -= 1
+
+        return tracked
+
+
+EMITS_IN_FLIGHT = _EmitsInFlight()
+
+
+@pytest.fixture(autouse=True)
+def track_emits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts emits in flight for ``Signals.wait_spans``."""
+    monkeypatch.setattr(Telemetry, "emit", EMITS_IN_FLIGHT.track(Telemetry.emit))
 
 
 @dataclass
@@ -56,7 +91,12 @@ class Signals:
         return list(self.spans_exporter.get_finished_spans())
 
     def wait_spans(self, count: int, timeout: float = 10.0) -> list[ReadableSpan]:
-        wait_for(lambda: len(self.spans()) >= count, timeout, message=f"{count} spans")
+        """At least ``count`` spans, and no attempt half-emitted: a span is exported when it ends,
+        inside ``Telemetry.emit`` (on LiteLLM's callback thread or the sweeper), before its metric
+        points are recorded; waiting for the emits too lets a test read those points at once."""
+        wait_for(
+            lambda: len(self.spans()) >= count and EMITS_IN_FLIGHT.idle(), timeout, message=f"{count} spans emitted"
+        )
         return self.spans()
 
     def llm_spans(self) -> list[ReadableSpan]:
