@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
-from tests.fakes import FailingProvider, FakeOpenAI, fake_providers
+from tests.fakes import FailingProvider, FakeAnthropic, FakeOpenAI, fake_providers
 from tests.otlp_receiver import OtlpReceiver
 from tests.proxy.harness import (
     ALPHA,
@@ -43,9 +44,18 @@ def proxy(
     tmp_path_factory: pytest.TempPathFactory, providers: tuple[FakeOpenAI, FailingProvider], receiver: OtlpReceiver
 ) -> Iterator[ProxyProcess]:
     fake, broken = providers
+    anthropic = FakeAnthropic(fake.server)
+    claude = {
+        "model_name": "claude-main",
+        "litellm_params": {
+            "model": "anthropic/claude-haiku-4-5-20251001",
+            "api_base": anthropic.api_base,
+            "api_key": PROVIDER_KEY,
+        },
+    }
     process = ProxyProcess(
         tmp_path_factory.mktemp("proxy"),
-        model_list(fake.api_base, broken.api_base),
+        [*model_list(fake.api_base, broken.api_base), claude],
         {
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_SERVICE_NAME": "proxy-under-test",
@@ -157,6 +167,34 @@ def test_fallback_visible_and_counted_once(proxy: ProxyProcess, receiver: OtlpRe
         if attrs.get("otel_llm.model_group") == "gpt-flaky"
     ]
     assert sum(failures) == 2
+
+
+def test_anthropic_messages_route(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
+    """/v1/messages (Anthropic's format, what Claude Code sends through the proxy): a chat attempt
+    under the request's SERVER span, with the provider's tokens, LiteLLM's cost and the key's attribution."""
+    trace_id = "6" * 32
+    response = httpx.post(
+        f"{proxy.url}/v1/messages",
+        headers={"Authorization": f"Bearer {ALPHA}", "traceparent": f"00-{trace_id}-{'7' * 16}-01"},
+        json={"model": "claude-main", "max_tokens": 50, "messages": [{"role": "user", "content": "bonjour"}]},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    usage = response.json()["usage"]
+    spans = _trace(receiver, trace_id, 1)
+    (server,) = [s for s in spans if s["kind"] == SERVER]
+    (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    assert attempt["parent_span_id"] == server["span_id"]
+    assert attempt["name"] == "chat claude-haiku-4-5-20251001"
+    attrs = attempt["attributes"]
+    assert attrs["gen_ai.operation.name"] == "chat" and attrs["gen_ai.provider.name"] == "anthropic"
+    # Anthropic's input_tokens leaves out cache reads; the GenAI conventions count them in.
+    assert attrs["gen_ai.usage.input_tokens"] == usage["input_tokens"] + usage["cache_read_input_tokens"]
+    assert attrs["gen_ai.usage.output_tokens"] == usage["output_tokens"] == 5
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 3
+    assert attrs["otel_llm.usage.cost"] > 0
+    assert attrs["otel_llm.key.alias"] == "agent-alpha" and attrs["otel_llm.model_group"] == "claude-main"
+    assert "error.type" not in attrs
 
 
 def test_headroom_gauges(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
