@@ -195,6 +195,17 @@ def test_anthropic_messages_route(proxy: ProxyProcess, receiver: OtlpReceiver) -
     assert attrs["otel_llm.usage.cost"] > 0
     assert attrs["otel_llm.key.alias"] == "agent-alpha" and attrs["otel_llm.model_group"] == "claude-main"
     assert "error.type" not in attrs
+    if _router_serves_anthropic_messages():
+        # LiteLLM >= 1.110: the Router request is folded into the SERVER span, as for chat.
+        assert server["attributes"]["otel_llm.router.attempts"] == 1
+        assert server["attributes"]["otel_llm.model_group"] == "claude-main"
+
+
+def _router_serves_anthropic_messages() -> bool:
+    """Whether this LiteLLM's Router has anthropic_messages at class level (>= 1.110; per instance before)."""
+    import litellm
+
+    return "anthropic_messages" in dir(litellm.Router)
 
 
 def test_headroom_gauges(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:

@@ -43,4 +43,8 @@ ROUTER_TARGETS: Final = (
     Target("Router", "atranscription", "atranscription", True),
     Target("Router", "arerank", "arerank", True),
     Target("Router", "aanthropic_messages", "aanthropic_messages", True),
+    # Async despite its name: the proxy's /v1/messages route awaits it. LiteLLM >= 1.110 serves it
+    # (and aanthropic_messages) from the Router class; older Routers set both per instance in
+    # __init__, out of a class patch's reach (their attempts are still traced, without the Router's counts).
+    Target("Router", "anthropic_messages", "anthropic_messages", True),
 )
