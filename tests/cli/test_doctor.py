@@ -203,40 +203,28 @@ def test_gunicorn_startup_race(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert fixed.level == doctor.OK and "ascii codec" in fixed.message
 
 
+def _doctor_command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``otel-llm doctor ARGS`` as a user runs it, with OTEL_* from ``env`` only."""
+    cli = str(Path(sys.executable).parent / "otel-llm")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    return subprocess.run(
+        [cli, "doctor", *args], env={**base, **env}, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 @pytest.mark.e2e
 def test_command_exit_codes(tmp_path: Path, good_env: dict[str, str]) -> None:
     """The command exits 0 on a good set-up and 1 with the fixes printed on a broken one."""
-    cli = str(Path(sys.executable).parent / "otel-llm")
-    base = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    good = subprocess.run(
-        [cli, "doctor", "--config", str(_config(tmp_path))],
-        env={**base, **good_env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    good = _doctor_command(good_env, "--config", str(_config(tmp_path)))
     assert good.returncode == 0, good.stdout
     assert "0 error(s), 0 warning(s)" in good.stdout
     broken_config = _config(tmp_path, litellm_settings={"callbacks": ["prometheus"]}, general_settings={})
-    broken = subprocess.run(
-        [cli, "doctor", "--config", str(broken_config), "--workers", "2"],
-        env={**base, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    broken = _doctor_command(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}, "--config", str(broken_config), "--workers", "2"
     )
     assert broken.returncode == 1
     assert broken.stdout.count("✘") >= 4 and "fix:" in broken.stdout
-    gunicorn = subprocess.run(
-        [cli, "doctor", "--config", str(_config(tmp_path)), "--workers", "4", "--run_gunicorn"],
-        env={**base, **good_env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    gunicorn = _doctor_command(good_env, "--config", str(_config(tmp_path)), "--workers", "4", "--run_gunicorn")
     assert gunicorn.returncode == 0, gunicorn.stdout
     race = doctor.gunicorn_master_starts_reaper() is not False
     assert ("! gunicorn: --run_gunicorn with 4 worker(s)" in gunicorn.stdout) is race, gunicorn.stdout

@@ -222,11 +222,10 @@ def gunicorn_master_starts_reaper() -> bool | None:
     """
     try:
         spec = importlib.util.find_spec("litellm.proxy.proxy_cli")
-        origin = spec.origin if spec is not None else None
-        tree = ast.parse(Path(origin).read_text()) if origin else None
+        if spec is None or not spec.origin:
+            return None
+        tree = ast.parse(Path(spec.origin).read_text())
     except (ImportError, OSError, SyntaxError, ValueError):
-        return None
-    if tree is None:
         return None
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in _GUNICORN_SERVER_FUNCTIONS:
