@@ -23,17 +23,19 @@ from packaging.version import Version
 
 from otel_llm.package import _instruments
 
+
+def _version(lock: Path) -> str:
+    """The LiteLLM version a lock file is named after (``litellm-<version>.txt``)."""
+    return lock.stem.split("-", 1)[1]
+
+
 ROOT = Path(__file__).resolve().parents[2]
-LOCKS = sorted(Path(__file__).parent.glob("litellm-*.txt"), key=lambda p: Version(p.stem.split("-", 1)[1]))
+LOCKS = sorted(Path(__file__).parent.glob("litellm-*.txt"), key=lambda lock: Version(_version(lock)))
 VENVS = ROOT / ".venv-compat"
 # The end-to-end tests of the real `litellm` proxy process (one and several workers, uvicorn and
 # gunicorn, loop guard, the example config), of exit flushing and of the CLI; not the Collector
 # stack's (they test collector/, not LiteLLM) nor the benchmark's (it pins its own LiteLLM).
 PROXY_TESTS = ("tests/proxy", "tests/test_exit.py", "tests/cli")
-
-
-def _version(lock: Path) -> str:
-    return lock.stem.split("-", 1)[1]
 
 
 def _run(
