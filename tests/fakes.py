@@ -34,7 +34,7 @@ class Served:
 
 
 class FakeOpenAI:
-    """An OpenAI-compatible provider: chat (plain and streamed), completions, embeddings.
+    """An OpenAI-compatible provider: chat (plain and streamed), completions, embeddings, responses.
 
     Prompt tokens are the number of words in the request's text, so each test can
     predict them; completion tokens are the words of the reply.
@@ -52,6 +52,7 @@ class FakeOpenAI:
         server.expect_request(f"{prefix}/chat/completions").respond_with_handler(self._chat)
         server.expect_request(f"{prefix}/completions").respond_with_handler(self._completion)
         server.expect_request(f"{prefix}/embeddings").respond_with_handler(self._embeddings)
+        server.expect_request(f"{prefix}/responses").respond_with_handler(self._responses)
 
     @property
     def api_base(self) -> str:
@@ -124,6 +125,30 @@ class FakeOpenAI:
             "model": "gpt-3.5-turbo-instruct",
             "choices": [{"index": 0, "text": self.reply, "finish_reason": "length", "logprobs": None}],
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        }
+        return Response(json.dumps(payload), content_type="application/json", headers=self.headers)
+
+    def _responses(self, request: Request) -> Response:
+        """The Responses API, non-streaming."""
+        prompt = max(1, self._words(request.get_json().get("input")))
+        completion = len(self.reply.split())
+        self.served.add(prompt, completion)
+        payload = {
+            "id": f"resp_{self.served.requests}",
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "completed",
+            "model": self.model,
+            "output": [
+                {
+                    "type": "message",
+                    "id": f"msg_{self.served.requests}",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": self.reply, "annotations": []}],
+                }
+            ],
+            "usage": {"input_tokens": prompt, "output_tokens": completion, "total_tokens": prompt + completion},
         }
         return Response(json.dumps(payload), content_type="application/json", headers=self.headers)
 

@@ -6,13 +6,16 @@ import asyncio
 
 import litellm
 import pytest
+import wrapt
 from opentelemetry.trace import SpanKind, StatusCode
 from pytest_httpserver import HTTPServer
 
-from tests.conftest import Signals
-from tests.fakes import FailingProvider, FakeOpenAI, fallback_router
+from otel_llm import LiteLLMInstrumentor
+from tests.conftest import Signals, wait_for
+from tests.fakes import FailingProvider, FakeAnthropic, FakeOpenAI, fallback_router
 
 MESSAGES = [{"role": "user", "content": "route me please"}]
+CLAUDE_REQUEST = {"model": "claude", "max_tokens": 50, "messages": [{"role": "user", "content": "bonjour"}]}
 
 
 def _attempts(signals: Signals) -> list:
@@ -114,3 +117,70 @@ def test_router_total_failure(instrumented: object, signals: Signals, httpserver
     assert parent.status.status_code is StatusCode.ERROR
     assert parent.attributes["error.type"] == "RateLimitError"
     assert "otel_llm.router.final_model_group" not in parent.attributes
+
+
+def _one_attempt_router_request(signals: Signals, name: str) -> None:
+    """One Router span over one attempt, with the Router's counts."""
+    spans = signals.wait_spans(2)
+    (parent,) = [s for s in spans if s.kind is SpanKind.INTERNAL]
+    (attempt,) = [s for s in spans if s.kind is SpanKind.CLIENT]
+    assert parent.name == name
+    assert parent.attributes["otel_llm.router.attempts"] == 1
+    assert parent.attributes["otel_llm.router.final_model_group"] == attempt.attributes["otel_llm.model_group"]
+    assert attempt.parent is not None and attempt.parent.span_id == parent.context.span_id
+    assert attempt.attributes["gen_ai.usage.output_tokens"] == 5
+
+
+def _router(name: str, model: str, api_base: str) -> litellm.Router:
+    return litellm.Router(
+        model_list=[{"model_name": name, "litellm_params": {"model": model, "api_base": api_base, "api_key": "sk-r"}}]
+    )
+
+
+async def test_router_responses(instrumented: object, signals: Signals, fake_openai: FakeOpenAI) -> None:
+    """Router.responses and aresponses (the proxy's /v1/responses) are Router requests too: LiteLLM
+    before 1.110 sets them on each Router instance, not on the class."""
+    router = _router("resp", "openai/gpt-4o-mini", fake_openai.api_base)
+    router.responses(model="resp", input="hello from the responses api")
+    _one_attempt_router_request(signals, "chat resp")
+    signals.spans_exporter.clear()
+    await router.aresponses(model="resp", input="hello again")
+    await asyncio.to_thread(_one_attempt_router_request, signals, "chat resp")
+
+
+async def test_router_anthropic_messages(signals: Signals, fake_anthropic: FakeAnthropic) -> None:
+    """Router.aanthropic_messages and anthropic_messages (awaited by the proxy's /v1/messages) are
+    Router requests; uninstrument() leaves the Router's own endpoints in place (LiteLLM before 1.110
+    sets them on each instance)."""
+    instrumentor = LiteLLMInstrumentor()
+    instrumentor.instrument(tracer_provider=signals.tracer_provider, meter_provider=signals.meter_provider)
+    try:
+        router = _router("claude", "anthropic/claude-haiku-4-5-20251001", fake_anthropic.api_base)
+        endpoints = {name: vars(router).get(name) for name in ("anthropic_messages", "aanthropic_messages")}
+        await router.aanthropic_messages(**CLAUDE_REQUEST)
+        await asyncio.to_thread(_one_attempt_router_request, signals, "chat claude")
+        signals.spans_exporter.clear()
+        await router.anthropic_messages(**CLAUDE_REQUEST)
+        await asyncio.to_thread(_one_attempt_router_request, signals, "chat claude")
+    finally:
+        instrumentor.uninstrument()
+    assert {name: vars(router).get(name) for name in endpoints} == endpoints
+    assert not any(isinstance(getattr(router, name), wrapt.ObjectProxy) for name in endpoints)
+
+
+async def test_router_made_before_instrumenting(signals: Signals, fake_anthropic: FakeAnthropic) -> None:
+    """A Router made before instrument() still has its attempts traced; where its endpoint wraps the
+    unpatched module function (LiteLLM before 1.110) it gets no Router span claiming zero attempts."""
+    router = _router("claude", "anthropic/claude-haiku-4-5-20251001", fake_anthropic.api_base)
+    instrumentor = LiteLLMInstrumentor()
+    instrumentor.instrument(tracer_provider=signals.tracer_provider, meter_provider=signals.meter_provider)
+    try:
+        await router.aanthropic_messages(**CLAUDE_REQUEST)  # any Router span has ended on return
+        await asyncio.to_thread(wait_for, lambda: any(s.kind is SpanKind.CLIENT for s in signals.spans()))
+    finally:
+        instrumentor.uninstrument()
+    spans = signals.spans()
+    (attempt,) = [s for s in spans if s.kind is SpanKind.CLIENT]
+    assert attempt.attributes["gen_ai.usage.output_tokens"] == 5
+    for parent in [s for s in spans if s.kind is SpanKind.INTERNAL]:  # LiteLLM >= 1.110 serves it from the class
+        assert parent.attributes["otel_llm.router.attempts"] == 1

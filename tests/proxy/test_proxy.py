@@ -195,17 +195,32 @@ def test_anthropic_messages_route(proxy: ProxyProcess, receiver: OtlpReceiver) -
     assert attrs["otel_llm.usage.cost"] > 0
     assert attrs["otel_llm.key.alias"] == "agent-alpha" and attrs["otel_llm.model_group"] == "claude-main"
     assert "error.type" not in attrs
-    if _router_serves_anthropic_messages():
-        # LiteLLM >= 1.110: the Router request is folded into the SERVER span, as for chat.
-        assert server["attributes"]["otel_llm.router.attempts"] == 1
-        assert server["attributes"]["otel_llm.model_group"] == "claude-main"
+    # The Router request is folded into the SERVER span, as for chat.
+    assert server["attributes"]["otel_llm.router.attempts"] == 1
+    assert server["attributes"]["otel_llm.model_group"] == "claude-main"
 
 
-def _router_serves_anthropic_messages() -> bool:
-    """Whether this LiteLLM's Router has anthropic_messages at class level (>= 1.110; per instance before)."""
-    import litellm
-
-    return "anthropic_messages" in dir(litellm.Router)
+def test_responses_route(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
+    """/v1/responses (OpenAI's Responses API): a chat attempt under the SERVER span, which carries
+    the Router's counts (LiteLLM before 1.110 sets the Router's responses endpoints per instance)."""
+    trace_id = "8" * 32
+    response = httpx.post(
+        f"{proxy.url}/v1/responses",
+        headers={"Authorization": f"Bearer {BETA}", "traceparent": f"00-{trace_id}-{'9' * 16}-01"},
+        json={"model": "gpt-main", "input": "three words here"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    spans = _trace(receiver, trace_id, 1)
+    (server,) = [s for s in spans if s["kind"] == SERVER]
+    (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    assert attempt["parent_span_id"] == server["span_id"]
+    attrs = attempt["attributes"]
+    assert attrs["gen_ai.operation.name"] == "chat" and attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["gen_ai.usage.input_tokens"] == 3 and attrs["gen_ai.usage.output_tokens"] == 5
+    assert attrs["otel_llm.key.alias"] == "agent-beta" and attrs["otel_llm.model_group"] == "gpt-main"
+    assert server["attributes"]["otel_llm.router.attempts"] == 1
+    assert server["attributes"]["otel_llm.router.final_model_group"] == "gpt-main"
 
 
 def test_headroom_gauges(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:

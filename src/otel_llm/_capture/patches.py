@@ -6,10 +6,12 @@ callback completes them. The user's exception always propagates unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from contextvars import Token
 from typing import Any, Final, TypeVar
@@ -351,6 +353,50 @@ def _is_wrapper(value: object) -> bool:
     return isinstance(value, (wrapt.FunctionWrapper, wrapt.BoundFunctionWrapper))
 
 
+class _PerInstanceEndpoint:
+    """A Router endpoint LiteLLM < 1.110 sets on each instance in ``Router.__init__`` rather than
+    on the class (``responses``, ``aresponses``, ``anthropic_messages``, ``aanthropic_messages``:
+    what the proxy's /v1/responses and /v1/messages routes call), out of a class patch's reach.
+
+    A data descriptor on the class takes precedence over the instance's ``__dict__``: ``__init__``'s
+    assignment lands in ``__set__`` and is stored unchanged where it always was, and reads return
+    it wrapped. Only endpoints assigned while instrumented are wrapped: LiteLLM builds each around
+    the module function of that moment (``litellm.anthropic_messages``), so an older Router's
+    endpoint calls the unpatched function, and a Router span over it would count no attempt (its
+    attempts are still traced, by the callback). Removing the descriptor (uninstrument) leaves
+    every instance exactly as LiteLLM made it.
+    """
+
+    def __init__(self, name: str, wrapper: Wrapper) -> None:
+        self.name = name
+        self.wrapper = wrapper
+        self.assigned: weakref.WeakSet[Any] = weakref.WeakSet()  # dies with the Routers
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        try:
+            endpoint = vars(instance)[self.name]
+        except KeyError:
+            raise AttributeError(f"{type(instance).__name__!r} object has no attribute {self.name!r}") from None
+        if endpoint not in self.assigned:
+            return endpoint
+        # A wrapper per read (~1 µs, once per request) instead of a cache kept on the user's Router.
+        return wrapt.FunctionWrapper(endpoint, self.wrapper)
+
+    def __set__(self, instance: object, value: object) -> None:
+        vars(instance)[self.name] = value
+        if callable(value):
+            with contextlib.suppress(TypeError):  # not weakly referable: left unwrapped, not kept alive
+                self.assigned.add(value)
+
+    def __delete__(self, instance: object) -> None:
+        try:
+            del vars(instance)[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+
 class Patcher:
     """Applies and removes the wrappers of the target table, restoring the exact originals."""
 
@@ -365,6 +411,11 @@ class Patcher:
             for target in targets:
                 owner = owners[target.owner]
                 original = _current(owner, target.name)
+                if original is None and target.owner == "Router" and type(owner) is type:
+                    endpoint = _PerInstanceEndpoint(target.name, make(telemetry, target))
+                    setattr(owner, target.name, endpoint)
+                    self._originals.append((owner, target.name, endpoint))
+                    continue
                 if not callable(original) or _is_wrapper(original):
                     continue
                 setattr(owner, target.name, wrapt.FunctionWrapper(original, make(telemetry, target)))
@@ -373,7 +424,12 @@ class Patcher:
     def unpatch(self) -> None:
         for owner, name, original in reversed(self._originals):
             current = _current(owner, name)
-            if not (_is_wrapper(current) and getattr(current, "__wrapped__", None) is original):
+            if isinstance(original, _PerInstanceEndpoint):
+                if current is original:
+                    delattr(owner, name)  # the instances' own endpoints show through again
+                else:
+                    _log.warning("otel-llm: %s.%s was replaced by someone else; leaving it in place", owner, name)
+            elif not (_is_wrapper(current) and getattr(current, "__wrapped__", None) is original):
                 _log.warning("otel-llm: %s.%s was re-wrapped by someone else; leaving it in place", owner, name)
             elif isinstance(owner, type) and not _defined_by_class(owner, name):
                 delattr(owner, name)  # LiteLLM >= 1.110: the Router's metaclass puts the original back

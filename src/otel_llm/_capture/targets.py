@@ -44,7 +44,7 @@ ROUTER_TARGETS: Final = (
     Target("Router", "arerank", "arerank", True),
     Target("Router", "aanthropic_messages", "aanthropic_messages", True),
     # Async despite its name: the proxy's /v1/messages route awaits it. LiteLLM >= 1.110 serves it
-    # (and aanthropic_messages) from the Router class; older Routers set both per instance in
-    # __init__, out of a class patch's reach (their attempts are still traced, without the Router's counts).
+    # (with aanthropic_messages, responses and aresponses) from the Router class; older Routers set
+    # those four per instance in __init__, which patches.py reaches through a class descriptor.
     Target("Router", "anthropic_messages", "anthropic_messages", True),
 )
