@@ -192,7 +192,7 @@ class FailingProvider:
 
 
 class FakeAnthropic:
-    """An Anthropic Messages API provider (non-streaming), with known usage."""
+    """An Anthropic Messages API provider, plain and streamed (server-sent events), with known usage."""
 
     def __init__(self, server: HTTPServer, prefix: str = "/anthropic") -> None:
         self.server = server
@@ -210,6 +210,8 @@ class FakeAnthropic:
         reply = "Bonjour from the fake Anthropic"
         completion = len(reply.split())
         self.served.add(prompt, completion)
+        if body.get("stream"):
+            return self._stream(reply, prompt, completion)
         payload = {
             "id": f"msg_{self.served.requests}",
             "type": "message",
@@ -221,6 +223,45 @@ class FakeAnthropic:
             "usage": {"input_tokens": prompt, "output_tokens": completion, "cache_read_input_tokens": 3},
         }
         return Response(json.dumps(payload), content_type="application/json")
+
+    def _stream(self, reply: str, prompt: int, completion: int) -> Response:
+        """Anthropic's event sequence: input tokens in message_start, output tokens in message_delta."""
+        message = {
+            "id": f"msg_{self.served.requests}",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5-20251001",
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": prompt, "output_tokens": 1, "cache_read_input_tokens": 3},
+        }
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("message_start", {"type": "message_start", "message": message}),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            ),
+            *(
+                (
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": word + " "}},
+                )
+                for word in reply.split()
+            ),
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": completion},
+                },
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+        body = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
+        return Response(body, content_type="text/event-stream")
 
 
 @contextmanager

@@ -93,7 +93,7 @@ class OtlpReceiver:
 
     # --- decoded views ------------------------------------------------------------
     def spans(self) -> list[dict[str, Any]]:
-        """Every received span as a dict: name, kind, ids, attributes, events, resource."""
+        """Every received span as a dict: name, kind, ids, start and end (ns), attributes, events, resource."""
         result = []
         with self._lock:
             requests = list(self.requests["/v1/traces"])
@@ -109,6 +109,8 @@ class OtlpReceiver:
                                 "trace_id": span.trace_id.hex(),
                                 "span_id": span.span_id.hex(),
                                 "parent_span_id": span.parent_span_id.hex(),
+                                "start": span.start_time_unix_nano,
+                                "end": span.end_time_unix_nano,
                                 "attributes": attributes(span.attributes),
                                 "events": [(e.name, attributes(e.attributes)) for e in span.events],
                                 "status": span.status.code,

@@ -95,6 +95,28 @@ async def test_anthropic_messages_api(capture_mode: str, signals: Signals, fake_
     assert span.attributes["gen_ai.usage.output_tokens"] == 5
 
 
+async def test_anthropic_messages_stream(capture_mode: str, signals: Signals, fake_anthropic: FakeAnthropic) -> None:
+    """A streamed anthropic_messages: the tokens of Anthropic's message_start and message_delta
+    events (input counting cache reads), and the time to the first chunk."""
+    stream = await litellm.anthropic_messages(
+        model="anthropic/claude-haiku-4-5-20251001",
+        messages=[{"role": "user", "content": "hello there"}],
+        max_tokens=50,
+        stream=True,
+        api_base=fake_anthropic.api_base,
+        api_key="sk-ant-test",
+    )
+    body = b"".join([chunk async for chunk in stream])
+    assert b"message_stop" in body
+    (span,) = await asyncio.to_thread(signals.wait_spans, 1)
+    assert span.attributes["gen_ai.request.stream"] is True
+    assert span.attributes["gen_ai.usage.input_tokens"] == 2 + 3
+    assert span.attributes["gen_ai.usage.output_tokens"] == 5
+    assert span.attributes["gen_ai.response.time_to_first_chunk"] > 0
+    (ttfc,) = signals.points("gen_ai.client.operation.time_to_first_chunk")
+    assert ttfc.count == 1
+
+
 def test_responses_api(capture_mode: str, signals: Signals, httpserver: HTTPServer) -> None:
     """The Responses API is a chat span with the provider's usage."""
     httpserver.expect_request("/resp/v1/responses").respond_with_json(

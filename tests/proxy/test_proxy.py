@@ -200,6 +200,37 @@ def test_anthropic_messages_route(proxy: ProxyProcess, receiver: OtlpReceiver) -
     assert server["attributes"]["otel_llm.model_group"] == "claude-main"
 
 
+def test_anthropic_messages_stream(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
+    """/v1/messages streamed (how Claude Code calls it): the attempt has the stream's tokens from
+    Anthropic's message_start and message_delta events and its time to first chunk."""
+    trace_id = "a" * 32
+    with httpx.stream(
+        "POST",
+        f"{proxy.url}/v1/messages",
+        headers={"Authorization": f"Bearer {ALPHA}", "traceparent": f"00-{trace_id}-{'b' * 16}-01"},
+        json={
+            "model": "claude-main",
+            "max_tokens": 50,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        timeout=30,
+    ) as response:
+        assert response.status_code == 200
+        events = [line.removeprefix("event: ") for line in response.iter_lines() if line.startswith("event: ")]
+    assert events[0] == "message_start" and events[-1] == "message_stop"
+    spans = _trace(receiver, trace_id, 1)
+    (server,) = [s for s in spans if s["kind"] == SERVER]
+    (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    assert attempt["parent_span_id"] == server["span_id"]
+    attrs = attempt["attributes"]
+    assert attrs["gen_ai.request.stream"] is True and attrs["gen_ai.provider.name"] == "anthropic"
+    assert attrs["gen_ai.usage.input_tokens"] == 1 + 3 and attrs["gen_ai.usage.output_tokens"] == 5
+    assert 0 < attrs["gen_ai.response.time_to_first_chunk"] <= (attempt["end"] - attempt["start"]) / 1e9
+    assert attrs["otel_llm.usage.cost"] > 0 and attrs["otel_llm.key.alias"] == "agent-alpha"
+    assert server["attributes"]["otel_llm.router.attempts"] == 1
+
+
 def test_responses_route(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
     """/v1/responses (OpenAI's Responses API): a chat attempt under the SERVER span, which carries
     the Router's counts (LiteLLM before 1.110 sets the Router's responses endpoints per instance)."""
