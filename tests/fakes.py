@@ -198,6 +198,7 @@ class FakeAnthropic:
         self.server = server
         self.prefix = prefix
         self.served = Served()
+        self.chunk_delay_s = 0.0  # between streamed events
         server.expect_request(f"{prefix}/v1/messages").respond_with_handler(self._messages)
 
     @property
@@ -260,8 +261,15 @@ class FakeAnthropic:
             ),
             ("message_stop", {"type": "message_stop"}),
         ]
-        body = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
-        return Response(body, content_type="text/event-stream")
+        delay_s = self.chunk_delay_s
+
+        def generate() -> Iterator[str]:
+            for index, (name, data) in enumerate(events):
+                if index and delay_s:
+                    time.sleep(delay_s)
+                yield f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+        return Response(generate(), content_type="text/event-stream")
 
 
 @contextmanager
