@@ -99,6 +99,57 @@ def test_provider_names(provider: str | None, expected: str) -> None:
     assert attrs["gen_ai.provider.name"] == expected
 
 
+@pytest.mark.parametrize(
+    ("url", "operation", "output_type"),
+    [
+        ("https://api.anthropic.com/v1/messages", "chat", "text"),
+        ("https://api.openai.com/v1/chat/completions", "chat", "text"),
+        ("https://api.openai.com/v1/responses/", "chat", "text"),
+        ("https://api.openai.com/v1/completions", "text_completion", "text"),
+        ("https://api.openai.com/v1/embeddings", "embeddings", None),
+        ("https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse-stream", "chat", "text"),
+        (
+            "https://x.googleapis.com/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=k",
+            "generate_content",
+            None,
+        ),
+        ("https://x.googleapis.com/v1/models/text-embedding-004:embedContent", "embeddings", None),
+        ("https://api.openai.com/v1/images/generations", "generate_content", "image"),
+        ("https://api.cohere.com/v2/rerank", "rerank", None),
+        ("https://api.anthropic.com/v1/models", "pass_through_endpoint", None),
+        (None, "pass_through_endpoint", None),
+    ],
+)
+def test_pass_through_operation(url: str | None, operation: str, output_type: str | None) -> None:
+    """The proxy's pass-through routes report call type pass_through_endpoint: the provider URL's
+    path names the operation. LiteLLM's placeholder end user "unknown" is no end user."""
+    kwargs = {"passthrough_logging_payload": {"url": url, "request_method": "POST"}, "user": "unknown"}
+    record = build_record(_payload(call_type="pass_through_endpoint"), kwargs, CONFIG)
+    attrs = span_attributes(record)
+    assert attrs["gen_ai.operation.name"] == operation
+    assert attrs.get("gen_ai.output.type") == output_type
+    assert attrs["otel_llm.litellm.call_type"] == "pass_through_endpoint"
+    assert "enduser.id" not in attrs
+
+
+def test_pass_through_provider_from_litellm_price_map() -> None:
+    """A streamed pass-through that names no provider (LiteLLM < 1.108) gets the model's provider
+    from LiteLLM's price map; a model the map does not list stays unnamed."""
+    import litellm  # noqa: F401  # loaded in any process that reports a call
+
+    kwargs = {"passthrough_logging_payload": {"url": "http://127.0.0.1:9/v1/messages"}}
+    known = build_record(
+        _payload(call_type="pass_through_endpoint", custom_llm_provider=None, model="claude-haiku-4-5-20251001"),
+        kwargs,
+        CONFIG,
+    )
+    unknown = build_record(
+        _payload(call_type="pass_through_endpoint", custom_llm_provider=None, model="my-own-model"), kwargs, CONFIG
+    )
+    assert (known.provider, known.request_model) == ("anthropic", "claude-haiku-4-5-20251001")
+    assert unknown.provider is None
+
+
 def test_failure_payload() -> None:
     """A failure payload gives error.type from LiteLLM's error class and no usage/cost source."""
     record = build_record(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Mapping
 from typing import Final
 
 from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
@@ -101,3 +103,47 @@ def strip_provider_prefix(model: str, custom_llm_provider: str | None) -> str:
     if custom_llm_provider and model.startswith(custom_llm_provider + "/"):
         return model[len(custom_llm_provider) + 1 :]
     return model
+
+
+PASS_THROUGH_CALL_TYPE: Final = "pass_through_endpoint"
+
+# The proxy's pass-through routes (/anthropic/..., /openai/..., /vertex_ai/..., /bedrock/...)
+# report every call as call type "pass_through_endpoint"; the provider API's path says what it
+# was. Endings of the path (lowercase, no query), most specific first.
+_PASS_THROUGH_PATHS: Final[tuple[tuple[str, tuple[str, str | None]], ...]] = (
+    ("/chat/completions", (_Op.CHAT.value, _Out.TEXT.value)),
+    ("/completions", (_Op.TEXT_COMPLETION.value, _Out.TEXT.value)),
+    ("/messages", (_Op.CHAT.value, _Out.TEXT.value)),  # Anthropic Messages
+    ("/responses", (_Op.CHAT.value, _Out.TEXT.value)),
+    ("/converse", (_Op.CHAT.value, _Out.TEXT.value)),  # Bedrock
+    ("/converse-stream", (_Op.CHAT.value, _Out.TEXT.value)),
+    ("/embeddings", (_Op.EMBEDDINGS.value, None)),
+    (":embedcontent", (_Op.EMBEDDINGS.value, None)),  # Gemini / Vertex AI
+    (":batchembedcontents", (_Op.EMBEDDINGS.value, None)),
+    (":generatecontent", (_Op.GENERATE_CONTENT.value, None)),
+    (":streamgeneratecontent", (_Op.GENERATE_CONTENT.value, None)),
+    ("/images/generations", (_Op.GENERATE_CONTENT.value, _Out.IMAGE.value)),
+    ("/audio/speech", (_Op.GENERATE_CONTENT.value, _Out.SPEECH.value)),
+    ("/audio/transcriptions", ("transcription", _Out.TEXT.value)),
+    ("/rerank", ("rerank", None)),
+)
+
+
+def provider_of_model(model: str | None) -> str | None:
+    """LiteLLM's provider for a model its price map lists (``litellm.model_cost``, loaded in the
+    process that reports the call; not imported here)."""
+    cost_map = getattr(sys.modules.get("litellm"), "model_cost", None)
+    entry = cost_map.get(model) if model and isinstance(cost_map, Mapping) else None
+    provider = entry.get("litellm_provider") if isinstance(entry, Mapping) else None
+    return provider if isinstance(provider, str) and provider else None
+
+
+def pass_through_operation(url: str | None) -> tuple[str, str | None]:
+    """(gen_ai.operation.name, gen_ai.output.type) of a pass-through call, from the provider URL;
+    LiteLLM's own name where the path is not a known LLM operation."""
+    if url:
+        path = url.partition("?")[0].rstrip("/").lower()
+        for ending, operation in _PASS_THROUGH_PATHS:
+            if path.endswith(ending):
+                return operation
+    return PASS_THROUGH_CALL_TYPE, None

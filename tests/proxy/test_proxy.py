@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Iterator
 
 import httpx
@@ -61,6 +62,9 @@ def proxy(
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_SERVICE_NAME": "proxy-under-test",
             "OTEL_LLM_PROXY_HTTP_SPANS": "true",
+            # The /anthropic pass-through route forwards here, with the proxy's provider key.
+            "ANTHROPIC_API_BASE": anthropic.api_base,
+            "ANTHROPIC_API_KEY": PROVIDER_KEY,
         },
     ).start()
     yield process
@@ -230,6 +234,45 @@ def test_anthropic_messages_stream(proxy: ProxyProcess, receiver: OtlpReceiver) 
     assert 0 < attrs["gen_ai.response.time_to_first_chunk"] < (attempt["end"] - attempt["start"]) / 1e9 - 0.3
     assert attrs["otel_llm.usage.cost"] > 0 and attrs["otel_llm.key.alias"] == "agent-alpha"
     assert server["attributes"]["otel_llm.router.attempts"] == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_pass_through(proxy: ProxyProcess, receiver: OtlpReceiver, stream: bool) -> None:
+    """/anthropic/v1/messages (the pass-through route, no Router): a chat span, not LiteLLM's
+    "pass_through_endpoint", under the SERVER span, with tokens, cost and the key's attribution."""
+    trace_id = ("c" if stream else "d") * 32
+    response = httpx.post(
+        f"{proxy.url}/anthropic/v1/messages",
+        headers={"Authorization": f"Bearer {BETA}", "traceparent": f"00-{trace_id}-{'e' * 16}-01"},
+        json={
+            "model": "claude-haiku-4-5-20251001",
+            "max_tokens": 50,
+            "stream": stream,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    spans = _trace(receiver, trace_id, 1)
+    (server,) = [s for s in spans if s["kind"] == SERVER]
+    (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    assert attempt["parent_span_id"] == server["span_id"]
+    assert attempt["name"] == "chat claude-haiku-4-5-20251001"
+    attrs = attempt["attributes"]
+    assert attrs["gen_ai.operation.name"] == "chat" and attrs["gen_ai.provider.name"] == "anthropic"
+    assert attrs["otel_llm.litellm.call_type"] == "pass_through_endpoint"
+    if stream and _litellm_version() < (1, 108):
+        # LiteLLM 1.102 reports a streamed pass-through without its usage: said, not guessed.
+        assert attrs["otel_llm.usage.source"] == "missing"
+    else:
+        assert attrs["gen_ai.usage.input_tokens"] == 1 + 3 and attrs["gen_ai.usage.output_tokens"] == 5
+        assert attrs["otel_llm.usage.cost"] > 0
+    assert attrs["otel_llm.key.alias"] == "agent-beta" and "enduser.id" not in attrs
+    assert attrs.get("gen_ai.request.stream", False) is stream
+
+
+def _litellm_version() -> tuple[int, ...]:
+    return tuple(int(part) for part in importlib.metadata.version("litellm").split(".")[:2])
 
 
 def test_responses_route(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:

@@ -25,10 +25,17 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
     kw = mapping(kwargs)
     limit = config.attribute_max_length
     call_type = text(slo.get("call_type"), limit) or text(kw.get("call_type"), limit)
-    operation, output_type = _providers.operation_of(call_type)
     raw_provider = text(slo.get("custom_llm_provider"), limit) or text(
         mapping(kw.get("litellm_params")).get("custom_llm_provider"), limit
     )
+    model = text(slo.get("model"), limit) or text(kw.get("model"), limit)
+    if call_type == _providers.PASS_THROUGH_CALL_TYPE:
+        url = mapping(kw.get("passthrough_logging_payload")).get("url")
+        operation, output_type = _providers.pass_through_operation(url if isinstance(url, str) else None)
+        # LiteLLM < 1.108 names no provider for a streamed pass-through; its price map knows the model's.
+        raw_provider = raw_provider or _providers.provider_of_model(model)
+    else:
+        operation, output_type = _providers.operation_of(call_type)
     record = InvocationRecord(
         call_id=text(slo.get("litellm_call_id"), limit) or text(kw.get("litellm_call_id"), limit),
         operation=operation,
@@ -36,7 +43,6 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
         provider=_providers.provider_name(raw_provider),
         output_type=output_type,
     )
-    model = text(slo.get("model"), limit) or text(kw.get("model"), limit)
     if model:
         record.request_model = _providers.strip_provider_prefix(model, raw_provider)
     record.model_group = text(slo.get("model_group"), limit)
@@ -59,8 +65,9 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
         record.response_model = record.request_model
     metadata = mapping(slo.get("metadata"))
     record.attribution = read_attribution(metadata, slo, limit)
-    if record.attribution.end_user is None:
-        # SDK calls: the OpenAI-style ``user`` parameter names the end user.
+    if record.attribution.end_user is None and call_type != _providers.PASS_THROUGH_CALL_TYPE:
+        # SDK calls: the OpenAI-style ``user`` parameter names the end user. (Pass-through calls
+        # carry LiteLLM's placeholder "unknown" there.)
         record.attribution.end_user = text(mapping(kw.get("optional_params")).get("user"), limit) or text(
             kw.get("user"), limit
         )
