@@ -271,6 +271,37 @@ def test_anthropic_pass_through(proxy: ProxyProcess, receiver: OtlpReceiver, str
     assert attrs.get("gen_ai.request.stream", False) is stream
 
 
+@pytest.mark.parametrize(
+    ("route", "body", "operation"),
+    [
+        ("/v1/embeddings", {"input": ["three words here"]}, "embeddings"),
+        ("/v1/completions", {"prompt": "three words here", "max_tokens": 7}, "text_completion"),
+    ],
+)
+def test_other_openai_routes(
+    proxy: ProxyProcess, receiver: OtlpReceiver, route: str, body: dict[str, object], operation: str
+) -> None:
+    """/v1/embeddings and /v1/completions: an attempt of the right operation under the SERVER span,
+    which carries the Router's counts."""
+    trace_id = ("f1" if operation == "embeddings" else "f2") * 16
+    response = httpx.post(
+        f"{proxy.url}{route}",
+        headers={"Authorization": f"Bearer {ALPHA}", "traceparent": f"00-{trace_id}-{'3' * 16}-01"},
+        json={"model": "gpt-main", **body},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    spans = _trace(receiver, trace_id, 1)
+    (server,) = [s for s in spans if s["kind"] == SERVER]
+    (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    assert attempt["parent_span_id"] == server["span_id"]
+    attrs = attempt["attributes"]
+    assert attrs["gen_ai.operation.name"] == operation and attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["gen_ai.usage.input_tokens"] == 3
+    assert attrs["otel_llm.key.alias"] == "agent-alpha" and attrs["otel_llm.model_group"] == "gpt-main"
+    assert server["attributes"]["otel_llm.router.attempts"] == 1
+
+
 def _litellm_version() -> tuple[int, ...]:
     return tuple(int(part) for part in importlib.metadata.version("litellm").split(".")[:2])
 
