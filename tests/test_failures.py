@@ -91,3 +91,50 @@ def test_error_message_is_scrubbed(capture_mode: str, signals: Signals, httpserv
     assert key not in str(span.status.description)
     assert key not in repr(dict(span.attributes))
     assert "Incorrect API key provided" in str(span.status.description)
+
+
+def _refusal(status: str, error_class: str, alias: str | None) -> dict[str, object]:
+    """The kwargs LiteLLM's proxy hands failure callbacks for a request it refused before any
+    provider call (shape from LiteLLM 1.102–1.110; the proxy e2e tests exercise the real thing)."""
+    return {
+        "litellm_call_id": f"refused-{status}",
+        "litellm_no_upstream_llm_call": True,
+        "standard_logging_object": {
+            "litellm_call_id": f"refused-{status}",
+            "call_type": "acompletion",
+            "status": "failure",
+            "model": "gpt-main",
+            "custom_llm_provider": "openai",
+            "error_information": {"error_code": status, "error_class": error_class, "error_message": "refused"},
+            "metadata": {"user_api_key_alias": alias, "user_api_key_hash": "hashed-" + status},
+        },
+    }
+
+
+async def test_proxy_refusals_are_counted_not_traced(callback_only: object, signals: Signals) -> None:
+    """A request the proxy refused (LiteLLM's no-upstream-call mark) is no failed LLM call: no span,
+    no duration point; one otel_llm.proxy.refusals point, without key attribution when the key was
+    not verified (401/403)."""
+    callback = callback_only
+    await callback.async_log_failure_event(_refusal("401", "HTTPException", None), None, None, None)
+    await callback.async_log_failure_event(_refusal("429", "HTTPException", "agent-a"), None, None, None)
+    await callback.async_log_failure_event(_refusal("x", "BudgetExceededError", "agent-a"), None, None, None)
+    assert signals.spans() == []
+    assert signals.points("gen_ai.client.operation.duration") == []
+    points = {
+        (
+            p.attributes["error.type"],
+            p.attributes.get("http.response.status_code"),
+            p.attributes.get("otel_llm.key.alias"),
+        ): (
+            p.value,
+            "otel_llm.key.hash" in p.attributes,
+        )
+        for p in signals.points("otel_llm.proxy.refusals")
+    }
+    assert points == {
+        ("HTTPException", 401, None): (1, False),
+        ("HTTPException", 429, "agent-a"): (1, True),
+        ("BudgetExceededError", None, "agent-a"): (1, True),  # a status that is not one is left out
+    }
+    assert all(p.attributes["gen_ai.operation.name"] == "chat" for p in signals.points("otel_llm.proxy.refusals"))

@@ -14,6 +14,7 @@ from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _g
 from opentelemetry.semconv._incubating.attributes import user_attributes as _user
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gen_ai_metrics
 from opentelemetry.semconv.attributes import error_attributes as _error
+from opentelemetry.semconv.attributes import http_attributes as _http
 from opentelemetry.semconv.attributes import server_attributes as _server
 
 # --- semantic-convention attributes -------------------------------------------------
@@ -48,6 +49,7 @@ GEN_AI_INPUT_MESSAGES: Final = _gen_ai.GEN_AI_INPUT_MESSAGES
 GEN_AI_OUTPUT_MESSAGES: Final = _gen_ai.GEN_AI_OUTPUT_MESSAGES
 GEN_AI_SYSTEM_INSTRUCTIONS: Final = _gen_ai.GEN_AI_SYSTEM_INSTRUCTIONS
 ERROR_TYPE: Final = _error.ERROR_TYPE
+HTTP_RESPONSE_STATUS_CODE: Final = _http.HTTP_RESPONSE_STATUS_CODE
 SERVER_ADDRESS: Final = _server.SERVER_ADDRESS
 SERVER_PORT: Final = _server.SERVER_PORT
 
@@ -126,6 +128,9 @@ LOOP_DETECTIONS_METRIC: Final = "otel_llm.loop.detections"
 TELEMETRY_DROPPED_METRIC: Final = "otel_llm.telemetry.dropped"
 DROP_REASON: Final = "otel_llm.drop.reason"  # export_failed | endpoint_down
 LOOP_REFUSALS_METRIC: Final = "otel_llm.loop.refusals"
+PROXY_REFUSALS_METRIC: Final = "otel_llm.proxy.refusals"
+# LiteLLM's mark (in the callback's kwargs) of a proxy request refused before any provider call.
+NO_UPSTREAM_LLM_CALL_KEY: Final = "litellm_no_upstream_llm_call"
 
 # Headroom gauges
 KEY_SPEND: Final = "otel_llm.key.spend"

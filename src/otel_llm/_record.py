@@ -140,6 +140,7 @@ class InvocationRecord:
     # Failure
     error_type: str | None = None
     error_message: str | None = None
+    error_status_code: int | None = None  # the HTTP status LiteLLM gave the failure, where it did
 
     # Routing
     retry_index: int | None = None

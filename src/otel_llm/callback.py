@@ -23,6 +23,7 @@ from ._capture.fields import mapping, text
 from ._capture.live import REGISTRY
 from ._capture.payload import build_record
 from ._emit.telemetry import Telemetry
+from ._names import NO_UPSTREAM_LLM_CALL_KEY
 
 __all__ = ["OtelLLMCallback"]
 
@@ -100,6 +101,11 @@ class OtelLLMCallback(CustomLogger):
             live = REGISTRY.take_for_success(call_id)
         config = live.telemetry.config if live is not None else self.config
         record = build_record(payload, kwargs, config)
+        if failed and live is None and kwargs.get(NO_UPSTREAM_LLM_CALL_KEY) is True:
+            # Refused by the proxy (authentication, unknown model, budget, rate limit, guardrail):
+            # no LLM call was made, so no attempt span claims one.
+            self.telemetry.record_proxy_refusal(record)
+            return
         observe_loop_once(live, record, config)
         if live is not None:
             finish(live, record)

@@ -329,6 +329,46 @@ def test_responses_route(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
     assert server["attributes"]["otel_llm.router.final_model_group"] == "gpt-main"
 
 
+def test_refused_requests_are_counted_not_traced(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
+    """Requests the proxy refuses before any provider call (an unknown key, an unknown model) get no
+    attempt span and no GenAI operation point (no LLM call took place): they are counted in
+    otel_llm.proxy.refusals, attributed to the key only when the key was verified."""
+    served = "3c" * 16
+    assert proxy.chat(ALPHA, headers={"traceparent": f"00-{served}-{'6' * 16}-01"}).status_code == 200
+    (attempt,) = [s for s in _trace(receiver, served, 1) if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    alpha_hash = attempt["attributes"]["otel_llm.key.hash"]
+    traces = {"401": "1a" * 16, "400": "2b" * 16}
+    assert proxy.chat("sk-not-a-key", headers={"traceparent": f"00-{traces['401']}-{'4' * 16}-01"}).status_code == 401
+    refused = proxy.chat(ALPHA, model="no-such-model", headers={"traceparent": f"00-{traces['400']}-{'5' * 16}-01"})
+    assert refused.status_code == 400
+
+    def refusals() -> dict[tuple[object, ...], int] | None:
+        points = {
+            (
+                a["error.type"],
+                a["http.response.status_code"],
+                a.get("otel_llm.key.alias"),
+                a.get("otel_llm.key.hash"),
+            ): p.as_int
+            for a, p, _ in receiver.latest_points("otel_llm.proxy.refusals")
+        }
+        return points if len(points) >= 2 else None
+
+    counted = receiver.wait_for(refusals, message="both refusals counted")
+    assert counted == {
+        ("HTTPException", 401, None, None): 1,  # an unverified key is nobody's
+        ("ProxyModelNotFoundError", 400, "agent-alpha", alpha_hash): 1,
+    }
+    for trace_id in traces.values():
+        spans = receiver.wait_for(
+            lambda trace_id=trace_id: [s for s in receiver.spans() if s["trace_id"] == trace_id] or None,
+            message="the refused request's SERVER span",
+        )
+        assert [s["kind"] for s in spans] == [SERVER]
+    operations = receiver.latest_points("gen_ai.client.operation.duration")
+    assert not [a for a, _, _ in operations if a.get("error.type") in ("HTTPException", "ProxyModelNotFoundError")]
+
+
 def test_headroom_gauges(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
     """Budget and rate-limit gauges equal what the auth hook issued and the provider's headers."""
     response = proxy.chat(ALPHA)

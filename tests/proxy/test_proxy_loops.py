@@ -103,6 +103,18 @@ def test_repeating_client_is_refused_with_429(tmp_path: Path, providers: tuple[F
             (event,) = [attrs for name, attrs in span["events"] if name == "otel_llm.loop.detected"]
             assert event["otel_llm.loop.repeats"] == 8 and event["otel_llm.loop.reason"] == "repeat"
             receiver.wait_for(lambda: receiver.latest_points("otel_llm.loop.refusals"), message="refusal counted")
+            # LiteLLM reports the 429 as a request refused before any provider call: counted as such,
+            # with no attempt span (8 served calls for agent-alpha, not 9).
+            (refusal,) = receiver.wait_for(
+                lambda: [a for a, _, _ in receiver.latest_points("otel_llm.proxy.refusals")], message="proxy refusal"
+            )
+            assert refusal["http.response.status_code"] == 429 and refusal["otel_llm.key.alias"] == "agent-alpha"
+            alpha_attempts = [
+                s
+                for s in receiver.spans()
+                if s["kind"] == CLIENT and s["attributes"].get("otel_llm.key.alias") == "agent-alpha"
+            ]
+            assert len(alpha_attempts) == 8
             receiver.wait_for(lambda: receiver.latest_points("otel_llm.key.spend_velocity"), message="velocity gauge")
         finally:
             proxy.stop()

@@ -225,6 +225,10 @@ def _read_error(record: InvocationRecord, slo: Mapping[str, object], limit: int)
         record.error_type = error_class or "_OTHER"
         if message:
             record.error_message = scrub(message)[:limit]
+        code = info.get("error_code")  # "401" (LiteLLM writes it as text), or an int
+        status = int(code) if isinstance(code, str) and len(code) == 3 and code.isdigit() else whole(code)
+        if status is not None and 100 <= status <= 599:
+            record.error_status_code = status
 
 
 def _request_metadata(kw: Mapping[str, object]) -> Mapping[str, object]:

@@ -111,6 +111,12 @@ class Instruments:
             unit="{request}",
             description="Calls refused by the loop guard (OTEL_LLM_LOOP_MODE=block) during a cool-down.",
         )
+        self.proxy_refusals = meter.create_counter(
+            n.PROXY_REFUSALS_METRIC,
+            unit="{request}",
+            description="Requests the LiteLLM proxy refused before calling any provider (authentication, "
+            "unknown model, budget, rate limit, guardrail, loop guard).",
+        )
         self.internal_errors = meter.create_counter(
             n.INTERNAL_ERRORS_METRIC,
             unit="{error}",
@@ -131,6 +137,34 @@ def loop_attributes(record: InvocationRecord, reason: str, action: str) -> dict[
     ):
         if value:
             attrs[key] = value
+    return attrs
+
+
+# Refused with these, the caller's key was not verified: no attribution to it (it may not exist).
+_UNAUTHENTICATED: Final = frozenset({401, 403})
+
+
+def refusal_attributes(record: InvocationRecord, attribution: frozenset[str]) -> dict[str, AttributeValue]:
+    """What was refused, why, and (authenticated callers only) who: the attributes of a proxy refusal.
+    No model: the caller names it, and nothing served it."""
+    attrs: dict[str, AttributeValue] = {
+        n.GEN_AI_OPERATION_NAME: record.operation,
+        n.ERROR_TYPE: record.error_type or n.UNKNOWN_VALUE,
+    }
+    if record.error_status_code is not None:
+        attrs[n.HTTP_RESPONSE_STATUS_CODE] = record.error_status_code
+    if record.error_status_code not in _UNAUTHENTICATED:
+        who = record.attribution
+        for field, key, value in (
+            ("key", n.KEY_HASH, who.key_hash),
+            ("key", n.KEY_ALIAS, who.key_alias),
+            ("team", n.TEAM_ID, who.team_id),
+            ("team", n.TEAM_ALIAS, who.team_alias),
+            ("user", n.USER_ID, who.user_id),
+            ("org", n.ORG_ID, who.org_id),
+        ):
+            if field in attribution and value:
+                attrs[key] = value
     return attrs
 
 

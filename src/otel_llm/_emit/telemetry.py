@@ -23,7 +23,7 @@ from .attributes import AttributeValue, span_name
 from .cardinality import CardinalityLimiter
 from .events import ContentEventEmitter
 from .headroom import HeadroomEmitter
-from .metrics import Instruments, MetricEmitter
+from .metrics import Instruments, MetricEmitter, refusal_attributes
 from .spans import SpanEmitter, context_when_detached, route_event
 
 _SCOPE: Final = "otel_llm"
@@ -133,6 +133,15 @@ class Telemetry:
                 current.add_event(n.EVENT_LOOP_REFUSED, {n.LOOP_REASON: reason})
         except Exception as error:  # noqa: BLE001  # the boundary: see _errors
             _errors.report("emit.loop", error)
+
+    def record_proxy_refusal(self, record: InvocationRecord) -> None:
+        """Count a request the proxy refused before any provider call: no attempt span and no
+        GenAI operation point, since no LLM operation took place."""
+        try:
+            attrs = refusal_attributes(record, self.config.metric_attribution)
+            self.instruments.proxy_refusals.add(1, self.limiter.limit(attrs))
+        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
+            _errors.report("emit.metrics", error)
 
     # --- router requests ------------------------------------------------------------
     def start_router_span(
