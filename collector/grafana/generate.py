@@ -299,6 +299,7 @@ def performance_dashboard() -> dashboard.Dashboard:
     no_failures = f"{per_signal(SENT, 'exporter')} * 0"
     no_errors = f"{rate('service_name', calls)} * 0"
     internal = f"otel_llm_internal_errors_total{{{SERVICE}}}"
+    refusals = f"otel_llm_proxy_refusals_total{{{WHO}}}"
     return (
         _base(
             "otel-llm-performance",
@@ -331,6 +332,22 @@ def performance_dashboard() -> dashboard.Dashboard:
                 [query(rate(f"error_type, {MODEL}", failed), f"{{{{error_type}}}} {model_legend}")],
                 "reqps",
                 8,
+            )
+        )
+        .with_panel(
+            ts(
+                "Refused by the proxy",
+                "Requests LiteLLM refused before calling any provider (unknown key or model, budget, rate "
+                "limit, guardrail, loop guard), per second, by key, error type and HTTP status. Not in the "
+                "error ratio: no LLM call failed.",
+                [
+                    query(
+                        rate(f"{KEY}, error_type, http_response_status_code", refusals),
+                        f"{{{{{KEY}}}}} {{{{error_type}}}} {{{{http_response_status_code}}}}",
+                    )
+                ],
+                "reqps",
+                24,
             )
         )
         .with_row(dashboard.Row("Latency"))

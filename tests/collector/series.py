@@ -30,6 +30,7 @@ COUNTERS = {
     "otel_llm.internal.errors": "otel_llm_internal_errors_total",
     "otel_llm.loop.detections": "otel_llm_loop_detections_total",
     "otel_llm.loop.refusals": "otel_llm_loop_refusals_total",
+    "otel_llm.proxy.refusals": "otel_llm_proxy_refusals_total",
 }
 GAUGES = {
     "otel_llm.key.spend": "otel_llm_key_spend_USD",

@@ -115,6 +115,7 @@ def test_performance_and_reliability_dashboard() -> None:
     assert titles >= {
         "Requests per second",
         "Error ratio",
+        "Refused by the proxy",
         "Latency p50 / p95 / p99",
         "Time to first token p50 / p95",
         "Retries",

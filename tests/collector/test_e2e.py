@@ -122,7 +122,8 @@ def _ok(response: Any) -> None:
 @pytest.fixture(scope="module")
 def traffic(proxy: ProxyProcess, stack: Stack) -> Traffic:
     """Two waves (so counters grow between scrapes): plain calls, streams, an unpriced model,
-    fallbacks (gpt-flaky fails twice, gpt-backup serves) and a runaway loop (agent-beta repeating
+    fallbacks (gpt-flaky fails twice, gpt-backup serves), a request for an unknown model (refused by
+    the proxy) and a runaway loop (agent-beta repeating
     one prompt); agent-alpha is at 85% of its budget."""
     started = time.monotonic()
 
@@ -133,6 +134,7 @@ def traffic(proxy: ProxyProcess, stack: Stack) -> Traffic:
         _ok(proxy.chat(BETA, model="gpt-unpriced"))
         headers = {"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"} if first else {}
         _ok(proxy.chat(BETA, model="gpt-flaky", headers=headers, metadata={"tags": [f"ticket:{TAG_SECRET}"]}))
+        assert proxy.chat(ALPHA, model="no-such-model").status_code == 400  # refused by the proxy
 
     wave(first=True)
     for _ in range(9):  # a runaway loop: 8 identical requests are a detection (observe mode)
