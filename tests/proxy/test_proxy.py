@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -83,6 +84,25 @@ def _trace(receiver: OtlpReceiver, trace_id: str, attempts: int) -> list[dict[st
         return spans if done else None
 
     return receiver.wait_for(complete, message=f"{attempts} attempts in trace {trace_id}")
+
+
+def _served(
+    proxy: ProxyProcess, receiver: OtlpReceiver, route: str, key: str, body: dict[str, object], trace_id: str
+) -> tuple[httpx.Response, dict[str, Any], dict[str, Any]]:
+    """POST ``body`` to ``route`` in trace ``trace_id``: the response, its SERVER span and its one
+    attempt span (the SERVER span's child)."""
+    response = httpx.post(
+        f"{proxy.url}{route}",
+        headers={"Authorization": f"Bearer {key}", "traceparent": f"00-{trace_id}-{'7' * 16}-01"},
+        json=body,
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    spans = _trace(receiver, trace_id, 1)
+    (server,) = [s for s in spans if s["kind"] == SERVER]
+    (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    assert attempt["parent_span_id"] == server["span_id"]
+    return response, server, attempt
 
 
 def test_trace_continues_the_callers_trace(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
@@ -177,19 +197,9 @@ def test_fallback_visible_and_counted_once(proxy: ProxyProcess, receiver: OtlpRe
 def test_anthropic_messages_route(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
     """/v1/messages (Anthropic's format, what Claude Code sends through the proxy): a chat attempt
     under the request's SERVER span, with the provider's tokens, LiteLLM's cost and the key's attribution."""
-    trace_id = "6" * 32
-    response = httpx.post(
-        f"{proxy.url}/v1/messages",
-        headers={"Authorization": f"Bearer {ALPHA}", "traceparent": f"00-{trace_id}-{'7' * 16}-01"},
-        json={"model": "claude-main", "max_tokens": 50, "messages": [{"role": "user", "content": "bonjour"}]},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
+    body = {"model": "claude-main", "max_tokens": 50, "messages": [{"role": "user", "content": "bonjour"}]}
+    response, server, attempt = _served(proxy, receiver, "/v1/messages", ALPHA, body, "6" * 32)
     usage = response.json()["usage"]
-    spans = _trace(receiver, trace_id, 1)
-    (server,) = [s for s in spans if s["kind"] == SERVER]
-    (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
-    assert attempt["parent_span_id"] == server["span_id"]
     assert attempt["name"] == "chat claude-haiku-4-5-20251001"
     attrs = attempt["attributes"]
     assert attrs["gen_ai.operation.name"] == "chat" and attrs["gen_ai.provider.name"] == "anthropic"
@@ -247,23 +257,13 @@ def test_anthropic_messages_stream(proxy: ProxyProcess, receiver: OtlpReceiver) 
 def test_anthropic_pass_through(proxy: ProxyProcess, receiver: OtlpReceiver, stream: bool) -> None:
     """/anthropic/v1/messages (the pass-through route, no Router): a chat span, not LiteLLM's
     "pass_through_endpoint", under the SERVER span, with tokens, cost and the key's attribution."""
-    trace_id = ("c" if stream else "d") * 32
-    response = httpx.post(
-        f"{proxy.url}/anthropic/v1/messages",
-        headers={"Authorization": f"Bearer {BETA}", "traceparent": f"00-{trace_id}-{'e' * 16}-01"},
-        json={
-            "model": "claude-haiku-4-5-20251001",
-            "max_tokens": 50,
-            "stream": stream,
-            "messages": [{"role": "user", "content": "hi"}],
-        },
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    spans = _trace(receiver, trace_id, 1)
-    (server,) = [s for s in spans if s["kind"] == SERVER]
-    (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
-    assert attempt["parent_span_id"] == server["span_id"]
+    body = {
+        "model": "claude-haiku-4-5-20251001",
+        "max_tokens": 50,
+        "stream": stream,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    _, _, attempt = _served(proxy, receiver, "/anthropic/v1/messages", BETA, body, ("c" if stream else "d") * 32)
     assert attempt["name"] == "chat claude-haiku-4-5-20251001"
     attrs = attempt["attributes"]
     assert attrs["gen_ai.operation.name"] == "chat" and attrs["gen_ai.provider.name"] == "anthropic"
@@ -291,17 +291,7 @@ def test_other_openai_routes(
     """/v1/embeddings and /v1/completions: an attempt of the right operation under the SERVER span,
     which carries the Router's counts."""
     trace_id = ("f1" if operation == "embeddings" else "f2") * 16
-    response = httpx.post(
-        f"{proxy.url}{route}",
-        headers={"Authorization": f"Bearer {ALPHA}", "traceparent": f"00-{trace_id}-{'3' * 16}-01"},
-        json={"model": "gpt-main", **body},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    spans = _trace(receiver, trace_id, 1)
-    (server,) = [s for s in spans if s["kind"] == SERVER]
-    (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
-    assert attempt["parent_span_id"] == server["span_id"]
+    _, server, attempt = _served(proxy, receiver, route, ALPHA, {"model": "gpt-main", **body}, trace_id)
     attrs = attempt["attributes"]
     assert attrs["gen_ai.operation.name"] == operation and attrs["gen_ai.provider.name"] == "openai"
     assert attrs["gen_ai.usage.input_tokens"] == 3
@@ -316,18 +306,8 @@ def _litellm_version() -> tuple[int, ...]:
 def test_responses_route(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
     """/v1/responses (OpenAI's Responses API): a chat attempt under the SERVER span, which carries
     the Router's counts (LiteLLM before 1.110 sets the Router's responses endpoints per instance)."""
-    trace_id = "8" * 32
-    response = httpx.post(
-        f"{proxy.url}/v1/responses",
-        headers={"Authorization": f"Bearer {BETA}", "traceparent": f"00-{trace_id}-{'9' * 16}-01"},
-        json={"model": "gpt-main", "input": "three words here"},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    spans = _trace(receiver, trace_id, 1)
-    (server,) = [s for s in spans if s["kind"] == SERVER]
-    (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
-    assert attempt["parent_span_id"] == server["span_id"]
+    body = {"model": "gpt-main", "input": "three words here"}
+    _, server, attempt = _served(proxy, receiver, "/v1/responses", BETA, body, "8" * 32)
     attrs = attempt["attributes"]
     assert attrs["gen_ai.operation.name"] == "chat" and attrs["gen_ai.provider.name"] == "openai"
     assert attrs["gen_ai.usage.input_tokens"] == 3 and attrs["gen_ai.usage.output_tokens"] == 5
@@ -340,9 +320,8 @@ def test_refused_requests_are_counted_not_traced(proxy: ProxyProcess, receiver: 
     """Requests the proxy refuses before any provider call (an unknown key, an unknown model) get no
     attempt span and no GenAI operation point (no LLM call took place): they are counted in
     otel_llm.proxy.refusals, attributed to the key only when the key was verified."""
-    served = "3c" * 16
-    assert proxy.chat(ALPHA, headers={"traceparent": f"00-{served}-{'6' * 16}-01"}).status_code == 200
-    (attempt,) = [s for s in _trace(receiver, served, 1) if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    chat = {"model": "gpt-main", "messages": [{"role": "user", "content": "hello"}]}
+    _, _, attempt = _served(proxy, receiver, "/v1/chat/completions", ALPHA, chat, "3c" * 16)
     alpha_hash = attempt["attributes"]["otel_llm.key.hash"]
     traces = {"401": "1a" * 16, "400": "2b" * 16}
     assert proxy.chat("sk-not-a-key", headers={"traceparent": f"00-{traces['401']}-{'4' * 16}-01"}).status_code == 401

@@ -111,16 +111,23 @@ def metric_attributes(record: InvocationRecord, attribution: frozenset[str] = fr
     if record.error_type:
         attrs[n.ERROR_TYPE] = record.error_type
     if attribution:
-        who = record.attribution
-        for field, key, value in (
-            ("key", n.KEY_HASH, who.key_hash),
-            ("key", n.KEY_ALIAS, who.key_alias),
-            ("team", n.TEAM_ID, who.team_id),
-            ("team", n.TEAM_ALIAS, who.team_alias),
-            ("user", n.USER_ID, who.user_id),
-            ("end_user", n.ENDUSER_ID, who.end_user),
-            ("org", n.ORG_ID, who.org_id),
-        ):
-            if field in attribution and value:
-                attrs[key] = value
+        attrs.update(who_attributes(record, attribution))
+    return attrs
+
+
+def who_attributes(record: InvocationRecord, attribution: frozenset[str]) -> dict[str, AttributeValue]:
+    """Who made the call, as far as ``attribution`` (OTEL_LLM_METRIC_ATTRIBUTION) breaks metrics down."""
+    who = record.attribution
+    attrs: dict[str, AttributeValue] = {}
+    for field, key, value in (
+        ("key", n.KEY_HASH, who.key_hash),
+        ("key", n.KEY_ALIAS, who.key_alias),
+        ("team", n.TEAM_ID, who.team_id),
+        ("team", n.TEAM_ALIAS, who.team_alias),
+        ("user", n.USER_ID, who.user_id),
+        ("end_user", n.ENDUSER_ID, who.end_user),
+        ("org", n.ORG_ID, who.org_id),
+    ):
+        if field in attribution and value:
+            attrs[key] = value
     return attrs

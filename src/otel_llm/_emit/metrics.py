@@ -9,7 +9,7 @@ from opentelemetry.metrics import Meter
 
 from .. import _names as n
 from .._record import InvocationRecord
-from .attributes import AttributeValue, metric_attributes
+from .attributes import AttributeValue, metric_attributes, who_attributes
 from .cardinality import CardinalityLimiter
 
 # The GenAI conventions' advisory buckets.
@@ -154,17 +154,7 @@ def refusal_attributes(record: InvocationRecord, attribution: frozenset[str]) ->
     if record.error_status_code is not None:
         attrs[n.HTTP_RESPONSE_STATUS_CODE] = record.error_status_code
     if record.error_status_code not in _UNAUTHENTICATED:
-        who = record.attribution
-        for field, key, value in (
-            ("key", n.KEY_HASH, who.key_hash),
-            ("key", n.KEY_ALIAS, who.key_alias),
-            ("team", n.TEAM_ID, who.team_id),
-            ("team", n.TEAM_ALIAS, who.team_alias),
-            ("user", n.USER_ID, who.user_id),
-            ("org", n.ORG_ID, who.org_id),
-        ):
-            if field in attribution and value:
-                attrs[key] = value
+        attrs.update(who_attributes(record, attribution - {"end_user"}))  # end users: unbounded, unverified
     return attrs
 
 
