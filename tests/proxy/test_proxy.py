@@ -56,9 +56,21 @@ def proxy(
             "api_key": PROVIDER_KEY,
         },
     }
+    # An overloaded Anthropic: every /v1/messages answered 529.
+    fake.server.expect_request("/anthropic-down/v1/messages").respond_with_json(
+        {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, status=529
+    )
+    claude_down = {
+        "model_name": "claude-down",
+        "litellm_params": {
+            "model": "anthropic/claude-haiku-4-5-20251001",
+            "api_base": fake.server.url_for("/anthropic-down"),
+            "api_key": PROVIDER_KEY,
+        },
+    }
     process = ProxyProcess(
         tmp_path_factory.mktemp("proxy"),
-        [*model_list(fake.api_base, broken.api_base), claude],
+        [*model_list(fake.api_base, broken.api_base), claude, claude_down],
         {
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_SERVICE_NAME": "proxy-under-test",
@@ -213,6 +225,36 @@ def test_anthropic_messages_route(proxy: ProxyProcess, receiver: OtlpReceiver) -
     # The Router request is folded into the SERVER span, as for chat.
     assert server["attributes"]["otel_llm.router.attempts"] == 1
     assert server["attributes"]["otel_llm.model_group"] == "claude-main"
+
+
+def test_anthropic_messages_failure(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
+    """/v1/messages to an overloaded provider (529): each attempt (the first try and the Router's
+    retry) is a failed span with error.type, counted in the duration histogram with error.type."""
+    trace_id = "5d" * 16
+    response = httpx.post(
+        f"{proxy.url}/v1/messages",
+        headers={"Authorization": f"Bearer {ALPHA}", "traceparent": f"00-{trace_id}-{'7' * 16}-01"},
+        json={"model": "claude-down", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]},
+        timeout=30,
+    )
+    assert response.status_code >= 500, response.text
+    spans = _trace(receiver, trace_id, 2)
+    (server,) = [s for s in spans if s["kind"] == SERVER]
+    attempts = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    assert len(attempts) == 2 and all(a["parent_span_id"] == server["span_id"] for a in attempts)
+    error_types = {a["attributes"]["error.type"] for a in attempts}
+    assert len(error_types) == 1 and all(a["status"] == 2 for a in attempts)  # STATUS_CODE_ERROR
+    assert server["attributes"]["otel_llm.router.attempts"] == 2
+    assert server["attributes"]["otel_llm.router.retries"] == 1
+    failures = receiver.wait_for(
+        lambda: [
+            p.count
+            for a, p, _ in receiver.latest_points("gen_ai.client.operation.duration")
+            if a.get("otel_llm.model_group") == "claude-down" and a.get("error.type") in error_types
+        ],
+        message="failed attempts in the duration histogram",
+    )
+    assert sum(failures) == 2
 
 
 def test_anthropic_messages_stream(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
