@@ -191,8 +191,12 @@ class FailingProvider:
         return self.server.url_for(self.prefix)
 
 
+OVERLOADED_MODEL = "claude-overloaded"  # FakeAnthropic answers 529 (overloaded) for this model
+
+
 class FakeAnthropic:
-    """An Anthropic Messages API provider, plain and streamed (server-sent events), with known usage."""
+    """An Anthropic Messages API provider, plain and streamed (server-sent events), with known usage;
+    overloaded (529) for ``OVERLOADED_MODEL``."""
 
     def __init__(self, server: HTTPServer, prefix: str = "/anthropic") -> None:
         self.server = server
@@ -207,6 +211,9 @@ class FakeAnthropic:
 
     def _messages(self, request: Request) -> Response:
         body = request.get_json()
+        if body.get("model") == OVERLOADED_MODEL:
+            error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+            return Response(json.dumps(error), status=529, content_type="application/json")
         prompt = max(1, FakeOpenAI._words(body.get("messages")))
         reply = "Bonjour from the fake Anthropic"
         completion = len(reply.split())

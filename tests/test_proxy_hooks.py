@@ -10,15 +10,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import litellm
 import pytest
+from fastapi import HTTPException
 from litellm.proxy._types import UserAPIKeyAuth
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 from pytest_httpserver import HTTPServer
 
 from otel_llm import LiteLLMInstrumentor
+from otel_llm._capture.payload import build_record
+from otel_llm._config import Config
+from otel_llm._proxy.pass_through import failure_payload
 from otel_llm.proxy import ProxyCallback  # importing the module has no side effect
 from tests.conftest import Signals
 from tests.fakes import FailingProvider, FakeOpenAI, fallback_router
@@ -192,3 +198,34 @@ async def test_router_span_on_request(
     assert _parent_id(router) == server.context.span_id and _parent_id(attempt) == router.context.span_id
     assert router.attributes["otel_llm.router.attempts"] == 1
     assert "otel_llm.router.attempts" not in server.attributes
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type"),
+    [(529, "InternalServerError"), (503, "ServiceUnavailableError"), (429, "RateLimitError"), (418, "418")],
+)
+def test_pass_through_failure_payload(status: int, error_type: str) -> None:
+    """A pass-through provider error (request data and exception as LiteLLM hands them to the
+    failure hook; the proxy e2e tests exercise the real thing) becomes a failed chat record of the
+    route's provider; other failures and refusals before any provider call do not."""
+    user = SimpleNamespace(request_route="/anthropic/v1/messages", token="hashed", key_alias="agent-a", team_id="t")
+    started = datetime.now(timezone.utc) - timedelta(seconds=2)
+    request = {
+        "call_type": "pass_through_endpoint",
+        "litellm_call_id": "pt-1",
+        "model": "claude-overloaded",
+        "start_time": started,
+        "stream": True,
+        "passthrough_logging_payload": {"url": "https://api.anthropic.com/v1/messages?beta=true"},
+    }
+    payload = failure_payload(request, HTTPException(status_code=status), user)
+    assert payload is not None
+    record = build_record(payload, request, Config())
+    assert (record.operation, record.provider, record.request_model) == ("chat", "anthropic", "claude-overloaded")
+    assert record.error_type == error_type and record.error_status_code == status and record.stream is True
+    assert record.attribution.key_alias == "agent-a" and record.server_address == "api.anthropic.com"
+    assert record.duration_s is not None and 1.5 < record.duration_s < 60
+    refused = {**request, "litellm_no_upstream_llm_call": True}
+    assert failure_payload(refused, HTTPException(status_code=status), user) is None
+    assert failure_payload({**request, "call_type": "acompletion"}, HTTPException(status_code=status), user) is None
+    assert failure_payload(request, ValueError("no status"), user) is None

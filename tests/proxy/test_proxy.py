@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes import FailingProvider, FakeAnthropic, FakeOpenAI, fake_providers
+from tests.fakes import OVERLOADED_MODEL, FailingProvider, FakeAnthropic, FakeOpenAI, fake_providers
 from tests.otlp_receiver import OtlpReceiver
 from tests.proxy.harness import (
     ALPHA,
@@ -339,6 +339,45 @@ def test_other_openai_routes(
     assert attrs["gen_ai.usage.input_tokens"] == 3
     assert attrs["otel_llm.key.alias"] == "agent-alpha" and attrs["otel_llm.model_group"] == "gpt-main"
     assert server["attributes"]["otel_llm.router.attempts"] == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_pass_through_failure(proxy: ProxyProcess, receiver: OtlpReceiver, stream: bool) -> None:
+    """A provider error on the pass-through route (Anthropic overloaded, 529), which LiteLLM reports
+    only to the proxy's failure hook: a failed chat attempt under the SERVER span, with the error
+    type the unified routes give it, its provider (from the route) and key, in the duration histogram."""
+    trace_id = ("e1" if stream else "e2") * 16
+    body = {
+        "model": OVERLOADED_MODEL,
+        "max_tokens": 50,
+        "stream": stream,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    response = httpx.post(
+        f"{proxy.url}/anthropic/v1/messages",
+        headers={"Authorization": f"Bearer {BETA}", "traceparent": f"00-{trace_id}-{'7' * 16}-01"},
+        json=body,
+        timeout=30,
+    )
+    assert response.status_code == 529, response.text
+    spans = _trace(receiver, trace_id, 1)
+    (server,) = [s for s in spans if s["kind"] == SERVER]
+    (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    assert attempt["parent_span_id"] == server["span_id"]
+    assert attempt["name"] == f"chat {OVERLOADED_MODEL}" and attempt["status"] == 2  # STATUS_CODE_ERROR
+    attrs = attempt["attributes"]
+    assert attrs["error.type"] == "InternalServerError" and attrs["gen_ai.provider.name"] == "anthropic"
+    assert attrs["otel_llm.litellm.call_type"] == "pass_through_endpoint"
+    assert attrs["otel_llm.key.alias"] == "agent-beta"
+    assert attempt["end"] > attempt["start"]
+    receiver.wait_for(
+        lambda: [
+            p.count
+            for a, p, _ in receiver.latest_points("gen_ai.client.operation.duration")
+            if a.get("gen_ai.request.model") == OVERLOADED_MODEL and a.get("error.type") == "InternalServerError"
+        ],
+        message="the failed pass-through call in the duration histogram",
+    )
 
 
 def _litellm_version() -> tuple[int, ...]:

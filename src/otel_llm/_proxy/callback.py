@@ -23,12 +23,15 @@ from opentelemetry.trace import SpanKind, TracerProvider
 from .. import _errors
 from .. import _names as n
 from .._capture.attribution import salted_key_hash
+from .._capture.dedupe import SEEN
 from .._capture.fields import mapping, text
 from .._capture.parent import PARENT_KEY
+from .._capture.payload import build_record
 from .._config import resolve
 from .._loop.guard import LoopBlockedError, refusal
 from ..callback import OtelLLMCallback
 from .fastapi_telemetry import configure_fastapi_telemetry
+from .pass_through import failure_payload
 from .requests import RequestSpans, end_request_span
 from .setup import install_providers
 from .shutdown import flush_before_reraised_signals
@@ -181,12 +184,26 @@ class ProxyCallback(OtelLLMCallback):
         traceback_str: str | None = None,
     ) -> None:
         try:
+            self._report_pass_through_failure(request_data, original_exception, user_api_key_dict)
             span = self._requests.pop(request_data.get("litellm_call_id"))
             if span is not None:
                 status = getattr(original_exception, "status_code", None)
                 end_request_span(span, status if isinstance(status, int) else 500, original_exception)
         except Exception as error:  # noqa: BLE001
             _errors.report("proxy.post_call", error)
+
+    def _report_pass_through_failure(self, request_data: dict[str, Any], error: Exception, user: Any) -> None:
+        """A provider error on a pass-through route: a failed attempt span (under the request's
+        SERVER span, current here) and its duration point, as LiteLLM reports nowhere else."""
+        if not is_instrumentation_enabled():
+            return
+        payload = failure_payload(request_data, error, user)
+        if payload is None:
+            return
+        call_id = text(payload.get("litellm_call_id"), 256)
+        if call_id is not None and not SEEN.first_time(f"{call_id}|pass-through failure"):
+            return
+        self.telemetry.emit(build_record(payload, request_data, self.config))
 
     async def async_post_call_streaming_iterator_hook(
         self, user_api_key_dict: Any, response: Any, request_data: dict[str, Any]
