@@ -58,6 +58,8 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
     _read_response(record, slo, limit)
     _read_usage(record, slo, kw, raw_provider)
     _read_error(record, slo, limit)
+    if record.failed:
+        _drop_unreported_usage(record)
     _read_route(record, kw, limit)
     if record.response_model and record.response_model == record.model_group != record.request_model:
         # The proxy relabels responses with the model group the client asked for; the
@@ -229,6 +231,18 @@ def _read_error(record: InvocationRecord, slo: Mapping[str, object], limit: int)
         status = int(code) if isinstance(code, str) and len(code) == 3 and code.isdigit() else whole(code)
         if status is not None and 100 <= status <= 599:
             record.error_status_code = status
+
+
+def _drop_unreported_usage(record: InvocationRecord) -> None:
+    """LiteLLM reports a failed call with 0 tokens and a 0.0 cost when nothing was reported: not
+    known, rather than zero. (A provider that bills a failure reports non-zero counts, kept.)"""
+    if not record.input_tokens:
+        record.input_tokens = None
+    if not record.output_tokens:
+        record.output_tokens = None
+    if not record.cost_usd:
+        record.cost_usd = None
+        record.cost_source = None
 
 
 def _request_metadata(kw: Mapping[str, object]) -> Mapping[str, object]:
