@@ -203,11 +203,17 @@ class FakeAnthropic:
         self.prefix = prefix
         self.served = Served()
         self.chunk_delay_s = 0.0  # between streamed events
+        server.expect_request(f"{prefix}/v1/messages/count_tokens").respond_with_handler(self._count_tokens)
         server.expect_request(f"{prefix}/v1/messages").respond_with_handler(self._messages)
 
     @property
     def api_base(self) -> str:
         return self.server.url_for(self.prefix)
+
+    def _count_tokens(self, request: Request) -> Response:
+        """Anthropic's token counting: not an LLM call (nothing generated, nothing billed)."""
+        prompt = max(1, FakeOpenAI._words(request.get_json().get("messages")))
+        return Response(json.dumps({"input_tokens": prompt}), content_type="application/json")
 
     def _messages(self, request: Request) -> Response:
         body = request.get_json()

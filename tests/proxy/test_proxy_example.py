@@ -1,4 +1,5 @@
-"""examples/proxy/config.yaml runs as documented: master-key auth, two providers, a fallback."""
+"""examples/proxy/config.yaml runs as documented: master-key auth, two providers, a fallback, and
+Claude Code's streamed /v1/messages."""
 
 from __future__ import annotations
 
@@ -68,6 +69,55 @@ def test_example_proxy_config(tmp_path: Path, server: HTTPServer) -> None:
             (served,) = [s for s in attempts() if s["attributes"]["gen_ai.provider.name"] == "anthropic"]
             assert [name for name, _ in served["events"]] == ["otel_llm.fallback"]
             assert served["attributes"]["gen_ai.usage.output_tokens"] == 5
+
+            # Claude Code's way in (the README's step 5): Anthropic's headers, /v1/messages, streamed.
+            claude_trace = "9" * 32
+            with httpx.stream(
+                "POST",
+                f"{proxy.url}/v1/messages",
+                headers={
+                    "x-api-key": MASTER_KEY,
+                    "anthropic-version": "2023-06-01",
+                    "traceparent": f"00-{claude_trace}-{'8' * 16}-01",
+                },
+                json={
+                    "model": "claude-haiku",
+                    "max_tokens": 50,
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "Hello"}],
+                },
+                timeout=30,
+            ) as streamed:
+                assert streamed.status_code == 200
+                assert "message_stop" in streamed.read().decode()
+            (claude,) = receiver.wait_for(
+                lambda: [
+                    s
+                    for s in receiver.spans()
+                    if s["trace_id"] == claude_trace and s["scope"] == "otel_llm" and s["kind"] == 3
+                ],
+                message="Claude Code's streamed /v1/messages attempt",
+            )
+            assert claude["name"] == "chat claude-haiku-4-5-20251001"
+            assert claude["attributes"]["gen_ai.request.stream"] is True
+            assert claude["attributes"]["gen_ai.usage.output_tokens"] == 5
+            assert claude["attributes"]["gen_ai.response.time_to_first_chunk"] > 0
+
+            # Claude Code also counts tokens often: not an LLM call, so no attempt span.
+            count_trace = "6" * 32
+            counted = httpx.post(
+                f"{proxy.url}/v1/messages/count_tokens",
+                headers={"x-api-key": MASTER_KEY, "traceparent": f"00-{count_trace}-{'8' * 16}-01"},
+                json={"model": "claude-haiku", "messages": [{"role": "user", "content": "count these four"}]},
+                timeout=30,
+            )
+            # (LiteLLM 1.102 counts with its own tokenizer, later ones ask the provider: 3 here.)
+            assert counted.status_code == 200 and counted.json()["input_tokens"] > 0
+            spans = receiver.wait_for(
+                lambda: [s for s in receiver.spans() if s["trace_id"] == count_trace] or None,
+                message="the count_tokens request's server span",
+            )
+            assert [s["kind"] for s in spans] == [2]  # SERVER only
         finally:
             proxy.stop()
         assert "otel-llm: internal error" not in proxy.log()
