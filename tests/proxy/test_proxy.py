@@ -99,17 +99,23 @@ def _trace(receiver: OtlpReceiver, trace_id: str, attempts: int) -> list[dict[st
 
 
 def _served(
-    proxy: ProxyProcess, receiver: OtlpReceiver, route: str, key: str, body: dict[str, object], trace_id: str
+    proxy: ProxyProcess,
+    receiver: OtlpReceiver,
+    route: str,
+    key: str,
+    body: dict[str, object],
+    trace_id: str,
+    status: int = 200,
 ) -> tuple[httpx.Response, dict[str, Any], dict[str, Any]]:
-    """POST ``body`` to ``route`` in trace ``trace_id``: the response, its SERVER span and its one
-    attempt span (the SERVER span's child)."""
+    """POST ``body`` to ``route`` in trace ``trace_id``, answered ``status``: the response, its
+    SERVER span and its one attempt span (the SERVER span's child)."""
     response = httpx.post(
         f"{proxy.url}{route}",
         headers={"Authorization": f"Bearer {key}", "traceparent": f"00-{trace_id}-{'7' * 16}-01"},
         json=body,
         timeout=30,
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == status, response.text
     spans = _trace(receiver, trace_id, 1)
     (server,) = [s for s in spans if s["kind"] == SERVER]
     (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
@@ -353,17 +359,7 @@ def test_anthropic_pass_through_failure(proxy: ProxyProcess, receiver: OtlpRecei
         "stream": stream,
         "messages": [{"role": "user", "content": "hi"}],
     }
-    response = httpx.post(
-        f"{proxy.url}/anthropic/v1/messages",
-        headers={"Authorization": f"Bearer {BETA}", "traceparent": f"00-{trace_id}-{'7' * 16}-01"},
-        json=body,
-        timeout=30,
-    )
-    assert response.status_code == 529, response.text
-    spans = _trace(receiver, trace_id, 1)
-    (server,) = [s for s in spans if s["kind"] == SERVER]
-    (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
-    assert attempt["parent_span_id"] == server["span_id"]
+    _, _, attempt = _served(proxy, receiver, "/anthropic/v1/messages", BETA, body, trace_id, status=529)
     assert attempt["name"] == f"chat {OVERLOADED_MODEL}" and attempt["status"] == 2  # STATUS_CODE_ERROR
     attrs = attempt["attributes"]
     assert attrs["error.type"] == "InternalServerError" and attrs["gen_ai.provider.name"] == "anthropic"
