@@ -35,7 +35,7 @@ class LiteLLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # openteleme
     def _instrument(self, **kwargs: Any) -> None:
         import litellm  # noqa: PLC0415  # imported only when instrumenting
 
-        from ._capture.patches import Patcher  # noqa: PLC0415
+        from ._capture.patching import Patcher  # noqa: PLC0415
 
         callback = kwargs.get("callback")
         if not isinstance(callback, OtelLLMCallback):

@@ -45,6 +45,6 @@ ROUTER_TARGETS: Final = (
     Target("Router", "aanthropic_messages", "aanthropic_messages", True),
     # Async despite its name: the proxy's /v1/messages route awaits it. LiteLLM >= 1.110 serves it
     # (with aanthropic_messages, responses and aresponses) from the Router class; older Routers set
-    # those four per instance in __init__, which patches.py reaches through a class descriptor.
+    # those four per instance in __init__, which patching.py reaches through a class descriptor.
     Target("Router", "anthropic_messages", "anthropic_messages", True),
 )
