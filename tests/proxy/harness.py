@@ -68,6 +68,15 @@ def unsalted_litellm_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def stream_messages(url: str, headers: dict[str, str], model: str) -> list[str]:
+    """A streamed Anthropic-format ``/v1/messages`` request (how Claude Code calls the proxy):
+    the names of the server-sent events it got, once the stream ended."""
+    body = {"model": model, "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.stream("POST", f"{url}/v1/messages", headers=headers, json=body, timeout=30) as response:
+        assert response.status_code == 200, response.read()
+        return [line.removeprefix("event: ") for line in response.iter_lines() if line.startswith("event: ")]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -19,6 +19,7 @@ from tests.proxy.harness import (
     PROVIDER_KEY,
     ProxyProcess,
     model_list,
+    stream_messages,
     unsalted_litellm_hash,
 )
 
@@ -268,20 +269,8 @@ def test_anthropic_messages_stream(proxy: ProxyProcess, receiver: OtlpReceiver) 
     Anthropic's message_start and message_delta events and its time to the first chunk, not the last."""
 
     def streamed(trace_id: str) -> list[str]:
-        with httpx.stream(
-            "POST",
-            f"{proxy.url}/v1/messages",
-            headers={"Authorization": f"Bearer {ALPHA}", "traceparent": f"00-{trace_id}-{'b' * 16}-01"},
-            json={
-                "model": "claude-main",
-                "max_tokens": 50,
-                "stream": True,
-                "messages": [{"role": "user", "content": "hi"}],
-            },
-            timeout=30,
-        ) as response:
-            assert response.status_code == 200
-            return [line.removeprefix("event: ") for line in response.iter_lines() if line.startswith("event: ")]
+        headers = {"Authorization": f"Bearer {ALPHA}", "traceparent": f"00-{trace_id}-{'b' * 16}-01"}
+        return stream_messages(proxy.url, headers, "claude-main")
 
     # A first stream warms the proxy's lazy imports: on a cold path, events pile up meanwhile and the
     # first chunk already holds most of the stream.

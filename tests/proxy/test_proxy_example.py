@@ -12,7 +12,7 @@ from pytest_httpserver import HTTPServer
 
 from tests.fakes import FailingProvider, FakeAnthropic
 from tests.otlp_receiver import OtlpReceiver
-from tests.proxy.harness import MASTER_KEY, ProxyProcess
+from tests.proxy.harness import MASTER_KEY, ProxyProcess, stream_messages
 
 pytestmark = pytest.mark.e2e
 
@@ -72,24 +72,12 @@ def test_example_proxy_config(tmp_path: Path, server: HTTPServer) -> None:
 
             # Claude Code's way in (the README's step 5): Anthropic's headers, /v1/messages, streamed.
             claude_trace = "9" * 32
-            with httpx.stream(
-                "POST",
-                f"{proxy.url}/v1/messages",
-                headers={
-                    "x-api-key": MASTER_KEY,
-                    "anthropic-version": "2023-06-01",
-                    "traceparent": f"00-{claude_trace}-{'8' * 16}-01",
-                },
-                json={
-                    "model": "claude-haiku",
-                    "max_tokens": 50,
-                    "stream": True,
-                    "messages": [{"role": "user", "content": "Hello"}],
-                },
-                timeout=30,
-            ) as streamed:
-                assert streamed.status_code == 200
-                assert "message_stop" in streamed.read().decode()
+            anthropic_headers = {
+                "x-api-key": MASTER_KEY,
+                "anthropic-version": "2023-06-01",
+                "traceparent": f"00-{claude_trace}-{'8' * 16}-01",
+            }
+            assert stream_messages(proxy.url, anthropic_headers, "claude-haiku")[-1] == "message_stop"
             (claude,) = receiver.wait_for(
                 lambda: [
                     s
