@@ -67,14 +67,11 @@ def observe_loop_now(call: LiveCall) -> None:
     """Block mode: feed the loop detector from the returned response, before LiteLLM's report.
 
     Unless the report came first: a sync call's callback runs on LiteLLM's thread pool and can
-    finish before the call returns to the wrapper. Each call is observed once (under its lock).
+    finish before the call returns to the wrapper. Each call is observed once (under its lock, in
+    ``observe_loop_once``; the unlocked check only spares building a record that would go unused).
     """
-    with call.lock:
-        if call.loop_observed:
-            return
-        record = record_from_call(call)
-        observe_loops(record, call.telemetry.config)
-        _keep_loop_outcome(call, record)
+    if not call.loop_observed:
+        observe_loop_once(call, record_from_call(call), call.telemetry.config)
 
 
 def observe_loop_once(call: LiveCall | None, record: InvocationRecord, config: Config) -> None:
