@@ -5,7 +5,8 @@ Plain asyncio HTTP/1.1 with keep-alive and Content-Length bodies (streams are se
 SSE body: the client still parses them chunk by chunk).
 
 Routes:
-  POST /v1/chat/completions        a chat completion; ``"stream": true`` answers SSE with a usage chunk
+  POST /v1/chat/completions        a chat completion; ``"stream": true`` answers SSE with a usage chunk;
+                                   ``max_tokens: N`` makes the reply N words (N chunks when streamed)
   POST /v1/embeddings              one 8-dimensional vector per input
   POST /fail/v1/chat/completions   HTTP 500 (the failing deployment of a Router fallback)
   POST /v1/traces, /v1/metrics,
@@ -47,10 +48,18 @@ def _response(status: str, body: bytes, content_type: bytes, extra: bytes = b"")
     )
 
 
+def reply_words(body: dict[str, object]) -> list[str]:
+    """The reply: REPLY, or ``max_tokens`` words when the request asks for that many (long streams)."""
+    wanted = body.get("max_tokens")
+    if isinstance(wanted, int) and not isinstance(wanted, bool) and 0 < wanted <= 100_000:
+        return [f"w{i}" for i in range(wanted)]
+    return REPLY.split()
+
+
 def chat(body: dict[str, object]) -> bytes:
     STATS["requests"] += 1
     prompt = max(1, count_words(body.get("messages")))
-    words = REPLY.split()
+    words = reply_words(body)
     completion = len(words)
     usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
     rid = f"chatcmpl-{STATS['requests']}"
@@ -74,7 +83,9 @@ def chat(body: dict[str, object]) -> bytes:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": MODEL,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": REPLY}, "finish_reason": "stop"}],
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": " ".join(words)}, "finish_reason": "stop"}
+        ],
         "usage": usage,
     }
     return _response("200 OK", json.dumps(payload).encode(), b"application/json", HEADERS)

@@ -56,12 +56,13 @@ import gc, importlib, inspect, json, os, sys, threading, time
 TARGETS = (
     ("otel_llm.callback", "OtelLLMCallback", "_report"),
     ("otel_llm.callback", None, "build_record"),
-    ("otel_llm.callback", None, "observe_loops"),
+    ("otel_llm.callback", None, "observe_loop_once"),
     ("otel_llm.callback", None, "finish"),
     ("otel_llm._proxy.callback", "ProxyCallback", "_start_request"),
     ("otel_llm._capture.patches", None, "_begin_attempt"),
     ("otel_llm._capture.patches", None, "_attempt_returned"),
     ("otel_llm._capture.patches", None, "_finish_router"),
+    ("otel_llm._capture.live", "LiveCall", "mark_chunk"),
     ("otel_llm._emit.telemetry", "Telemetry", "emit"),
     ("otel_llm._emit.telemetry", "Telemetry", "start_router_span"),
     ("otel_llm._emit.telemetry", "Telemetry", "start_attempt_span"),
@@ -99,7 +100,12 @@ def _install():
     for module_name, class_name, function in TARGETS:
         module = importlib.import_module(module_name)
         owner = getattr(module, class_name) if class_name else module
-        static = inspect.getattr_static(owner, function)
+        try:
+            static = inspect.getattr_static(owner, function)
+        except AttributeError:  # renamed since: say so in the results instead of timing nothing
+            with lock:
+                totals[f"MISSING {module_name}.{class_name or ''}.{function}"] = 0
+            continue
         label = f"{module_name.rsplit('.', 1)[-1]}.{class_name + '.' if class_name else ''}{function}"
         if isinstance(static, staticmethod):
             setattr(owner, function, staticmethod(_timed(static.__func__, label)))
@@ -208,7 +214,7 @@ def profile_proxy(args: argparse.Namespace) -> Path:
     proxy = ProxyProcess(workdir, [], {**env, "OTEL_BSP_SCHEDULE_DELAY": "5000"}, config_file=config_file)
     try:
         proxy.start(timeout=180)
-        asyncio.run(load(proxy.url, 200, 30, 8))
+        asyncio.run(load(proxy.url, 200, 30, 8, args.stream_chunks))
         assert proxy.process is not None
         spy = subprocess.Popen(
             [
@@ -217,7 +223,7 @@ def profile_proxy(args: argparse.Namespace) -> Path:
             ]
         )
         time.sleep(1)
-        result = asyncio.run(load(proxy.url, 10**6, args.seconds - 2, 8))
+        result = asyncio.run(load(proxy.url, 10**6, args.seconds - 2, 8, args.stream_chunks))
         print(json.dumps({"load": result}), flush=True)
         spy.wait(timeout=args.seconds + 60)
     finally:
@@ -264,16 +270,19 @@ def profile_timers(args: argparse.Namespace) -> dict[str, object]:
     try:
         proxy.start(timeout=180)
         assert proxy.process is not None
-        asyncio.run(load(proxy.url, 300, 60, 8))
+        asyncio.run(load(proxy.url, 300, 60, 8, args.stream_chunks))
         time.sleep(2)
         before, cpu_before = _timer_totals(prefix), tree_cpu_s(proxy.process.pid)
-        result = asyncio.run(load(proxy.url, 10**6, args.seconds, 8))
+        result = asyncio.run(load(proxy.url, 10**6, args.seconds, 8, args.stream_chunks))
         time.sleep(6)  # one more batch export of this load's spans
         after, cpu_after = _timer_totals(prefix), tree_cpu_s(proxy.process.pid)
         log = proxy.log()
     finally:
         proxy.stop()
         fake.stop()
+    missing = [key for key in after["ns"] if key.startswith("MISSING ")]
+    if args.callback and (missing or not after["ns"]):
+        raise RuntimeError(f"the timers did not install (targets missing: {missing}); proxy log: " + log[-3000:])
     if "otel-llm: internal error" in log:
         raise RuntimeError("otel-llm reported internal errors under the timers: " + log[-3000:])
     requests = result["ok"]
@@ -300,6 +309,7 @@ def main() -> None:
     parser.add_argument("--scenario", default="sync")
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--stream-chunks", type=int, default=0, help="proxy/timers: streamed responses of N chunks")
     parser.add_argument(
         "--no-callback", dest="callback", action="store_false", help="profile the proxy without otel-llm (the baseline)"
     )

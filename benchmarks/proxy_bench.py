@@ -222,12 +222,20 @@ def tree_rss_mb(pid: int) -> float:
     return total_kb / 1024
 
 
-async def load(url: str, requests: int, duration: float, concurrency: int) -> dict[str, Any]:
+def request_body(stream_chunks: int) -> dict[str, Any]:
+    """A plain chat request, or (``stream_chunks`` > 0) a streamed one answered in that many chunks."""
+    body: dict[str, Any] = {"model": "gpt-main", "messages": [{"role": "user", "content": "hello proxy benchmark"}]}
+    if stream_chunks > 0:
+        body.update(stream=True, stream_options={"include_usage": True}, max_tokens=stream_chunks)
+    return body
+
+
+async def load(url: str, requests: int, duration: float, concurrency: int, stream_chunks: int = 0) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
     sent = 0
     deadline = time.monotonic() + duration
-    body = {"model": "gpt-main", "messages": [{"role": "user", "content": "hello proxy benchmark"}]}
+    body = request_body(stream_chunks)
     # The "beta" key: alias, team, budget and spend, and no rpm/tpm limit (alpha's 1000 rpm would 429).
     headers = {"Authorization": f"Bearer {BETA}"}
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -241,8 +249,9 @@ async def load(url: str, requests: int, duration: float, concurrency: int) -> di
                 t0 = time.perf_counter()
                 try:
                     async with session.post(f"{url}/v1/chat/completions", json=body, headers=headers) as response:
-                        await response.read()
-                        if response.status != 200:
+                        content = await response.read()
+                        # A streamed answer must really arrive in its chunks (plus finish, usage, [DONE]).
+                        if response.status != 200 or content.count(b"data: ") < stream_chunks:
                             errors += 1
                             continue
                 except (aiohttp.ClientError, asyncio.TimeoutError):
@@ -289,6 +298,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="most requests per block")
     parser.add_argument("--duration", type=float, default=10.0, help="most seconds per block")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--stream-chunks", type=int, default=0, help="stream every response in this many chunks (0: not streamed)"
+    )
     parser.add_argument("--warmup", type=int, default=200, help="requests per proxy before measuring")
     parser.add_argument("--settle", type=float, default=8.0, help="seconds to wait for exports at the end")
     parser.add_argument("--workdir", type=Path)
@@ -370,7 +382,7 @@ def main() -> None:
         startup_s = time.monotonic() - started
         rss_start: dict[str, float] = {}
         for name, proxy in proxies.items():
-            asyncio.run(load(proxy.url, args.warmup, 60.0, args.concurrency))
+            asyncio.run(load(proxy.url, args.warmup, 60.0, args.concurrency, args.stream_chunks))
             rss_start[name] = tree_rss_mb(proxy.process.pid)  # type: ignore[union-attr]
         blocks: dict[str, list[dict[str, Any]]] = {name: [] for name in proxies}
         names = list(proxies)
@@ -379,7 +391,8 @@ def main() -> None:
             for name in order:
                 proxy = proxies[name]
                 cpu_before = tree_cpu_s(proxy.process.pid)  # type: ignore[union-attr]
-                result = asyncio.run(load(proxy.url, args.requests, args.duration, args.concurrency))
+                block_load = load(proxy.url, args.requests, args.duration, args.concurrency, args.stream_chunks)
+                result = asyncio.run(block_load)
                 cpu = tree_cpu_s(proxy.process.pid) - cpu_before  # type: ignore[union-attr]
                 result["cpu_ms_per_request"] = 1000 * cpu / result["ok"] if result["ok"] else None
                 result["round"] = round_index
@@ -407,7 +420,16 @@ def main() -> None:
                 "rss_end_mb": runs[-1]["rss_mb"],
                 "telemetry": read_counts(counts_prefix[name]),
             }
-        print(json.dumps({"startup_s": startup_s, "concurrency": args.concurrency, "proxies": summary}))
+        print(
+            json.dumps(
+                {
+                    "startup_s": startup_s,
+                    "concurrency": args.concurrency,
+                    "stream_chunks": args.stream_chunks,
+                    "proxies": summary,
+                }
+            )
+        )
     finally:
         for proxy in proxies.values():
             with contextlib.suppress(Exception):

@@ -331,10 +331,16 @@ def render_cardinality(cards: dict[str, Any], verdicts: list[str]) -> list[str]:
 
 def render_proxy(proxy: dict[str, Any], verdicts: list[str]) -> list[str]:
     proxies = proxy["proxies"]
+    chunks = proxy.get("stream_chunks") or 0
+    if chunks:
+        title = f"## 3b. LiteLLM proxy, streamed responses ({chunks} chunks)"
+        requests = f"streamed chat completions ({chunks} chunks each)"
+    else:
+        title, requests = "## 3. LiteLLM proxy", "non-streaming chat completions"
     lines = [
-        "## 3. LiteLLM proxy",
+        title,
         "",
-        f"One worker per proxy, concurrency {proxy['concurrency']}, non-streaming chat completions with a virtual "
+        f"One worker per proxy, concurrency {proxy['concurrency']}, {requests} with a virtual "
         "key; blocks interleaved across the proxies. rps ratio = proxy ÷ `none` in the same round "
         "(median, min…max). CPU = user + system time of the proxy process (all threads) per request.",
         "",
@@ -371,8 +377,9 @@ def render_proxy(proxy: dict[str, Any], verdicts: list[str]) -> list[str]:
             if none.get("p99_ms_median") is not None and ours.get("p99_ms_median") is not None
             else ""
         )
+        streamed = f", streamed responses ({chunks} chunks)" if chunks else ""
         verdicts.append(
-            f"| proxy throughput with the callback ≥ {PROXY_TARGET:.0%} of without | "
+            f"| proxy throughput with the callback ≥ {PROXY_TARGET:.0%} of without{streamed} | "
             f"{ours['rps_ratio_median']:.1%} (rounds {ours['rps_ratio_min']:.1%}…{ours['rps_ratio_max']:.1%}){tail} | "
             f"{'met' if ours['rps_ratio_median'] >= PROXY_TARGET else 'missed'} |"
         )
@@ -397,6 +404,8 @@ def render(results: dict[str, Any]) -> str:
         body += render_micro(results["micro"], verdicts)
     if "proxy" in results:
         body += render_proxy(results["proxy"], verdicts)
+    if "proxy_stream" in results:
+        body += render_proxy(results["proxy_stream"], verdicts)
     if "cardinality" in results:
         body += render_cardinality(results["cardinality"], verdicts)
     versions = ", ".join(f"{k} {v}" for k, v in (results.get("versions") or {}).items() if v)

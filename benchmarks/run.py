@@ -8,6 +8,8 @@ Creates (or reuses) the isolated benchmark environment ``benchmarks/.venv`` from
 2. ``micro``: otel-llm's record + emit path versus raw SDK calls (microbench.py);
 3. ``cardinality``: one million calls over 100,000 end users and 1,000 keys (cardinality.py);
 4. ``proxy``: the real LiteLLM proxy with and without the callback (proxy_bench.py);
+5. ``proxy-stream``: the same with streamed responses of STREAM_CHUNKS chunks each (how agents
+   such as Claude Code call the gateway);
 
 and writes ``benchmarks/results/latest.md`` (the Markdown tables, also printed) and
 ``benchmarks/results/latest.json`` (every raw number). ``--smoke`` is the few-seconds version
@@ -36,6 +38,9 @@ sys.path.insert(0, str(HERE))
 from _procs import ROOT, FakeProvider, Worker, run_json  # noqa: E402
 from report import CONFIG_NAMES, render  # noqa: E402
 
+# Streamed responses in the proxy section: a few paragraphs of an agent's answer, one token a chunk.
+STREAM_CHUNKS = 100
+STREAM_VARIANTS = "none,otel-llm,noop-callback,litellm-otel"
 VENV = HERE / ".venv"
 REQUIREMENTS = HERE / "requirements.txt"
 PEER_MODULES = {
@@ -169,7 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="a few calls per configuration (CI)")
     parser.add_argument("--no-setup", action="store_true", help="use this interpreter, not benchmarks/.venv")
-    parser.add_argument("--sections", default="sdk,micro,cardinality,proxy")
+    parser.add_argument("--sections", default="sdk,micro,cardinality,proxy,proxy-stream")
     parser.add_argument("--configs", default=",".join(CONFIG_NAMES))
     parser.add_argument("--paths", default="mock,http")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
@@ -243,6 +248,18 @@ def main() -> None:
             proxy_args += ["--requests", "20", "--duration", "5", "--warmup", "5", "--settle", "1"]
             proxy_args += ["--variants", "none,otel-llm,otel-llm-unreachable"]
         results["proxy"] = run_json(python, "proxy_bench.py", proxy_args, 1800, log_dir / "proxy.log")
+    if "proxy-stream" in sections:
+        section_started["proxy-stream"] = time.monotonic()
+        rounds = args.proxy_rounds or (1 if smoke else 4)
+        chunks = 10 if smoke else STREAM_CHUNKS
+        stream_args = ["--rounds", str(rounds), "--workdir", str(out / "proxy-stream"), "--stream-chunks", str(chunks)]
+        if smoke:
+            stream_args += ["--requests", "10", "--duration", "5", "--warmup", "3", "--settle", "1"]
+            stream_args += ["--variants", "none,otel-llm"]
+        else:
+            stream_args += ["--warmup", "50", "--variants", STREAM_VARIANTS]
+        log = log_dir / "proxy-stream.log"
+        results["proxy_stream"] = run_json(python, "proxy_bench.py", stream_args, 1800, log)
     marks = [*sorted(section_started.items(), key=lambda item: item[1]), ("end", time.monotonic())]
     results["section_s"] = {name: round(marks[i + 1][1] - at, 1) for i, (name, at) in enumerate(marks[:-1])}
     results["elapsed_s"] = time.monotonic() - started

@@ -38,7 +38,8 @@ def test_benchmark_smoke_run_produces_every_table(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "latest.json").read_text())
     markdown = (tmp_path / "latest.md").read_text()
     assert markdown == done.stdout
-    for heading in ("## Targets", "## 1. Per-call overhead", "## 2. Floor microbenchmark", "## 3. LiteLLM proxy"):
+    headings = ("## Targets", "## 1. Per-call overhead", "## 2. Floor microbenchmark", "## 3. LiteLLM proxy")
+    for heading in (*headings, "## 3b. LiteLLM proxy, streamed responses (10 chunks)"):
         assert heading in markdown
 
     sdk = results["sdk"]
@@ -72,3 +73,11 @@ def test_benchmark_smoke_run_produces_every_table(tmp_path: Path) -> None:
         assert proxy["rps_median"] > 0, name
     assert proxies["otel-llm"]["telemetry"]["spans_ended"] > 0
     assert proxies["otel-llm-unreachable"]["telemetry"]["spans_exported"] == 0
+
+    streamed = results["proxy_stream"]
+    assert streamed["stream_chunks"] == 10
+    assert set(streamed["proxies"]) == {"none", "otel-llm"}
+    for name, proxy in streamed["proxies"].items():
+        assert proxy["errors"] == 0, name  # every answer arrived in its 10 chunks
+        assert proxy["rps_median"] > 0, name
+    assert streamed["proxies"]["otel-llm"]["telemetry"]["spans_ended"] > 0
