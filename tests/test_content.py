@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import litellm
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otel_llm import LiteLLMInstrumentor
 from otel_llm._config import ContentMode, resolve
@@ -128,7 +130,42 @@ def test_content_is_size_capped(signals: Signals, fake_openai: FakeOpenAI, monke
         instrumentor.uninstrument()
     text = str(span.attributes["gen_ai.input.messages"])
     assert len(text) <= 300
-    assert "[truncated]" in json.loads(text)[0]["parts"][0]["content"]
+    ((message),) = json.loads(text)
+    assert message["role"] == "user"  # the prompt, shortened: not replaced by a placeholder
+    content = message["parts"][0]["content"]
+    assert content.startswith("word word") and content.endswith("[truncated]") and len(content) > 200
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(  # short, or long (a snippet repeated), so the cap is often exceeded
+        st.builds(lambda snippet, times: snippet * times, st.text(max_size=40), st.integers(0, 400)),
+        min_size=1,
+        max_size=12,
+    ),
+    max_length=st.integers(min_value=400, max_value=20000),
+)
+def test_capped_content_fits_stays_valid_and_keeps_every_message(texts: list[str], max_length: int) -> None:
+    """Any messages (quotes, newlines, control characters, any script) fit the cap as valid JSON,
+    every message kept with its role when their skeleton fits, each part cut evenly."""
+    from otel_llm._capture.content import _cap
+
+    messages: list[dict[str, object]] = [
+        {"role": ("user", "assistant")[i % 2], "parts": [{"type": "text", "content": t}]} for i, t in enumerate(texts)
+    ]
+    original = json.dumps(messages, ensure_ascii=False)
+    text = _cap(json.loads(original), max_length)
+    assert len(text) <= max_length
+    capped = json.loads(text)
+    if len(original) <= max_length:
+        assert capped == messages
+        return
+    skeleton = json.dumps([{**m, "parts": [{"type": "text", "content": "…[truncated]"}]} for m in messages])
+    if len(skeleton) * 2 <= max_length:
+        assert [m["role"] for m in capped] == [m["role"] for m in messages]
+        for before, after in zip(texts, capped, strict=True):
+            content = after["parts"][0]["content"]
+            assert content == before or (content.endswith("[truncated]") and before.startswith(content[:-12]))
 
 
 @pytest.mark.parametrize(

@@ -270,3 +270,35 @@ def test_running_window_statistics_equal_a_full_recount(
             expected.growth,
         )
         assert got.spend_last_minute == pytest.approx(expected.spend_last_minute, abs=1e-9)
+
+
+def test_a_bad_redis_url_is_reported_without_its_password_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    """Not a Redis URL: the warning names the setting and the fix, never the value (it may hold a password)."""
+    config = resolve({"OTEL_LLM_LOOP_REDIS_URL": "redis//:hunter2@localhost:6379"})
+    assert config.loop_redis_url is None
+    assert "OTEL_LLM_LOOP_REDIS_URL is not a Redis URL: set redis://" in caplog.text
+    assert "hunter2" not in caplog.text
+
+
+@pytest.mark.parametrize("problem", ["unparsable", "redis package missing"])
+def test_an_unusable_redis_store_never_breaks_calls_in_block_mode(
+    problem: str,
+    instrument: object,
+    signals: Signals,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Redis URL redis-py cannot use, or no redis package: calls go on (loops still caught, in process)
+    and the error says what to fix, once."""
+    url = "redis://:hunter2@localhost:notaport/0"
+    if problem == "redis package missing":
+        url = "redis://:hunter2@localhost:6379/0"
+        monkeypatch.setitem(__import__("sys").modules, "redis", None)  # import redis → ImportError
+    instrument(OTEL_LLM_LOOP_MODE="block", OTEL_LLM_LOOP_REPEATS="3", OTEL_LLM_LOOP_REDIS_URL=url)  # type: ignore[operator]
+    _repeat(3)  # no exception from the store: the calls run and the third is detected
+    signals.wait_spans(3)
+    with pytest.raises(LoopBlockedError):
+        _repeat(1)
+    fix = "pip install 'otel-llm[redis]'" if problem == "redis package missing" else "Set it to redis://"
+    assert caplog.text.count("OTEL_LLM_LOOP_REDIS_URL") == 1 and fix in caplog.text
+    assert "hunter2" not in caplog.text

@@ -116,3 +116,33 @@ def test_server_span_claims_are_once_per_span_and_bounded_by_live_spans() -> Non
     gc.collect()
     assert len(claims._claimed) == 0  # the bound is the point of the test
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_key_hash_salt_comes_from_the_running_proxys_master_key(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A master key written in config.yaml (no LITELLM_MASTER_KEY in the environment) salts the hashes
+    exactly as the same key in the environment would: every worker agrees. Neither: random, with a warning."""
+    import sys
+    import types
+
+    from otel_llm._capture import attribution
+
+    monkeypatch.delenv("OTEL_LLM_KEY_HASH_SALT", raising=False)
+    monkeypatch.setenv("LITELLM_MASTER_KEY", "sk-config-master")
+    attribution.reset_salt()
+    from_env = attribution.salted_key_hash("virtual-key")
+    monkeypatch.delenv("LITELLM_MASTER_KEY")
+    monkeypatch.setitem(sys.modules, "litellm.proxy.proxy_server", types.SimpleNamespace(master_key="sk-config-master"))
+    try:
+        attribution.reset_salt()
+        with caplog.at_level(logging.WARNING, logger="otel_llm"):
+            assert attribution.salted_key_hash("virtual-key") == from_env
+        assert "random per-process salt" not in caplog.text
+        monkeypatch.setitem(sys.modules, "litellm.proxy.proxy_server", types.SimpleNamespace(master_key=None))
+        attribution.reset_salt()
+        with caplog.at_level(logging.WARNING, logger="otel_llm"):
+            assert attribution.salted_key_hash("virtual-key") != from_env
+        assert "random per-process salt" in caplog.text
+    finally:
+        attribution.reset_salt()

@@ -123,6 +123,11 @@ SETTINGS: Final = (
         "dependency, endpoint and serialization) or off (otel-llm's own SERVER span).",
     ),
     Setting(
+        "OTEL_LLM_PROXY_ROUTER_SPAN",
+        "false",
+        "Proxy only: true gives each Router request an INTERNAL span between the SERVER span and its attempts.",
+    ),
+    Setting(
         "OTEL_LLM_PROXY_SPAN_ENCODER",
         "wire",
         "Proxy only, OTLP over HTTP: wire (otel-llm writes the SDK encoder's exact bytes, ~4x cheaper) or sdk "
@@ -230,15 +235,41 @@ def _positive_int(setting: str, raw: str, default: int) -> int:
     return value
 
 
-def _positive_float(setting: str, raw: str, default: float) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        _warn(setting, raw, "set a number of seconds greater than 0", default)
-        return default
-    return value
+def _positive(unit: str) -> Callable[[str, str, float], float]:
+    """A parser for a finite number greater than 0, in ``unit`` (named in the fix)."""
+
+    def parse(setting: str, raw: str, default: float) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            value = -1.0
+        if not value > 0 or value == float("inf"):
+            _warn(setting, raw, f"set a number {unit}greater than 0", default)
+            return default
+        return value
+
+    return parse
+
+
+_positive_float: Final = _positive("of seconds ")
+_positive_usd: Final = _positive("of USD (no currency sign) ")
+_positive_factor: Final = _positive("")
+
+# Schemes redis-py's from_url accepts.
+REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
+
+
+def _redis_url(setting: str, raw: str, default: str | None) -> str | None:
+    url = raw.strip()
+    if url.lower().startswith(REDIS_SCHEMES):
+        return url
+    # Never echo the value: a Redis URL can carry a password.
+    _log.warning(
+        "otel-llm: %s is not a Redis URL: set redis://[:password@]host:6379/0, rediss://… (TLS) or "
+        "unix:///path/to/redis.sock. Loop windows stay in this process.",
+        setting,
+    )
+    return default
 
 
 def _bool(setting: str, raw: str, default: bool) -> bool:
@@ -283,10 +314,6 @@ LOOP_MODES: Final = ("observe", "block", "off")
 _loop_mode: Final = _one_of(LOOP_MODES)
 # How much of FastAPI's own telemetry the proxy keeps (see _proxy/fastapi_telemetry.py).
 FASTAPI_TELEMETRY_MODES: Final = ("server", "full", "off")
-
-
-def _text(setting: str, raw: str, default: str | None) -> str | None:
-    return raw.strip() or default
 
 
 def _content_mode(raw: str) -> ContentMode:
@@ -360,14 +387,14 @@ def resolve(env: Mapping[str, str] | None = None, **overrides: object) -> Config
         "loop_growth_seconds": _from_env(
             env, "OTEL_LLM_LOOP_GROWTH_SECONDS", _positive_float, base.loop_growth_seconds
         ),
-        "loop_growth_factor": _from_env(env, "OTEL_LLM_LOOP_GROWTH_FACTOR", _positive_float, base.loop_growth_factor),
+        "loop_growth_factor": _from_env(env, "OTEL_LLM_LOOP_GROWTH_FACTOR", _positive_factor, base.loop_growth_factor),
         "loop_spend_per_minute": _from_env(
-            env, "OTEL_LLM_LOOP_SPEND_PER_MINUTE", _positive_float, base.loop_spend_per_minute
+            env, "OTEL_LLM_LOOP_SPEND_PER_MINUTE", _positive_usd, base.loop_spend_per_minute
         ),
         "loop_session_rate": _from_env(env, "OTEL_LLM_LOOP_SESSION_RATE", _positive_int, base.loop_session_rate),
         "loop_cooldown_s": _from_env(env, "OTEL_LLM_LOOP_COOLDOWN", _positive_float, base.loop_cooldown_s),
         "loop_max_windows": _from_env(env, "OTEL_LLM_LOOP_MAX_WINDOWS", _positive_int, base.loop_max_windows),
-        "loop_redis_url": _from_env(env, "OTEL_LLM_LOOP_REDIS_URL", _text, base.loop_redis_url),
+        "loop_redis_url": _from_env(env, "OTEL_LLM_LOOP_REDIS_URL", _redis_url, base.loop_redis_url),
         "proxy_http_spans": _from_env(env, "OTEL_LLM_PROXY_HTTP_SPANS", _bool, base.proxy_http_spans),
         "proxy_router_span": _from_env(env, "OTEL_LLM_PROXY_ROUTER_SPAN", _bool, base.proxy_router_span),
         "proxy_fastapi_telemetry": _from_env(

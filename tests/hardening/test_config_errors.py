@@ -21,7 +21,9 @@ DEFAULTS = Config()
     [
         ("OTEL_LLM_LOOP_MODE", "sometimes", "loop_mode", "set one of observe, block, off"),
         ("OTEL_LLM_LOOP_REPEATS", "-1", "loop_repeats", "whole number greater than 0"),
-        ("OTEL_LLM_LOOP_SPEND_PER_MINUTE", "lots", "loop_spend_per_minute", "number of seconds greater than 0"),
+        ("OTEL_LLM_LOOP_SPEND_PER_MINUTE", "$5", "loop_spend_per_minute", "number of USD (no currency sign) greater"),
+        ("OTEL_LLM_LOOP_GROWTH_FACTOR", "double", "loop_growth_factor", "set a number greater than 0"),
+        ("OTEL_LLM_LOOP_WINDOW", "5m", "loop_window_s", "number of seconds greater than 0"),
         ("OTEL_LLM_METRIC_ATTRIBUTION", "key,tenant", "metric_attribution", "comma-separated list of key, team"),
         ("OTEL_LLM_PENDING_LIMIT", "1e9x", "pending_limit", "whole number greater than 0"),
         ("OTEL_LLM_PROXY_HTTP_SPANS", "sometimes", "proxy_http_spans", "set true or false"),

@@ -13,6 +13,7 @@ import hmac
 import logging
 import os
 import secrets
+import sys
 from collections.abc import Mapping
 from typing import Final
 
@@ -25,12 +26,13 @@ _salt: bytes | None = None
 
 
 def key_hash_salt() -> bytes:
-    """OTEL_LLM_KEY_HASH_SALT, else derived from the proxy's master key, else random per process."""
+    """OTEL_LLM_KEY_HASH_SALT, else derived from the proxy's master key (LITELLM_MASTER_KEY, or the
+    running proxy's from config.yaml), else random per process."""
     global _salt
     if _salt is not None:
         return _salt
     configured = os.environ.get("OTEL_LLM_KEY_HASH_SALT", "").strip()
-    master = os.environ.get("LITELLM_MASTER_KEY", "").strip()
+    master = os.environ.get("LITELLM_MASTER_KEY", "").strip() or _running_proxy_master_key()
     if configured:
         _salt = configured.encode()
     elif master:
@@ -39,11 +41,19 @@ def key_hash_salt() -> bytes:
     else:
         _salt = secrets.token_bytes(32)
         _log.warning(
-            "otel-llm: neither OTEL_LLM_KEY_HASH_SALT nor LITELLM_MASTER_KEY is set; virtual key hashes "
+            "otel-llm: neither OTEL_LLM_KEY_HASH_SALT nor a proxy master key is set; virtual key hashes "
             "use a random per-process salt and will differ between workers. Set OTEL_LLM_KEY_HASH_SALT "
             "to the same secret on every worker and replica."
         )
     return _salt
+
+
+def _running_proxy_master_key() -> str:
+    """The master key the LiteLLM proxy in this process runs with, however config.yaml gave it
+    (a literal, or ``os.environ/NAME``): the same on every worker that loads the same config."""
+    server = sys.modules.get("litellm.proxy.proxy_server")
+    master = getattr(server, "master_key", None)
+    return master.strip() if isinstance(master, str) else ""
 
 
 def reset_salt() -> None:

@@ -130,24 +130,46 @@ def _parts(messages: list[dict[str, object]]) -> list[dict[str, object]]:
     return found
 
 
+def _dumps(messages: list[dict[str, object]]) -> str:
+    return json.dumps(messages, ensure_ascii=False, default=str)
+
+
+# Shrinking converges in two or three rounds; JSON escaping (quotes, newlines, control characters)
+# is why one round is not always enough.
+_SHRINK_ROUNDS: Final = 12
+
+
 def _cap(messages: list[dict[str, object]], max_length: int) -> str:
-    text = json.dumps(messages, ensure_ascii=False, default=str)
+    """The messages as JSON of at most ``max_length`` characters: long text parts are cut to an
+    equal share of the budget (roles, order and the other fields kept); valid JSON always."""
+    text = _dumps(messages)
     if len(text) <= max_length:
         return text
-    # Shrink every text part to an equal share of the budget; keep the JSON valid.
-    parts = _parts(messages)
-    budget = max(16, max_length // max(1, len(parts)) - 64)
-    for part in parts:
+    fields = []
+    for part in _parts(messages):
         for key in ("content", "response", "arguments"):
             value = part.get(key)
-            if not isinstance(value, str):
-                value = json.dumps(value, ensure_ascii=False, default=str) if value is not None else None
-            if isinstance(value, str) and len(value) > budget:
+            if value is not None:
+                fields.append((part, key, value if isinstance(value, str) else _dumps(value)))  # type: ignore[arg-type]
+    budget = max_length // max(1, len(fields))
+    for _ in range(_SHRINK_ROUNDS):
+        cut = 0
+        for part, key, value in fields:
+            if len(value) > budget:
                 part[key] = value[:budget] + _TRUNCATED
-    text = json.dumps(messages, ensure_ascii=False, default=str)
-    if len(text) <= max_length:
-        return text
-    return json.dumps([{"role": "system", "parts": [_text_part(_TRUNCATED)]}])
+                cut += 1
+            else:
+                part[key] = value
+        text = _dumps(messages)
+        overflow = len(text) - max_length
+        if overflow <= 0:
+            return text
+        if budget == 0:
+            break
+        budget = max(0, budget - overflow // max(1, cut) - 1)
+    # Even empty parts do not fit (very many messages): say so, keeping the first message's role.
+    first = messages[0].get("role") if messages else None
+    return _dumps([{"role": first if isinstance(first, str) else "user", "parts": [_text_part(_TRUNCATED)]}])
 
 
 def capture(messages: object, response: object, max_length: int) -> Content:

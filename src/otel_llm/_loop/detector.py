@@ -20,6 +20,7 @@ block mode, further calls are refused until it ends.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -27,7 +28,10 @@ from typing import Final
 
 from .._config import Config
 from .._record import InvocationRecord, LoopDetection
+from .._redact import scrub
 from .store import Block, InProcessStore, Observation, RedisStore, Store
+
+_log: Final = logging.getLogger("otel_llm")
 
 
 @dataclass(frozen=True)
@@ -130,10 +134,31 @@ def detector_for(config: Config) -> Detector | None:
     if _detector is None:
         with _lock:
             if _detector is None:
-                fallback = InProcessStore(config.loop_max_windows)
-                store: Store = RedisStore(config.loop_redis_url, fallback) if config.loop_redis_url else fallback
-                _detector = Detector(config, store)
+                _detector = Detector(config, _store(config))
     return _detector
+
+
+def _store(config: Config) -> Store:
+    """Redis when configured and usable; otherwise (said once, with the fix) this process's windows."""
+    fallback = InProcessStore(config.loop_max_windows)
+    if not config.loop_redis_url:
+        return fallback
+    try:
+        return RedisStore(config.loop_redis_url, fallback)
+    except ImportError:
+        _log.error(
+            "otel-llm: OTEL_LLM_LOOP_REDIS_URL is set but the redis package is not installed; loop windows "
+            "stay in this process (not shared across workers). Install it: pip install 'otel-llm[redis]'."
+        )
+    except Exception as error:  # noqa: BLE001  # redis-py rejects URLs with several exception types
+        # The message only: the URL itself may carry a password.
+        _log.error(
+            "otel-llm: OTEL_LLM_LOOP_REDIS_URL is not usable (%s: %s); loop windows stay in this process. "
+            "Set it to redis://[:password@]host:6379/0, rediss://… or unix:///path/to/redis.sock.",
+            type(error).__name__,
+            scrub(str(error)),
+        )
+    return fallback
 
 
 def reset() -> None:

@@ -29,10 +29,10 @@ def observe(record: InvocationRecord, config: Config) -> None:
     """Feed a finished call to the detector; the record learns of a detection and the spend velocity."""
     if record.failed or record.incomplete:
         return
-    detector = detector_for(config)
-    if detector is None:
-        return
     try:
+        detector = detector_for(config)
+        if detector is None:
+            return
         record.loop, record.spend_per_minute = detector.observe(record)
     except Exception as error:  # noqa: BLE001  # the boundary: see _errors
         _errors.report("loop.observe", error)
@@ -42,10 +42,10 @@ def refusal(
     config: Config, key_hash: str | None, end_user: str | None, session: str | None, model: str | None
 ) -> Block | None:
     """The block in force for this caller, if loop mode is block and a loop is cooling down."""
-    detector = detector_for(config)
-    if detector is None:
-        return None
     try:
+        detector = detector_for(config)
+        if detector is None:
+            return None
         return detector.refusal(scope_of(key_hash, end_user, session, model))
     except Exception as error:  # noqa: BLE001
         _errors.report("loop.refusal", error)
