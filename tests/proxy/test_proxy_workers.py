@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.fakes import FailingProvider, FakeOpenAI, fake_providers
 from tests.otlp_receiver import OtlpReceiver
@@ -31,6 +32,45 @@ def _team_sum(receiver: OtlpReceiver, metric: str, team: str, field: str = "sum"
         for attrs, point, _ in receiver.latest_points(metric)
         if attrs.get("otel_llm.team.id") == team and all(attrs.get(k) == v for k, v in match.items())
     )
+
+
+def test_key_hashes_agree_across_workers_with_the_master_key_only_in_config(
+    tmp_path: Path, providers: tuple[FakeOpenAI, FailingProvider]
+) -> None:
+    """A master key written in config.yaml, none in the environment: both workers salt key hashes
+    with it, so one key has one hash (not a random salt per worker)."""
+    fake, broken = providers
+    with OtlpReceiver() as receiver:
+        proxy = ProxyProcess(
+            tmp_path, model_list(fake.api_base, broken.api_base), {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}, 2
+        )
+        config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+        config["general_settings"]["master_key"] = proxy.env.pop("LITELLM_MASTER_KEY")
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+        proxy.start()
+        try:
+
+            def hashes_by_worker() -> dict[str, set[str]]:
+                seen: dict[str, set[str]] = defaultdict(set)
+                for attrs, _, resource in receiver.latest_points("gen_ai.client.operation.duration"):
+                    if attrs.get("otel_llm.key.alias") == KEYS[ALPHA]["key_alias"]:
+                        seen[resource["service.instance.id"]].add(attrs["otel_llm.key.hash"])
+                return seen
+
+            # The kernel picks the worker of each connection: send until both have exported (bounded).
+            for _ in range(10):
+                for _ in range(20):
+                    assert proxy.chat(ALPHA, headers={"Connection": "close"}).status_code == 200
+                receiver.wait_for(hashes_by_worker, timeout=30, message="calls exported")
+                if len(hashes_by_worker()) == 2:
+                    break
+            by_worker = hashes_by_worker()
+            assert len(by_worker) == 2
+            assert len(set().union(*by_worker.values())) == 1, by_worker
+        finally:
+            proxy.stop()
+        assert "random per-process salt" not in proxy.log()
+        assert "otel-llm: internal error" not in proxy.log()
 
 
 @pytest.mark.parametrize("workers", [1, 2])
