@@ -16,8 +16,6 @@ import pytest
 from tests.conftest import wait_for
 from tests.proxy.harness import free_port
 
-pytestmark = pytest.mark.e2e
-
 CLI = str(Path(sys.executable).parent / "otel-llm")
 
 
@@ -27,6 +25,7 @@ def _env() -> dict[str, str]:
     }
 
 
+@pytest.mark.e2e
 def test_demo_report_matches_the_provider(tmp_path: Path) -> None:
     """A fixed-seed run: successful calls, tokens per type and errors agree with the fake provider; /metrics served."""
     port = free_port()
@@ -81,6 +80,7 @@ def test_demo_report_matches_the_provider(tmp_path: Path) -> None:
     assert "otel-llm demo report" in stdout and f"served {served['requests']} requests" in stdout
 
 
+@pytest.mark.e2e
 def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path: Path) -> None:
     """SIGINT in the middle of a long run: calls in flight finish, a clean exit, a complete report."""
     report_path = tmp_path / "report.json"
@@ -109,12 +109,14 @@ def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path: Path) -> None:
     assert totals["prompt_tokens"] == served["prompt_tokens"]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["demo", "--rate", "0"], "'0' must be greater than 0"),
         (["demo", "--duration", "soon"], "'soon' is not a number"),
-        (["doctor", "--workers", "many"], "invalid int value: 'many'"),
+        (["doctor", "--workers", "many"], "'many' is not a number"),
+        (["doctor", "--workers", "0"], "'0' must be greater than 0"),
     ],
 )
 def test_bad_arguments_say_what_is_wrong(args: list[str], message: str) -> None:
@@ -124,6 +126,7 @@ def test_bad_arguments_say_what_is_wrong(args: list[str], message: str) -> None:
     assert message in result.stderr
 
 
+@pytest.mark.e2e
 def test_readme_demo_command_runs() -> None:
     """`./scripts/demo` (the README's first command) sets up and runs the demo."""
     root = Path(__file__).resolve().parents[2]
@@ -140,3 +143,18 @@ def test_readme_demo_command_runs() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "otel-llm demo report" in result.stdout
+
+
+def test_missing_otlp_exporter_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--otlp without the OTLP exporter installed: one line naming the extra, exit 2 (like the Prometheus case)."""
+    from otel_llm import cli
+
+    monkeypatch.setenv("OTEL_LLM_KEY_HASH_SALT", "test")
+    monkeypatch.setattr(cli, "module_available", lambda name: not name.startswith("opentelemetry.exporter.otlp"))
+    assert cli.main(["demo", "--otlp", "http://127.0.0.1:4318"]) == 2
+    assert "pip install 'otel-llm[otlp]'" in capsys.readouterr().err
+    monkeypatch.setattr(cli, "module_available", lambda name: name != "opentelemetry.exporter.prometheus")
+    assert cli.main(["demo"]) == 2
+    assert "pip install 'otel-llm[prometheus]'" in capsys.readouterr().err

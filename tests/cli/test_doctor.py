@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.metadata
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -138,11 +139,118 @@ def test_content_capture_status() -> None:
     assert doctor.check_content({})[0].level == doctor.OK
 
 
+def _by_topic(findings: list[doctor.Finding]) -> dict[str, doctor.Finding]:
+    assert len({f.topic for f in findings}) == len(findings), findings
+    return {f.topic: f for f in findings}
+
+
 def test_master_key(tmp_path: Path) -> None:
     """No master key is an error."""
     config = {**GOOD_CONFIG, "general_settings": {}}
-    (finding,) = doctor.check_master_key({}, config)
+    finding = _by_topic(doctor.check_master_key({}, config))["master key"]
     assert finding.level == doctor.ERROR and "LITELLM_MASTER_KEY" in finding.fix
+
+
+def test_key_hash_salt_needs_a_master_key_the_proxy_has() -> None:
+    """Stable hashes: the salt is set or a master key resolves (env, literal, os.environ/NAME); else a warning."""
+    literal = {**GOOD_CONFIG, "general_settings": {"master_key": "sk-literal"}}
+    assert _by_topic(doctor.check_master_key({}, literal))["key hashes"].level == doctor.OK
+    other_var = {**GOOD_CONFIG, "general_settings": {"master_key": "os.environ/PROXY_KEY"}}
+    assert _by_topic(doctor.check_master_key({"PROXY_KEY": "sk-x"}, other_var))["key hashes"].level == doctor.OK
+    random_salt = _by_topic(doctor.check_master_key({}, GOOD_CONFIG))["key hashes"]
+    assert random_salt.level == doctor.WARN and "random per-process salt" in random_salt.message
+    assert "OTEL_LLM_KEY_HASH_SALT" in random_salt.fix and "all workers" in random_salt.fix
+    salted = _by_topic(doctor.check_master_key({"OTEL_LLM_KEY_HASH_SALT": "s"}, GOOD_CONFIG))["key hashes"]
+    assert salted.level == doctor.OK and "OTEL_LLM_KEY_HASH_SALT" in salted.message
+
+
+def test_master_key_reference_to_an_unset_variable() -> None:
+    """general_settings.master_key: os.environ/NAME with NAME unset: the proxy refuses to start."""
+    unset = _by_topic(doctor.check_master_key({}, GOOD_CONFIG))["master key"]
+    assert unset.level == doctor.ERROR and "LITELLM_MASTER_KEY is not set" in unset.message
+    assert "set LITELLM_MASTER_KEY" in unset.fix
+    empty = _by_topic(doctor.check_master_key({"LITELLM_MASTER_KEY": " "}, GOOD_CONFIG))["master key"]
+    assert empty.level == doctor.ERROR
+    other_var = {**GOOD_CONFIG, "general_settings": {"master_key": "os.environ/PROXY_KEY"}}
+    # The config's reference wins over LITELLM_MASTER_KEY, as in LiteLLM.
+    (wrong,) = [
+        f for f in doctor.check_master_key({"LITELLM_MASTER_KEY": "sk-m"}, other_var) if f.level == doctor.ERROR
+    ]
+    assert "PROXY_KEY" in wrong.message and "PROXY_KEY" in wrong.fix
+    vault = {**GOOD_CONFIG, "general_settings": {**other_var["general_settings"], "key_management_system": "aws_kms"}}
+    assert _by_topic(doctor.check_master_key({}, vault))["master key"].level == doctor.WARN
+
+
+def test_master_key_without_config() -> None:
+    """No --config: the environment's master key and salt are still checked, or the skip is said."""
+    skipped = _by_topic(doctor.check_master_key({}, None))
+    assert skipped["master key"].level == doctor.WARN and "skipped" in skipped["master key"].message
+    assert "--config" in skipped["master key"].fix
+    assert skipped["key hashes"].level == doctor.WARN and "OTEL_LLM_KEY_HASH_SALT" in skipped["key hashes"].fix
+    from_env = _by_topic(doctor.check_master_key({"LITELLM_MASTER_KEY": "sk-m"}, None))
+    assert [f.level for f in from_env.values()] == [doctor.OK, doctor.OK]
+    _, findings = doctor.run(None, {"OTEL_LLM_KEY_HASH_SALT": "s"})
+    assert {"master key", "key hashes"} <= {f.topic for f in findings}
+
+
+def test_prometheus_exporter_not_installed(monkeypatch: pytest.MonkeyPatch, good_env: dict[str, str]) -> None:
+    """OTEL_LLM_EXPORTER=prometheus without the exporter package is an error with the extra to install."""
+    env = {**good_env, "OTEL_LLM_EXPORTER": "prometheus"}
+    assert doctor.check_endpoint(env)[0].level == doctor.OK
+    monkeypatch.setattr(doctor, "module_available", lambda name: name != doctor.PROMETHEUS_EXPORTER)
+    missing, *otlp = doctor.check_endpoint(env)
+    assert missing.level == doctor.ERROR and missing.fix == "pip install 'otel-llm[proxy,prometheus]'"
+    assert [f.level for f in otlp] == [doctor.OK]  # the OTLP fallback is checked too
+    monkeypatch.setattr(doctor, "module_available", lambda name: False)
+    (no_otlp,) = doctor.check_endpoint(good_env)
+    assert no_otlp.level == doctor.ERROR and "OTLP exporter" in no_otlp.message
+
+
+def test_module_available() -> None:
+    """A missing parent package is 'not available', not an exception."""
+    from otel_llm import cli
+
+    assert cli.module_available("json") and not cli.module_available("no_such_package.exporter")
+
+
+def test_invalid_and_unknown_settings(
+    tmp_path: Path, good_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The runtime's validation: invalid values are errors, unknown OTEL_LLM_* names warnings, each with the fix."""
+    bad = {"OTEL_LLM_EXPORTER": "promethus", "OTEL_LLM_LOOP_MODE": "blok", "OTEL_LLM_EXPORTR": "x"}
+    for _ in range(2):  # the runtime reports an unknown name once per process; the doctor every time
+        findings = {re.findall(r"OTEL_LLM_[A-Z_]+", f.message)[0]: f for f in doctor.check_settings(bad)}
+        assert findings["OTEL_LLM_EXPORTER"].level == doctor.ERROR and "otlp" in findings["OTEL_LLM_EXPORTER"].message
+        assert findings["OTEL_LLM_LOOP_MODE"].level == doctor.ERROR
+        assert "observe, block, off" in findings["OTEL_LLM_LOOP_MODE"].message
+        assert "OTEL_LLM_LOOP_MODE" in findings["OTEL_LLM_LOOP_MODE"].fix
+        unknown = findings["OTEL_LLM_EXPORTR"]
+        assert unknown.level == doctor.WARN and "did you mean OTEL_LLM_EXPORTER" in unknown.fix
+    assert capsys.readouterr().err == ""  # reported as findings, not logged
+    assert doctor.check_settings({"OTEL_LLM_LOOP_MODE": "block"}) == [
+        doctor.Finding(doctor.OK, "settings", "every OTEL_LLM_* setting is valid")
+    ]
+    code, _ = doctor.run(_config(tmp_path), {**good_env, "OTEL_LLM_LOOP_MODE": "blok"})
+    assert code == 1
+
+
+def test_workers_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    """--workers 0 or -3 is refused when the arguments are parsed, like the demo's flags."""
+    from otel_llm import cli
+
+    for value in ("0", "-3"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.parser().parse_args(["doctor", "--workers", value])
+        assert exit_info.value.code == 2 and f"'{value}' must be greater than 0" in capsys.readouterr().err
+    assert cli.parser().parse_args(["doctor", "--workers", "2"]).workers == 2
+
+
+def test_litellm_otel_callback_without_ours() -> None:
+    """Only LiteLLM's 'otel' callback: not 'two spans' (there is one), but otel-llm's callback is missing."""
+    config = {**GOOD_CONFIG, "litellm_settings": {"callbacks": ["otel"]}}
+    assert all("two LLM spans" not in f.message for f in doctor.check_conflicts({}, config))
+    (missing,) = doctor.check_callback(config)
+    assert missing.level == doctor.ERROR and "otel_llm.proxy.callback" in missing.fix
 
 
 def _litellm_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from collections.abc import Callable
@@ -22,6 +23,25 @@ def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
     return parse
 
 
+def module_available(name: str) -> bool:
+    """Whether ``name`` can be imported (an optional exporter package is installed)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a missing parent package
+        return False
+
+
+def _missing_exporter(otlp: str | None) -> str | None:
+    """What the demo cannot run without, and how to install it (None when all is there)."""
+    if otlp:  # as demo.py decides
+        if module_available("opentelemetry.exporter.otlp.proto.http"):
+            return None
+        return "the OTLP exporter is missing: pip install 'otel-llm[otlp]' (or leave out --otlp)"
+    if module_available("opentelemetry.exporter.prometheus"):
+        return None
+    return "the Prometheus exporter is missing: pip install 'otel-llm[prometheus]' (or use --otlp)"
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="otel-llm", description="OpenTelemetry for LiteLLM.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -38,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--report-json", type=Path, help="also write the report as JSON to this file")
     doctor = commands.add_parser("doctor", help="check a LiteLLM proxy deployment and say what to fix")
     doctor.add_argument("--config", type=Path, help="the proxy's config.yaml")
-    doctor.add_argument("--workers", type=int, help="number of proxy workers (default: NUM_WORKERS or 1)")
+    doctor.add_argument("--workers", type=_positive(int), help="number of proxy workers (default: NUM_WORKERS or 1)")
     doctor.add_argument(
         "--run_gunicorn",
         "--run-gunicorn",
@@ -54,17 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     # LiteLLM downloads its model price map at import unless told to use its bundled copy.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     if args.command == "demo":
+        missing = _missing_exporter(args.otlp)
+        if missing:
+            print(f"otel-llm demo: {missing}", file=sys.stderr)
+            return 2
         from . import demo  # noqa: PLC0415
 
         # The demo's virtual keys are made up: a fixed salt keeps their hashes stable between runs.
         os.environ.setdefault("OTEL_LLM_KEY_HASH_SALT", "otel-llm-demo")
-        if args.otlp is None:
-            try:
-                import opentelemetry.exporter.prometheus  # noqa: F401, PLC0415
-            except ImportError:
-                message = "the Prometheus exporter is missing: pip install 'otel-llm[prometheus]' (or use --otlp)"
-                print(f"otel-llm demo: {message}", file=sys.stderr)
-                return 2
         try:
             return demo.run(args.duration, args.rate, args.seed, args.otlp, args.prometheus_port, args.report_json)
         except OSError as error:

@@ -14,28 +14,22 @@ import socket
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from .._redact import safe_url
+from . import module_available
+from .findings import ERROR, OK, WARN, Finding
+from .findings import section as _section
+from .master_key import check_master_key
+from .settings_check import check_settings, runtime_warnings
 
-OK, WARN, ERROR = "ok", "warning", "error"
+__all__ = ["ERROR", "OK", "WARN", "Finding", "check_master_key", "check_settings", "run"]
+
 CALLBACK = "otel_llm.proxy.callback"
-_MARK = {OK: "✔", WARN: "!", ERROR: "✘"}
-
-
-@dataclass(frozen=True)
-class Finding:
-    level: str
-    topic: str
-    message: str
-    fix: str = ""
-
-    def render(self) -> str:
-        line = f"{_MARK[self.level]} {self.topic}: {self.message}"
-        return f"{line}\n    fix: {self.fix}" if self.fix else line
+PROMETHEUS_EXPORTER = "opentelemetry.exporter.prometheus"
+OTLP_EXPORTER = "opentelemetry.exporter.otlp.proto.http"
 
 
 def _load_config(path: Path | None) -> tuple[dict[str, Any] | None, list[Finding]]:
@@ -54,11 +48,6 @@ def _load_config(path: Path | None) -> tuple[dict[str, Any] | None, list[Finding
     if not isinstance(data, dict):
         return None, [Finding(ERROR, "config", f"{path} is not a LiteLLM config (no mapping at top level)", "")]
     return data, []
-
-
-def _section(config: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:
-    value = (config or {}).get(name)
-    return value if isinstance(value, Mapping) else {}
 
 
 def check_callback(config: Mapping[str, Any] | None) -> list[Finding]:
@@ -104,10 +93,31 @@ def check_litellm_version() -> list[Finding]:
 
 def check_endpoint(env: Mapping[str, str], timeout_s: float = 2.0) -> list[Finding]:
     exporter = env.get("OTEL_LLM_EXPORTER", "otlp").strip().lower()
-    if exporter == "prometheus":
-        return [Finding(OK, "exporter", "metrics are served on an in-process Prometheus endpoint")]
-    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     findings = []
+    if exporter == "prometheus":
+        if module_available(PROMETHEUS_EXPORTER):
+            return [Finding(OK, "exporter", "metrics are served on an in-process Prometheus endpoint")]
+        # The proxy logs an error and exports over OTLP instead: check that too.
+        findings.append(
+            Finding(
+                ERROR,
+                "exporter",
+                "OTEL_LLM_EXPORTER=prometheus but opentelemetry-exporter-prometheus is not installed: "
+                "the proxy serves no Prometheus endpoint and exports over OTLP instead",
+                "pip install 'otel-llm[proxy,prometheus]'",
+            )
+        )
+    if not module_available(OTLP_EXPORTER):
+        return [
+            *findings,
+            Finding(
+                ERROR,
+                "exporter",
+                "the OTLP exporter (opentelemetry-exporter-otlp) is not installed: no telemetry leaves the proxy",
+                "pip install 'otel-llm[proxy]'",
+            ),
+        ]
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if not endpoint:
         endpoint = "http://localhost:4318"
         findings.append(
@@ -289,7 +299,10 @@ def check_conflicts(env: Mapping[str, str], config: Mapping[str, Any] | None) ->
     findings = []
     settings = _section(config, "litellm_settings")
     configured = {str(c) for key in ("callbacks", "success_callback") for c in (settings.get(key) or [])}
-    for builtin in sorted(configured & {"otel", "opentelemetry", "arize", "langfuse_otel"}):
+    # Without otel-llm's callback (its own error, see check_callback) LiteLLM's are the only LLM spans.
+    ours = CALLBACK in [str(c) for c in (settings.get("callbacks") or [])]
+    builtins = configured & {"otel", "opentelemetry", "arize", "langfuse_otel"} if ours else set()
+    for builtin in sorted(builtins):
         findings.append(
             Finding(
                 WARN,
@@ -322,7 +335,8 @@ def check_content(env: Mapping[str, str]) -> list[Finding]:
     from .._config import CONTENT_ENV, _content_mode  # noqa: PLC0415
 
     raw = env.get(CONTENT_ENV, "")
-    mode = _content_mode(raw).value if raw.strip() else "NO_CONTENT"
+    with runtime_warnings():  # an invalid value is check_settings' finding
+        mode = _content_mode(raw).value if raw.strip() else "NO_CONTENT"
     if mode == "NO_CONTENT":
         return [Finding(OK, "content", "prompts and completions are not captured")]
     where = {
@@ -338,32 +352,6 @@ def check_content(env: Mapping[str, str]) -> list[Finding]:
             "make sure that backend may hold user data, or unset the variable",
         )
     ]
-
-
-def check_master_key(env: Mapping[str, str], config: Mapping[str, Any] | None) -> list[Finding]:
-    if config is None:
-        return []
-    configured = _section(config, "general_settings").get("master_key") or env.get("LITELLM_MASTER_KEY")
-    if not configured:
-        return [
-            Finding(
-                ERROR,
-                "master key",
-                "no master key: the proxy refuses to start (or accepts every request unauthenticated)",
-                "set LITELLM_MASTER_KEY (or general_settings.master_key: os.environ/LITELLM_MASTER_KEY)",
-            )
-        ]
-    findings = [Finding(OK, "master key", "a master key is set")]
-    if not env.get("OTEL_LLM_KEY_HASH_SALT"):
-        findings.append(
-            Finding(
-                OK,
-                "key hashes",
-                "virtual key hashes are salted with a secret derived from the master key",
-                "",
-            )
-        )
-    return findings
 
 
 def run(
@@ -383,5 +371,6 @@ def run(
     findings += check_gunicorn(env, run_gunicorn, _workers(env, config, workers))
     findings += check_conflicts(env, config)
     findings += check_content(env)
+    findings += check_settings(env)
     findings += check_master_key(env, config)
     return (1 if any(f.level == ERROR for f in findings) else 0), findings

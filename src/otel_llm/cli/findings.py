@@ -1,0 +1,28 @@
+"""What ``otel-llm doctor`` reports: one finding per check, ok, warning or error, with the fix."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+OK, WARN, ERROR = "ok", "warning", "error"
+_MARK = {OK: "✔", WARN: "!", ERROR: "✘"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str
+    topic: str
+    message: str
+    fix: str = ""
+
+    def render(self) -> str:
+        line = f"{_MARK[self.level]} {self.topic}: {self.message}"
+        return f"{line}\n    fix: {self.fix}" if self.fix else line
+
+
+def section(config: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:
+    """A top-level mapping of the proxy's config.yaml (empty when absent or not a mapping)."""
+    value = (config or {}).get(name)
+    return value if isinstance(value, Mapping) else {}
