@@ -110,6 +110,24 @@ def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
+def test_unreachable_collector_reports_first_and_does_not_hang() -> None:
+    """--otlp to a closed port: the report comes out before the (failing) export, and each export
+    gives up after a few seconds instead of the exporter's default retries (48 s here before)."""
+    closed = f"http://127.0.0.1:{free_port()}"
+    result = subprocess.run(
+        [CLI, "demo", "--duration", "1", "--rate", "10", "--otlp", closed],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "otel-llm demo report" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("args", "message"),
     [

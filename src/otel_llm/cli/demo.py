@@ -169,6 +169,9 @@ def _progress(elapsed: float, sent: int, failed: int) -> None:
     sys.stderr.flush()
 
 
+_EXPORT_TIMEOUT_S = 3
+
+
 def _telemetry(otlp: str | None, prometheus_port: int, collector: ReportCollector) -> tuple[Any, Any, str]:
     from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415
     from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader  # noqa: PLC0415
@@ -185,8 +188,11 @@ def _telemetry(otlp: str | None, prometheus_port: int, collector: ReportCollecto
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
 
         base = otlp.rstrip("/")
-        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{base}/v1/traces")))
-        readers.append(PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{base}/v1/metrics"), 5000))
+        # A demo should not hang on an unreachable Collector: each export gives up after a few seconds.
+        spans = OTLPSpanExporter(endpoint=f"{base}/v1/traces", timeout=_EXPORT_TIMEOUT_S)
+        tracer_provider.add_span_processor(BatchSpanProcessor(spans))
+        metrics = OTLPMetricExporter(endpoint=f"{base}/v1/metrics", timeout=_EXPORT_TIMEOUT_S)
+        readers.append(PeriodicExportingMetricReader(metrics, 5000))
         where = f"Sending spans and metrics over OTLP to {base}"
     else:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader  # noqa: PLC0415
@@ -222,8 +228,6 @@ def run(
         from otel_llm._lifecycle import drain_litellm  # noqa: PLC0415
 
         drain_litellm(5.0)  # LiteLLM reports calls after they return
-        tracer_provider.force_flush()
-        meter_provider.force_flush()
     with provider.served.lock:
         served = {
             "requests": provider.served.requests,
@@ -238,6 +242,9 @@ def run(
         print("(stopped by Ctrl-C; the report covers the calls made until then)")
     if report_json is not None:
         report_json.write_text(json.dumps(report, indent=2))
+    # The report reads spans in process; exporting them (OTLP) can wait on the network, so it comes after.
+    tracer_provider.force_flush(timeout_millis=_EXPORT_TIMEOUT_S * 1000)
+    meter_provider.force_flush(timeout_millis=_EXPORT_TIMEOUT_S * 1000)
     instrumentor.uninstrument()
     tracer_provider.shutdown()
     meter_provider.shutdown()
