@@ -134,11 +134,6 @@ def _dumps(messages: list[dict[str, object]]) -> str:
     return json.dumps(messages, ensure_ascii=False, default=str)
 
 
-# Shrinking converges in two or three rounds; JSON escaping (quotes, newlines, control characters)
-# is why one round is not always enough.
-_SHRINK_ROUNDS: Final = 12
-
-
 def _cap(messages: list[dict[str, object]], max_length: int) -> str:
     """The messages as JSON of at most ``max_length`` characters: long text parts are cut to an
     equal share of the budget (roles, order and the other fields kept); valid JSON always."""
@@ -151,22 +146,28 @@ def _cap(messages: list[dict[str, object]], max_length: int) -> str:
             value = part.get(key)
             if value is not None:
                 fields.append((part, key, value if isinstance(value, str) else _dumps(value)))  # type: ignore[arg-type]
-    budget = max_length // max(1, len(fields))
-    for _ in range(_SHRINK_ROUNDS):
-        cut = 0
+
+    def cut_to(budget: int) -> str:
         for part, key, value in fields:
-            if len(value) > budget:
-                part[key] = value[:budget] + _TRUNCATED
-                cut += 1
-            else:
-                part[key] = value
-        text = _dumps(messages)
-        overflow = len(text) - max_length
-        if overflow <= 0:
-            return text
-        if budget == 0:
-            break
-        budget = max(0, budget - overflow // max(1, cut) - 1)
+            part[key] = value[:budget] + _TRUNCATED if len(value) > budget else value
+        return _dumps(messages)
+
+    # The largest per-part budget that fits, by bisection: JSON escaping and the truncation
+    # marker make the length hard to predict, so each candidate is measured.
+    fitting: str | None = None
+    low, high = 0, max((len(value) for _, _, value in fields), default=0)
+    while low < high:
+        budget = (low + high) // 2
+        text = cut_to(budget)
+        if len(text) <= max_length:
+            fitting, low = text, budget + 1
+        else:
+            high = budget
+    if fitting is None and fields:
+        text = cut_to(0)
+        fitting = text if len(text) <= max_length else None
+    if fitting is not None:
+        return fitting
     # Even empty parts do not fit (very many messages): say so, keeping the first message's role.
     first = messages[0].get("role") if messages else None
     return _dumps([{"role": first if isinstance(first, str) else "user", "parts": [_text_part(_TRUNCATED)]}])
