@@ -184,3 +184,70 @@ async def test_router_made_before_instrumenting(signals: Signals, fake_anthropic
     assert attempt.attributes["gen_ai.usage.output_tokens"] == 5
     for parent in [s for s in spans if s.kind is SpanKind.INTERNAL]:  # LiteLLM >= 1.110 serves it from the class
         assert parent.attributes["otel_llm.router.attempts"] == 1
+
+
+def _flaky_stream_router(httpserver: HTTPServer) -> tuple[litellm.Router, FakeOpenAI]:
+    """A Router (one retry) over a provider whose first chat request gets an HTTP 500: the
+    one-shot handler answers before the provider's permanent ones, then is gone."""
+    provider = FakeOpenAI(httpserver, "/flaky")
+    error = {"error": {"message": "The server had an error", "type": "server_error"}}
+    httpserver.expect_oneshot_request("/flaky/chat/completions").respond_with_json(error, status=500)
+    router = litellm.Router(
+        model_list=[
+            {
+                "model_name": "flaky",
+                "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": provider.api_base, "api_key": "sk-f"},
+            }
+        ],
+        num_retries=1,
+        retry_after=0,
+    )
+    return router, provider
+
+
+STREAM_OPTIONS = {"stream": True, "stream_options": {"include_usage": True}}
+
+
+def _check_streamed_retry(capture_mode: str, signals: Signals) -> None:
+    """Both attempts of a streamed, retried Router request: the failed one too, under the Router span."""
+    signals.wait_spans(3 if capture_mode == "instrumentor" else 2)
+    failed, served = _attempts(signals)
+    assert failed.attributes["error.type"] == "InternalServerError"
+    assert failed.status.status_code is StatusCode.ERROR
+    assert served.status.status_code is StatusCode.UNSET
+    assert "error.type" not in served.attributes
+    assert served.attributes["otel_llm.attempt.retry_index"] == 1
+    assert served.attributes["gen_ai.usage.output_tokens"] == 5
+    durations = sorted(
+        (p.attributes.get("error.type") or "", p.count) for p in signals.points("gen_ai.client.operation.duration")
+    )
+    assert durations == [("", 1), ("InternalServerError", 1)]
+    if capture_mode == "instrumentor":
+        (parent,) = [s for s in signals.spans() if s.kind is SpanKind.INTERNAL]
+        assert parent.attributes["otel_llm.router.attempts"] == 2
+        assert parent.attributes["otel_llm.router.retries"] == 1
+        for attempt in (failed, served):
+            assert attempt.parent is not None and attempt.parent.span_id == parent.context.span_id
+
+
+async def test_router_async_streamed_retry(capture_mode: str, signals: Signals, httpserver: HTTPServer) -> None:
+    """A streamed attempt that fails with a 500 and is retried keeps its span and duration point.
+
+    LiteLLM reports that failure to its callbacks before the exception reaches the attempt's
+    wrapper, while the attempt still looks like a stream in flight: the report must finish the
+    attempt, not wait for a stream end that never comes.
+    """
+    router, provider = _flaky_stream_router(httpserver)
+    stream = await router.acompletion(model="flaky", messages=MESSAGES, **STREAM_OPTIONS)
+    text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+    assert text == provider.reply
+    await asyncio.to_thread(_check_streamed_retry, capture_mode, signals)
+
+
+def test_router_sync_streamed_retry(capture_mode: str, signals: Signals, httpserver: HTTPServer) -> None:
+    """The sync Router's streamed retry: the same two attempts, whichever of the wrapper and
+    LiteLLM's failure report (on its thread pool) sees the failure first."""
+    router, provider = _flaky_stream_router(httpserver)
+    stream = router.completion(model="flaky", messages=MESSAGES, **STREAM_OPTIONS)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == provider.reply
+    _check_streamed_retry(capture_mode, signals)

@@ -213,6 +213,35 @@ def test_fallback_visible_and_counted_once(proxy: ProxyProcess, receiver: OtlpRe
     assert sum(failures) == 2
 
 
+def _flaky_failures(receiver: OtlpReceiver) -> int:
+    """Failed gpt-flaky attempts in the duration histogram so far (the receiver serves every test)."""
+    return sum(
+        p.count
+        for attrs, p, _ in receiver.latest_points("gen_ai.client.operation.duration")
+        if attrs.get("otel_llm.model_group") == "gpt-flaky" and attrs.get("error.type")
+    )
+
+
+def test_streamed_fallback_keeps_failed_attempts(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
+    """The streamed twin of the fallback test: attempts that fail as their stream starts (HTTP 500)
+    are spans and failure duration points too, not lost to a stream end that never comes."""
+    before = _flaky_failures(receiver)
+    trace_id = "5" * 32
+    headers = {"traceparent": f"00-{trace_id}-{'4' * 16}-01"}
+    response = proxy.chat(BETA, model="gpt-flaky", headers=headers, stream=True)
+    assert response.status_code == 200, response.text
+    assert "data: [DONE]" in response.text
+    spans = _trace(receiver, trace_id, 3)
+    (server,) = [s for s in spans if s["kind"] == SERVER]
+    attempts = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    assert {s["parent_span_id"] for s in attempts} == {server["span_id"]}
+    errors = sorted((s["attributes"]["otel_llm.model_group"], s["attributes"].get("error.type", "")) for s in attempts)
+    assert errors == [("gpt-backup", ""), ("gpt-flaky", "InternalServerError"), ("gpt-flaky", "InternalServerError")]
+    assert server["attributes"]["otel_llm.router.attempts"] == 3
+    receiver.wait_for(lambda: _flaky_failures(receiver) >= before + 2, message="failure duration points")
+    assert _flaky_failures(receiver) == before + 2
+
+
 def test_anthropic_messages_route(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
     """/v1/messages (Anthropic's format, what Claude Code sends through the proxy): a chat attempt
     under the request's SERVER span, with the provider's tokens, LiteLLM's cost and the key's attribution."""

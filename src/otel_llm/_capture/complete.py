@@ -28,7 +28,7 @@ def finish(call: LiveCall, record: InvocationRecord | None, *, complete: bool = 
     with call.lock:
         if call.finished:
             return
-        if record is not None and call.streaming and not call.stream_done and call.error is None:
+        if record is not None and _awaits_stream_end(call, record):
             # LiteLLM reported the stream before our proxy saw its end: finish at the end.
             call.pending_record = record
             return
@@ -40,12 +40,30 @@ def finish(call: LiveCall, record: InvocationRecord | None, *, complete: bool = 
     call.telemetry.emit(record, call.span)
 
 
+def _awaits_stream_end(call: LiveCall, record: InvocationRecord) -> bool:
+    """Whether a success report of a stream is early: the stream is still being read.
+
+    A failure report never waits. A streamed attempt that fails as it starts (an HTTP 500 from
+    the provider, which the Router then retries) still looks like a stream in flight when LiteLLM
+    reports it, and LiteLLM reports it before the exception reaches our wrapper: no stream will
+    ever end to finish it, and the wrapper finds it already taken by the report.
+    """
+    return call.streaming and not call.stream_done and call.error is None and record.error_type is None
+
+
 def attempt_failed(call: LiveCall, error: BaseException) -> None:
     """The wrapped call raised: report the failed attempt now (unless its callback came first)."""
     call.mark_failed(error)
     if REGISTRY.remove(call):
         REGISTRY.note_failure_reported(call.call_id)
         finish(call, None, complete=True)
+        return
+    # The callback took the call first. Had it left its record waiting for the end of a stream,
+    # that end will not come now: finish with the record (``finish`` ignores a finished call).
+    with call.lock:
+        pending = call.pending_record
+    if pending is not None:
+        finish(call, pending)
 
 
 def stream_ended(call: LiveCall, error: BaseException | None) -> None:
