@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import litellm
 import pytest
@@ -251,3 +252,63 @@ def test_router_sync_streamed_retry(capture_mode: str, signals: Signals, httpser
     stream = router.completion(model="flaky", messages=MESSAGES, **STREAM_OPTIONS)
     assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == provider.reply
     _check_streamed_retry(capture_mode, signals)
+
+
+GEMINI_CHUNK = {
+    "candidates": [{"content": {"parts": [{"text": "hello"}], "role": "model"}, "finishReason": "STOP", "index": 0}],
+    "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4},
+}
+
+
+def _flaky_gemini_router(httpserver: HTTPServer) -> litellm.Router:
+    """A Router (one retry) over Gemini, whose first stream fails as it opens: LiteLLM opens
+    Gemini streams lazily, and the Router opens them (fetch_stream) before reading a chunk."""
+    path = "/gemini/models/gemini-1.5-flash:streamGenerateContent"
+    error = {"error": {"code": 500, "message": "internal", "status": "INTERNAL"}}
+    httpserver.expect_oneshot_request(path).respond_with_json(error, status=500)
+    httpserver.expect_request(path).respond_with_data(
+        f"data: {json.dumps(GEMINI_CHUNK)}\r\n\r\n", content_type="text/event-stream"
+    )
+    api_base = httpserver.url_for("/gemini")
+    return litellm.Router(
+        model_list=[
+            {
+                "model_name": "gemini",
+                "litellm_params": {"model": "gemini/gemini-1.5-flash", "api_base": api_base, "api_key": "g-key"},
+            }
+        ],
+        num_retries=1,
+        retry_after=0,
+    )
+
+
+def _check_lazy_stream_retry(signals: Signals) -> None:
+    signals.wait_spans(3)
+    (parent,) = [s for s in signals.spans() if s.kind is SpanKind.INTERNAL]
+    assert parent.attributes["otel_llm.router.attempts"] == 2
+    failed, served = _attempts(signals)
+    assert failed.status.status_code is StatusCode.ERROR and failed.attributes["error.type"]
+    assert "otel_llm.span.incomplete" not in failed.attributes
+    assert served.status.status_code is StatusCode.UNSET and served.attributes["gen_ai.usage.output_tokens"] == 1
+    for attempt in (failed, served):
+        assert attempt.parent is not None and attempt.parent.span_id == parent.context.span_id
+    errors = sorted(bool(p.attributes.get("error.type")) for p in signals.points("gen_ai.client.operation.duration"))
+    assert errors == [False, True]
+
+
+async def test_router_lazy_stream_failing_as_it_opens(
+    instrumented: LiteLLMInstrumentor, signals: Signals, httpserver: HTTPServer
+) -> None:
+    """A Gemini stream whose opening fails (HTTP 500) and is retried: the failed attempt has its span."""
+    stream = await _flaky_gemini_router(httpserver).acompletion(model="gemini", messages=MESSAGES, stream=True)
+    assert "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices]) == "hello"
+    await asyncio.to_thread(_check_lazy_stream_retry, signals)
+
+
+def test_router_sync_lazy_stream_failing_as_it_opens(
+    instrumented: LiteLLMInstrumentor, signals: Signals, httpserver: HTTPServer
+) -> None:
+    """The same through the sync Router (fetch_sync_stream)."""
+    stream = _flaky_gemini_router(httpserver).completion(model="gemini", messages=MESSAGES, stream=True)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == "hello"
+    _check_lazy_stream_retry(signals)

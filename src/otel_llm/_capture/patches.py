@@ -28,7 +28,7 @@ from .parent import carrier_from, metadata_of
 from .payload import route_step
 from .router import ROUTER_KEY, RouterRequest, ServerSpanClaims
 from .router import current as current_router
-from .streams import ObservedStream, is_stream
+from .streams import is_stream, observe
 from .targets import Target
 
 # Set while an attempt span is live: LiteLLM calling itself (acompletion → completion,
@@ -208,7 +208,7 @@ def _attempt_returned(call: LiveCall, result: Any) -> Any:
             call.telemetry.config.attribute_max_length,
         )
     if call.streaming and is_stream(result):
-        return ObservedStream(result, call.mark_chunk, lambda error: stream_ended(call, error))
+        return observe(result, call.mark_chunk, lambda error: stream_ended(call, error))
     if call.telemetry.config.loop_mode == "block":
         observe_loop_now(call)
     return result
@@ -314,7 +314,7 @@ def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
     def returned(request: RouterRequest, result: Any, kwargs: Mapping[str, Any]) -> Any:
         try:
             if kwargs.get("stream") is True and is_stream(result):
-                return ObservedStream(result, lambda: None, lambda error: finish(request, error))
+                return observe(result, lambda: None, lambda error: finish(request, error))
         except Exception as error:  # noqa: BLE001
             _errors.report("capture.router", error)
         finish(request, None)

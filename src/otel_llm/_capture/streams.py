@@ -74,3 +74,32 @@ class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies an
             raise
         self._self_notify_chunk()
         return chunk
+
+
+class ObservedLazyStream(ObservedStream):
+    """A stream LiteLLM opens on first use (Gemini and Vertex AI, Predibase, Codestral, OCI).
+
+    The Router opens it (``fetch_stream``/``fetch_sync_stream``) before it reads a chunk, so a
+    provider error as the stream opens (an HTTP 500 the Router then retries) is raised there,
+    not by ``__next__``: without these, that attempt would never be seen to fail.
+    """
+
+    def fetch_sync_stream(self) -> object:
+        try:
+            return self.__wrapped__.fetch_sync_stream()
+        except BaseException as error:
+            self._self_notify_end(error)
+            raise
+
+    async def fetch_stream(self) -> object:
+        try:
+            return await self.__wrapped__.fetch_stream()
+        except BaseException as error:
+            self._self_notify_end(error)
+            raise
+
+
+def observe(stream: object, on_chunk: OnChunk, on_end: OnEnd) -> ObservedStream:
+    """``stream`` observed chunk by chunk (and as it opens, when it opens lazily)."""
+    lazy = callable(getattr(stream, "fetch_stream", None)) and callable(getattr(stream, "fetch_sync_stream", None))
+    return (ObservedLazyStream if lazy else ObservedStream)(stream, on_chunk, on_end)
