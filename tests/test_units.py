@@ -146,3 +146,34 @@ def test_key_hash_salt_comes_from_the_running_proxys_master_key(
         assert "random per-process salt" in caplog.text
     finally:
         attribution.reset_salt()
+
+
+def test_headroom_gauges_age_out_budgets_after_the_ttl_and_windowed_values_after_a_minute() -> None:
+    """A key's budget stays reported for OTEL_LLM_HEADROOM_TTL after its last call; its rpm use and
+    spend velocity (one-minute windows) stop after a minute: an idle key is not still at 90%."""
+    from otel_llm._emit import headroom
+
+    now = [1000.0]
+    store = headroom.HeadroomStore(ttl_s=300.0, clock=lambda: now[0])
+    key = {"otel_llm.key.alias": "agent-alpha"}
+    store.set_many(
+        key,
+        (
+            ("otel_llm.key.budget.utilization", 0.5),
+            ("otel_llm.key.rpm.utilization", 0.9),
+            ("otel_llm.key.spend_velocity", 0.2),
+        ),
+    )
+    assert {"otel_llm.key.rpm.utilization", "otel_llm.key.spend_velocity"} <= headroom.WINDOWED
+    now[0] += 59
+    assert store.fresh("otel_llm.key.rpm.utilization") == [(key, 0.9)]
+    now[0] += 2
+    assert store.fresh("otel_llm.key.rpm.utilization") == []
+    assert store.fresh("otel_llm.key.spend_velocity") == []
+    assert store.fresh("otel_llm.key.budget.utilization") == [(key, 0.5)]
+    now[0] += 240
+    assert store.fresh("otel_llm.key.budget.utilization") == []
+    short = headroom.HeadroomStore(ttl_s=10.0, clock=lambda: now[0])
+    short.set("otel_llm.key.rpm.utilization", key, 0.9)
+    now[0] += 11
+    assert short.fresh("otel_llm.key.rpm.utilization") == []

@@ -31,6 +31,7 @@ COUNTERS = {
     "otel_llm.loop.detections": "otel_llm_loop_detections_total",
     "otel_llm.loop.refusals": "otel_llm_loop_refusals_total",
     "otel_llm.proxy.refusals": "otel_llm_proxy_refusals_total",
+    "otel_llm.telemetry.dropped": "otel_llm_telemetry_dropped_total",
 }
 GAUGES = {
     "otel_llm.key.spend": "otel_llm_key_spend_USD",
@@ -63,11 +64,13 @@ COLLECTOR_SERIES = {
 # Not produced by the proxy test traffic: checked with synthetic OTLP through the real Collector in
 # test_collector_pipeline.py. (The traffic includes a runaway loop, so loop detections are real.)
 SYNTHETIC: set[str] = set()
-# Only when something fails: otel-llm internal errors, loop refusals (block mode). The Collector's
+# Only when something fails: otel-llm internal errors, loop refusals (block mode), spans the proxy
+# dropped (named like every other counter: `_total`, the `{span}` unit dropped). The Collector's
 # send_failed counter is checked in test_collector_pipeline.py with an exporter that fails.
 NOT_IN_PROXY_TRAFFIC = SYNTHETIC | {
     "otel_llm_internal_errors_total",
     "otel_llm_loop_refusals_total",
+    "otel_llm_telemetry_dropped_total",
     "otelcol_exporter_send_failed_spans",
 }
 

@@ -46,11 +46,25 @@ GAUGES: Final = (
     (n.PROVIDER_LIMIT_TOKENS, "{token}", "The provider's token limit per window (x-ratelimit headers)."),
 )
 
+# Values of a one-minute window: a minute after the last call they no longer describe anything
+# (an idle key's rpm use is not still 90%), so they stop being reported after at most a minute.
+WINDOW_S: Final = 60.0
+WINDOWED: Final = frozenset(
+    {
+        n.KEY_RPM_UTILIZATION,
+        n.KEY_TPM_UTILIZATION,
+        n.KEY_SPEND_VELOCITY,
+        n.PROVIDER_REMAINING_REQUESTS,
+        n.PROVIDER_REMAINING_TOKENS,
+    }
+)
+
 AttrKey = tuple[tuple[str, AttributeValue], ...]
 
 
 class HeadroomStore:
-    """Latest value per (gauge, attribute set), bounded and aged out after ``ttl_s``."""
+    """Latest value per (gauge, attribute set), bounded and aged out after ``ttl_s`` (windowed
+    values after at most WINDOW_S)."""
 
     def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl_s = ttl_s
@@ -75,11 +89,14 @@ class HeadroomStore:
             while len(self._values) > _MAX_SERIES:
                 self._values.popitem(last=False)
 
+    def _ttl(self, name: str) -> float:
+        return min(self._ttl_s, WINDOW_S) if name in WINDOWED else self._ttl_s
+
     def fresh(self, name: str) -> list[tuple[dict[str, AttributeValue], float]]:
         now = self._clock()
         result = []
         with self._lock:
-            for stale in [k for k, (_, seen) in self._values.items() if now - seen > self._ttl_s]:
+            for stale in [k for k, (_, seen) in self._values.items() if now - seen > self._ttl(k[0])]:
                 del self._values[stale]
             for (metric, attrs), (value, _) in self._values.items():
                 if metric == name:
