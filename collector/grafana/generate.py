@@ -46,6 +46,9 @@ SENT = "otelcol_exporter_sent"
 FAILED = "otelcol_exporter_send_failed"
 REFUSED = "otelcol_receiver_refused"
 
+# Bars a bar gauge shows at most (one per key or team, highest first).
+BARS = 50
+
 Panel = Any  # the SDK's panel builders share no public base class
 
 
@@ -98,15 +101,23 @@ def ts(title: str, description: str, queries: list[prometheus.Dataquery], unit: 
 
 
 def bars(title: str, description: str, q: prometheus.Dataquery, width: int = 12) -> Panel:
-    """A bar gauge of ratios (0-1) with the alert thresholds: orange at 80%, red at 100%."""
+    """A bar gauge of ratios (0-1) with the alert thresholds: orange at 80%, red at 100%.
+
+    ``q`` is an instant table query: one row per key or team. The bar gauge shows every row (not a
+    reduction of the whole column, Grafana's default), named by the row's labels, highest first.
+    """
     steps = [model.Threshold(value=None, color="green"), model.Threshold(value=0.8, color="orange")]
     thresholds = (
         dashboard.ThresholdsConfig()
         .mode(model.ThresholdsMode.ABSOLUTE)
         .steps([*steps, model.Threshold(value=1, color="red")])
     )
+    every_row = common.ReduceDataOptions().values(True).limit(BARS).calcs(["lastNotNull"])
+    highest_first = model.DataTransformerConfig(id_val="sortBy", options={"sort": [{"field": "Value", "desc": True}]})
     panel = bargauge.Panel().title(title).description(description).datasource(DS).unit("percentunit")
-    return _targets(panel.min(0).max(1).height(8).span(width).thresholds(thresholds), [q])
+    panel = panel.min(0).max(1).height(8).span(width).thresholds(thresholds).reduce_options(every_row)
+    panel = panel.orientation(common_model.VizOrientation.HORIZONTAL).with_transformation(highest_first)
+    return _targets(panel, [q])
 
 
 def single(title: str, description: str, q: prometheus.Dataquery, unit: str, width: int = 6) -> Panel:
@@ -119,6 +130,19 @@ def grid(title: str, description: str, queries: list[prometheus.Dataquery], unit
     """A table panel."""
     panel = table.Panel().title(title).description(description).datasource(DS).unit(unit)
     return _targets(panel.height(8).span(width), queries)
+
+
+def side_by_side(columns: dict[str, str]) -> list[model.DataTransformerConfig]:
+    """Merge instant table queries into one row per label set, keep ``columns`` (field → title), in order."""
+    organize = {
+        "excludeByName": {"Time": True},
+        "indexByName": {field: index for index, field in enumerate(columns)},
+        "renameByName": columns,
+    }
+    return [
+        model.DataTransformerConfig(id_val="merge", options={}),
+        model.DataTransformerConfig(id_val="organize", options=organize),
+    ]
 
 
 def _variable(name: str, label: str, target: str) -> dashboard.QueryVariable:
@@ -271,14 +295,14 @@ def spend_dashboard() -> dashboard.Dashboard:
         .with_panel(
             grid(
                 "Key spend and budget",
-                "Each key's spend and max_budget in USD, as LiteLLM last reported them.",
+                "Each key's spend and max_budget in USD, as LiteLLM last reported them (one row per key).",
                 [
                     query(f"max by ({KEY}, {TEAM}) (otel_llm_key_spend_USD{{{WHO}}})", instant=True),
                     query(f"max by ({KEY}, {TEAM}) (otel_llm_key_max_budget_USD{{{WHO}}})", instant=True),
                 ],
                 "currencyUSD",
                 24,
-            )
+            ).transformations(side_by_side({KEY: "Key", TEAM: "Team", "Value #A": "Spend", "Value #B": "Max budget"}))
         )
     )
 
@@ -295,7 +319,11 @@ def performance_dashboard() -> dashboard.Dashboard:
     limit = f"otel_llm_provider_ratelimit_limit_requests{{{PROVIDERS}}}"
     loops = f"otel_llm_loop_detections_total{{{WHO}}}"
     loop_by = f"{KEY}, {TEAM}, {MODEL}, otel_llm_loop_reason, otel_llm_loop_action"
-    no_loops = f"sum by ({KEY}, {TEAM}, {MODEL}) (last_over_time({calls}[$__range])) * 0"
+    # A worker's counter series starts at its first detection's value, which increase() cannot see:
+    # a series born in the range counts in full (as in the LLMRunawayLoopDetected alert).
+    born = f"{loops} unless last_over_time({loops}[1d] offset $__range)"
+    loops_in_range = f"sum by ({loop_by}) (({born}) or increase({loops}[$__range])) > 0"
+    dropped = f"otel_llm_telemetry_dropped_total{{{SERVICE}}}"
     no_failures = f"{per_signal(SENT, 'exporter')} * 0"
     no_errors = f"{rate('service_name', calls)} * 0"
     internal = f"otel_llm_internal_errors_total{{{SERVICE}}}"
@@ -468,10 +496,11 @@ def performance_dashboard() -> dashboard.Dashboard:
         .with_panel(
             grid(
                 "Loop detections",
-                "Runaway agent loops otel-llm detected, by key, reason and action, since each worker started.",
-                [query(f"sum by ({loop_by}) (last_over_time({loops}[$__range])) or {no_loops}", instant=True)],
+                "Runaway agent loops otel-llm detected in the time range, by key, model, reason and action "
+                "(keys without detections are not listed).",
+                [query(loops_in_range, instant=True)],
                 "short",
-            )
+            ).decimals(0)
         )
         .with_panel(
             ts(
@@ -488,7 +517,7 @@ def performance_dashboard() -> dashboard.Dashboard:
                 "1 when Prometheus can scrape the Collector's exporter and its own telemetry.",
                 [query('up{job=~"otel-collector.*"}', "{{job}}")],
                 "short",
-                6,
+                8,
             )
         )
         .with_panel(
@@ -500,7 +529,7 @@ def performance_dashboard() -> dashboard.Dashboard:
                     query(f"{per_signal(FAILED, 'exporter')} or {no_failures}", "failed {{exporter}} {{signal}}"),
                 ],
                 "short",
-                6,
+                8,
             )
         )
         .with_panel(
@@ -509,7 +538,7 @@ def performance_dashboard() -> dashboard.Dashboard:
                 "Sending queue size / capacity per exporter (alert over 80%).",
                 [query("max by (exporter) (otelcol_exporter_queue_size / otelcol_exporter_queue_capacity)")],
                 "percentunit",
-                6,
+                8,
             )
         )
         .with_panel(
@@ -521,7 +550,21 @@ def performance_dashboard() -> dashboard.Dashboard:
                     query(f"{rate('service_name', internal, 'increase')} or {no_errors}", "otel-llm {{service_name}}"),
                 ],
                 "short",
-                6,
+            )
+        )
+        .with_panel(
+            ts(
+                "Spans dropped by otel-llm",
+                "Spans per second otel-llm's proxy pipeline dropped instead of exporting, by reason: "
+                "export_failed (the export failed) or endpoint_down (dropped at once for 5 s after a "
+                "failure). 0 when none were dropped.",
+                [
+                    query(
+                        f"{rate('service_name, otel_llm_drop_reason', dropped)} or on (service_name) {no_errors}",
+                        "{{service_name}} {{otel_llm_drop_reason}}",
+                    )
+                ],
+                "short",
             )
         )
     )

@@ -15,12 +15,15 @@ from typing import Any
 import pytest
 import yaml
 
+from otel_llm import _names as n
 from tests.collector.series import all_series, metric_names, name_patterns, recorded_names
 from tests.collector.stack import COLLECTOR
 
 GRAFANA = COLLECTOR / "grafana"
 GENERATOR = GRAFANA / "generate.py"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
+# otel_llm.telemetry.dropped through the Collector: a counter gets `_total`, its `{span}` unit no suffix.
+DROPPED = n.TELEMETRY_DROPPED_METRIC.replace(".", "_") + "_total"
 
 
 def _generate(*args: str) -> subprocess.CompletedProcess[str]:
@@ -31,6 +34,20 @@ def _generate(*args: str) -> subprocess.CompletedProcess[str]:
 def _dashboard(title: str) -> dict[str, Any]:
     (dashboard,) = [d for d in (json.loads(p.read_text()) for p in DASHBOARDS) if d["title"] == title]
     return dashboard
+
+
+def _durations(expr: str) -> str:
+    """``expr`` with Grafana's interval variables ($__range in ``offset $__range``) as durations."""
+    return re.sub(r"\$__\w+", "1h", expr)
+
+
+def _panel(dashboard: str, title: str) -> dict[str, Any]:
+    (panel,) = [p for p in _dashboard(dashboard)["panels"] if p["title"] == title]
+    return panel
+
+
+def _all_panels() -> list[dict[str, Any]]:
+    return [p for path in DASHBOARDS for p in json.loads(path.read_text())["panels"]]
 
 
 def test_sdk_is_the_pinned_version() -> None:
@@ -86,7 +103,7 @@ def test_panels_have_titles_descriptions_and_queries_on_known_series(path: Path)
         assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
         assert panel["targets"], panel["title"]
         for target in panel["targets"]:
-            names = metric_names(target["expr"])
+            names = metric_names(_durations(target["expr"]))
             patterns = name_patterns(target["expr"])
             assert names or patterns, target["expr"]
             assert names <= known, (panel["title"], names - known)
@@ -142,3 +159,74 @@ def test_grafana_provisioning_links_exemplars_to_tempo() -> None:
     providers = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "dashboards.yml").read_text())
     (provider,) = providers["providers"]
     assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_bar_gauges_show_one_bar_per_key_or_team() -> None:
+    """Budget and rpm/tpm bar gauges: every row of the instant table is a bar (named by its labels), highest first."""
+    gauges = {p["title"]: p for p in _all_panels() if p["type"] == "bargauge"}
+    assert set(gauges) == {"Key budget used", "Team budget used", "Key rpm limit used", "Key tpm limit used"}
+    for title, panel in gauges.items():
+        reduce = panel["options"]["reduceOptions"]
+        assert reduce["values"] is True, title  # False reduces the whole column to one bar
+        assert 10 <= reduce["limit"] <= 100, title
+        (target,) = panel["targets"]
+        assert target["instant"] and target["format"] == "table", title
+        assert re.match(r"max by \((otel_llm_key_alias|otel_llm_team_alias)[,)]", target["expr"]), title
+        assert {"id": "sortBy", "options": {"sort": [{"field": "Value", "desc": True}]}} in panel["transformations"]
+
+
+def test_key_spend_and_budget_side_by_side() -> None:
+    """Spend and max_budget are merged into one row per key, with readable columns."""
+    panel = _panel("LLM spend and usage", "Key spend and budget")
+    assert [t["refId"] for t in panel["targets"]] == ["A", "B"]
+    assert "otel_llm_key_spend_USD" in panel["targets"][0]["expr"]
+    assert "otel_llm_key_max_budget_USD" in panel["targets"][1]["expr"]
+    assert all(t["instant"] and t["format"] == "table" for t in panel["targets"])
+    ids = [t["id"] for t in panel["transformations"]]
+    assert ids[0] in ("merge", "joinByField") and "organize" in ids
+    (organize,) = [t["options"] for t in panel["transformations"] if t["id"] == "organize"]
+    assert organize["excludeByName"] == {"Time": True}
+    assert organize["renameByName"] == {
+        "otel_llm_key_alias": "Key",
+        "otel_llm_team_alias": "Team",
+        "Value #A": "Spend",
+        "Value #B": "Max budget",
+    }
+    assert organize["indexByName"] == {"otel_llm_key_alias": 0, "otel_llm_team_alias": 1, "Value #A": 2, "Value #B": 3}
+
+
+def test_loop_detections_count_the_time_range() -> None:
+    """Detections within the range (increase, plus series born in it in full), not totals since workers started."""
+    panel = _panel("LLM performance and reliability", "Loop detections")
+    (target,) = panel["targets"]
+    expr = target["expr"]
+    assert target["instant"] and target["format"] == "table"
+    by = "otel_llm_key_alias, otel_llm_team_alias, otel_llm_model_group, otel_llm_loop_reason, otel_llm_loop_action"
+    assert expr.startswith(f"sum by ({by}) (")
+    assert re.search(r"increase\(otel_llm_loop_detections_total\{[^}]*\}\[\$__range\]\)", expr)
+    assert not re.search(r"last_over_time\([^()]*\[\$__range\]\)", expr)  # lifetime totals
+    # a worker's series born in the range (at its first detection's value) counts in full
+    assert re.search(r" unless last_over_time\(otel_llm_loop_detections_total\{[^}]*\}\[1d\] offset \$__range\)", expr)
+    assert expr.endswith(" > 0")  # keys without detections are not listed
+    assert "since each worker started" not in panel["description"]
+
+
+def test_dropped_spans_panel_next_to_internal_errors() -> None:
+    """The pipeline row charts otel-llm's dropped spans per second by reason (0 when none)."""
+    dashboard = _dashboard("LLM performance and reliability")
+    panels = dashboard["panels"]
+    titles = [p["title"] for p in panels]
+    dropped = _panel(dashboard["title"], "Spans dropped by otel-llm")
+    assert (
+        titles.index("Telemetry pipeline")
+        < titles.index("Refused and internal errors")
+        < titles.index(dropped["title"])
+    )
+    (target,) = dropped["targets"]
+    assert DROPPED in all_series()
+    assert metric_names(_durations(target["expr"])) == {DROPPED, "gen_ai_client_operation_duration_seconds_count"}
+    assert target["expr"].startswith(f"sum by (service_name, otel_llm_drop_reason) (rate({DROPPED}{{")
+    assert " or on (service_name) " in target["expr"] and target["expr"].endswith(" * 0")  # 0 when none dropped
+    assert "{{otel_llm_drop_reason}}" in target["legendFormat"]
+    row = [p for p in panels if p["gridPos"]["y"] == dropped["gridPos"]["y"]]
+    assert sum(p["gridPos"]["w"] for p in row) == 24
