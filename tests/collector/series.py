@@ -61,6 +61,11 @@ COLLECTOR_SERIES = {
     "otelcol_exporter_queue_capacity",
     "up",
 }
+# The alerting path's own series (Prometheus scraping itself and Alertmanager), checked end to end.
+ALERTING_SERIES = {
+    "prometheus_rule_evaluation_failures_total",
+    "alertmanager_notifications_failed_total",
+}
 # Not produced by the proxy test traffic: checked with synthetic OTLP through the real Collector in
 # test_collector_pipeline.py. (The traffic includes a runaway loop, so loop detections are real.)
 SYNTHETIC: set[str] = set()
@@ -78,7 +83,7 @@ NOT_IN_PROXY_TRAFFIC = SYNTHETIC | {
 def all_series() -> set[str]:
     """Every series name otel-llm's metrics can have in Prometheus."""
     names = {f"{base}_{suffix}" for base in HISTOGRAMS.values() for suffix in ("bucket", "sum", "count")}
-    return names | set(COUNTERS.values()) | set(GAUGES.values()) | COLLECTOR_SERIES
+    return names | set(COUNTERS.values()) | set(GAUGES.values()) | COLLECTOR_SERIES | ALERTING_SERIES
 
 
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"' + r"|'(?:[^'\\]|\\.)*'")

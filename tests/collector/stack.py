@@ -177,7 +177,10 @@ class Prometheus(Process):
             targets = {
                 "otel-collector": f"127.0.0.1:{collector.ports['prometheus']}",
                 "otel-collector-internal": f"127.0.0.1:{collector.ports['telemetry']}",
+                "prometheus": f"127.0.0.1:{self.port}",
+                "alertmanager": f"127.0.0.1:{alertmanager_port}" if alertmanager_port else None,
             }
+            config["scrape_configs"] = [job for job in config["scrape_configs"] if targets[job["job_name"]]]
             for job in config["scrape_configs"]:
                 job["static_configs"] = [{"targets": [targets[job["job_name"]]]}]
         (manager,) = config["alerting"]["alertmanagers"]

@@ -47,7 +47,7 @@ def test_amtool_check_config_rejects_an_unknown_receiver(tmp_path: Path) -> None
 
 
 def _expected_receiver(alert: dict[str, Any]) -> str:
-    if alert["alert"].startswith("Otel"):
+    if alert["alert"].startswith(("Otel", "Prometheus", "Alertmanager")):
         return "slack-platform"
     return {"critical": "slack-critical", "warning": "slack-warning"}[alert["labels"]["severity"]]
 

@@ -136,6 +136,8 @@ def test_collector_endpoints_match_the_services_that_use_them() -> None:
     assert targets == {
         "otel-collector": f"otel-collector:{_host_port(env['OTEL_LLM_COLLECTOR_PROMETHEUS_ENDPOINT'])[1]}",
         "otel-collector-internal": f"otel-collector:{env['OTEL_LLM_COLLECTOR_TELEMETRY_PORT']}",
+        "prometheus": "localhost:9090",  # itself
+        "alertmanager": "alertmanager:9093",
     }
     (manager,) = prometheus["alerting"]["alertmanagers"]
     assert manager["static_configs"][0]["targets"] == ["alertmanager:9093"]

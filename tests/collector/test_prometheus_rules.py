@@ -45,7 +45,7 @@ def test_scrape_and_evaluation_every_15_seconds() -> None:
     assert config["global"] == {"scrape_interval": "15s", "evaluation_interval": "15s"}
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert jobs["otel-collector"]["honor_labels"] is True
-    assert set(jobs) == {"otel-collector", "otel-collector-internal"}
+    assert set(jobs) == {"otel-collector", "otel-collector-internal", "prometheus", "alertmanager"}
 
 
 @pytest.mark.parametrize("path", rule_files(), ids=lambda p: p.name)
