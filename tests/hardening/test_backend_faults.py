@@ -128,7 +128,10 @@ def test_bad_endpoint_costs_nothing(bad_endpoint: str) -> None:
     # A call that waited for the exporter would take at least its 2 s timeout.
     assert figures["max_s"] < 1.0, figures
     assert figures["queue"] <= QUEUE
-    assert ended - figures["exit_started"] < 10, "exit with an unreachable endpoint must be bounded"
+    # The design's worst case: the exit flush (OTEL_LLM_EXIT_TIMEOUT, 5 s) plus the final metric
+    # export's timeout (2 s) plus interpreter teardown; waiting on the 1,000 spans would take minutes.
+    # (10 s was exceeded by 0.5 s once on a machine running other test suites at the same time.)
+    assert ended - figures["exit_started"] < 15, "exit with an unreachable endpoint must be bounded"
     warnings = [line for line in result.stderr.splitlines() if "Queue full" in line or "Transient error" in line]
     assert len(warnings) < 10, warnings[:5]
     drops = [line for line in result.stderr.splitlines() if "the trace endpoint is failing" in line]
