@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from otel_llm import _names
-from otel_llm._config import SETTINGS
+from otel_llm._settings import SETTINGS
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

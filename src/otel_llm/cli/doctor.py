@@ -332,7 +332,8 @@ def check_conflicts(env: Mapping[str, str], config: Mapping[str, Any] | None) ->
 
 
 def check_content(env: Mapping[str, str]) -> list[Finding]:
-    from .._config import CONTENT_ENV, _content_mode  # noqa: PLC0415
+    from .._config import _content_mode  # noqa: PLC0415
+    from .._settings import CONTENT_ENV  # noqa: PLC0415
 
     raw = env.get(CONTENT_ENV, "")
     with runtime_warnings():  # an invalid value is check_settings' finding

@@ -63,8 +63,9 @@ def _finding(record: logging.LogRecord, documented: frozenset[str]) -> Finding:
 
 def check_settings(env: Mapping[str, str]) -> list[Finding]:
     """Invalid values and unknown ``OTEL_LLM_*`` names, as the proxy would report them at start-up."""
-    from .._config import EXTRA_KNOWN_ENV, SETTINGS, _from_env, _one_of, resolve  # noqa: PLC0415
+    from .._config import EXTRA_KNOWN_ENV, _from_env, _one_of, resolve  # noqa: PLC0415
     from .._proxy.setup import SPAN_ENCODERS, _exporter_choice  # noqa: PLC0415
+    from .._settings import SETTINGS  # noqa: PLC0415
 
     with runtime_warnings() as records:
         resolve(env)
