@@ -109,21 +109,20 @@ def test_ctrl_c_stops_cleanly_and_still_reports(tmp_path: Path) -> None:
     assert totals["prompt_tokens"] == served["prompt_tokens"]
 
 
+def _reports(command: list[str], timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a demo command to its end: it exits 0 and prints the report."""
+    result = subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "otel-llm demo report" in result.stdout
+    return result
+
+
 @pytest.mark.e2e
 def test_unreachable_collector_reports_first_and_does_not_hang() -> None:
     """--otlp to a closed port: the report comes out before the (failing) export, and each export
     gives up after a few seconds instead of the exporter's default retries (48 s here before)."""
     closed = f"http://127.0.0.1:{free_port()}"
-    result = subprocess.run(
-        [CLI, "demo", "--duration", "1", "--rate", "10", "--otlp", closed],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "otel-llm demo report" in result.stdout
+    result = _reports([CLI, "demo", "--duration", "1", "--rate", "10", "--otlp", closed], timeout=30)
     assert "Traceback" not in result.stderr
 
 
@@ -150,17 +149,7 @@ def test_readme_demo_command_runs() -> None:
     root = Path(__file__).resolve().parents[2]
     readme = (root / "README.md").read_text().splitlines()
     assert any(line.startswith("./scripts/demo") for line in readme[:10])
-    result = subprocess.run(
-        ["./scripts/demo", "--duration", "2", "--rate", "10", "--prometheus-port", "0"],
-        cwd=root,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "otel-llm demo report" in result.stdout
+    _reports(["./scripts/demo", "--duration", "2", "--rate", "10", "--prometheus-port", "0"], timeout=600, cwd=root)
 
 
 def test_missing_otlp_exporter_says_what_to_install(
