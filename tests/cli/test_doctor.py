@@ -337,3 +337,18 @@ def test_command_exit_codes(tmp_path: Path, good_env: dict[str, str]) -> None:
     race = doctor.gunicorn_master_starts_reaper() is not False
     assert ("! gunicorn: --run_gunicorn with 4 worker(s)" in gunicorn.stdout) is race, gunicorn.stdout
     assert ("✔ gunicorn:" in gunicorn.stdout) is not race, gunicorn.stdout
+
+
+def test_loop_windows_shared_across_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several workers without Redis: a warning with the fix; a Redis URL without the redis package:
+    an error naming the extra; one worker, Redis usable, or detection off: fine."""
+    (alone,) = doctor.check_loop_windows({}, workers=4)
+    assert alone.level == doctor.WARN and "OTEL_LLM_LOOP_REDIS_URL" in alone.fix and "4x" in alone.message
+    assert doctor.check_loop_windows({}, workers=1)[0].level == doctor.OK
+    assert doctor.check_loop_windows({"OTEL_LLM_LOOP_MODE": "off"}, workers=4) == []
+    shared = {"OTEL_LLM_LOOP_REDIS_URL": "redis://redis:6379/0"}
+    monkeypatch.setattr(doctor, "module_available", lambda name: name != "redis")
+    (missing,) = doctor.check_loop_windows(shared, workers=4)
+    assert missing.level == doctor.ERROR and "otel-llm[redis]" in missing.fix
+    monkeypatch.setattr(doctor, "module_available", lambda name: True)
+    assert doctor.check_loop_windows(shared, workers=4)[0].level == doctor.OK

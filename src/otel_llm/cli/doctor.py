@@ -6,13 +6,10 @@ is found, so the doctor can gate a deployment pipeline.
 
 from __future__ import annotations
 
-import ast
 import importlib.metadata
 import importlib.util
 import os
 import socket
-import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,10 +19,21 @@ from .._redact import safe_url
 from . import module_available
 from .findings import ERROR, OK, WARN, Finding
 from .findings import section as _section
+from .gunicorn import check_gunicorn, gunicorn_master_starts_reaper
 from .master_key import check_master_key
 from .settings_check import check_settings, runtime_warnings
 
-__all__ = ["ERROR", "OK", "WARN", "Finding", "check_master_key", "check_settings", "run"]
+__all__ = [
+    "ERROR",
+    "OK",
+    "WARN",
+    "Finding",
+    "check_gunicorn",
+    "check_master_key",
+    "check_settings",
+    "gunicorn_master_starts_reaper",
+    "run",
+]
 
 CALLBACK = "otel_llm.proxy.callback"
 PROMETHEUS_EXPORTER = "opentelemetry.exporter.prometheus"
@@ -220,73 +228,32 @@ def check_workers(env: Mapping[str, str], config: Mapping[str, Any] | None, work
     return findings
 
 
-# LiteLLM's gunicorn launcher: ``_run_gunicorn_server`` in 1.102, ``run_gunicorn_server`` in 1.108 (old name aliased).
-_GUNICORN_SERVER_FUNCTIONS = frozenset({"run_gunicorn_server", "_run_gunicorn_server"})
-
-
-def gunicorn_master_starts_reaper() -> bool | None:
-    """Whether the installed LiteLLM starts its query-engine reaper thread in the gunicorn master.
-
-    Read from LiteLLM's source (not its version): None when the source cannot be read or
-    has no gunicorn launcher.
-    """
-    try:
-        spec = importlib.util.find_spec("litellm.proxy.proxy_cli")
-        if spec is None or not spec.origin:
-            return None
-        tree = ast.parse(Path(spec.origin).read_text())
-    except (ImportError, OSError, SyntaxError, ValueError):
-        return None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in _GUNICORN_SERVER_FUNCTIONS:
-            return any(
-                isinstance(call, ast.Call)
-                and isinstance(call.func, ast.Name | ast.Attribute)
-                and (call.func.id if isinstance(call.func, ast.Name) else call.func.attr) == "start_query_engine_reaper"
-                for call in ast.walk(node)
-            )
-    return None
-
-
-def _ascii_codec_preloaded(env: Mapping[str, str]) -> bool:
-    """Whether a Python started with this environment has the ascii codec before any thread."""
-    probe = "import sys; print('encodings.ascii' in sys.modules)"
-    try:
-        result = subprocess.run(
-            [sys.executable, "-c", probe], env=dict(env), capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return result.stdout.strip() == "True"
-
-
-def check_gunicorn(env: Mapping[str, str], run_gunicorn: bool, workers: int) -> list[Finding]:
-    """LiteLLM's gunicorn start-up race: a worker forked while the master's reaper thread imports a codec hangs."""
-    if not run_gunicorn:
+def check_loop_windows(env: Mapping[str, str], workers: int) -> list[Finding]:
+    """Loop detection across workers: shared through Redis, or each worker sees only its own calls."""
+    if env.get("OTEL_LLM_LOOP_MODE", "").strip().lower() == "off":
         return []
-    starts_reaper = gunicorn_master_starts_reaper()
-    if starts_reaper is False:
-        return [Finding(OK, "gunicorn", "this LiteLLM starts no thread in the gunicorn master before it forks")]
-    if _ascii_codec_preloaded(env):
+    if env.get("OTEL_LLM_LOOP_REDIS_URL", "").strip():
+        if module_available("redis"):
+            return [Finding(OK, "loop windows", "shared across workers and replicas through Redis")]
         return [
             Finding(
-                OK,
-                "gunicorn",
-                "the ascii codec is loaded at interpreter start: LiteLLM's gunicorn start-up race cannot hang a worker",
+                ERROR,
+                "loop windows",
+                "OTEL_LLM_LOOP_REDIS_URL is set but the redis package is not installed: each worker keeps its own",
+                "pip install 'otel-llm[redis]'",
             )
         ]
-    unsure = " (LiteLLM's source could not be read to tell)" if starts_reaper is None else ""
-    return [
-        Finding(
-            WARN,
-            "gunicorn",
-            f"--run_gunicorn with {workers} worker(s): this LiteLLM's gunicorn master starts its query-engine "
-            "reaper thread just before forking, and a worker forked while that thread imports the ascii codec "
-            f"hangs at 'Waiting for application startup.' (about one start in five on our test machine){unsure}",
-            "run uvicorn workers (--num_workers without --run_gunicorn: they are spawned, not forked), or put a "
-            "sitecustomize.py containing 'import encodings.ascii' in a directory on the proxy's PYTHONPATH",
-        )
-    ]
+    if workers > 1:
+        return [
+            Finding(
+                WARN,
+                "loop windows",
+                f"each of the {workers} workers sees only the calls it serves: a loop spread over them takes "
+                f"up to {workers}x the repeats to be caught",
+                "set OTEL_LLM_LOOP_REDIS_URL to the Redis your LiteLLM deployment runs (pip install 'otel-llm[redis]')",
+            )
+        ]
+    return [Finding(OK, "loop windows", "one worker: its own windows see every call")]
 
 
 _CONFLICTS = (
@@ -369,6 +336,7 @@ def run(
     findings += check_endpoint(env)
     findings += check_resource(env)
     findings += check_workers(env, config, workers)
+    findings += check_loop_windows(env, _workers(env, config, workers))
     findings += check_gunicorn(env, run_gunicorn, _workers(env, config, workers))
     findings += check_conflicts(env, config)
     findings += check_content(env)
