@@ -25,6 +25,9 @@ CREDENTIALS: tuple[str, ...] = (
     "sk-virtual-key-123456",
     URL_PASSWORD,
     QUERY_KEY,
+    "zq7-Unknown-Provider-Key-Shape-0001",  # shapes no redaction pattern knows (test_failures.py)
+    "plainpassphrase-with-no-shape",
+    "sk-vk-query-string-key-7a1b2c3d",  # a virtual key sent as ?key= (tests/proxy/test_proxy.py)
 )
 # Header names and schemes that must never be exported, whatever their value.
 HEADER_MARKERS: tuple[bytes, ...] = (b"Bearer sk-", b"authorization:", b"x-api-key:")

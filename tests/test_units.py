@@ -69,6 +69,19 @@ def test_arguments_override_environment() -> None:
         ("x-api-key: anthropic-secret-value", "anthropic-secret-value"),
         ("GET https://host/v1?key=AIzaSyA1234567890abcdefghij&alt=json", "AIzaSyA1234567890abcdefghij"),
         ("connect to https://admin:hunter2@db.example.com/x", "hunter2"),
+        ("Incorrect API key provided: xai-AbCdEf0123456789AbCdEf", "xai-AbCdEf0123456789AbCdEf"),
+        ("invalid key gsk_0123456789abcdefABCDEF", "gsk_0123456789abcdefABCDEF"),
+        ("token hf_0123456789abcdefABCDEFghij rejected", "hf_0123456789abcdefABCDEFghij"),
+        ("Access denied due to invalid subscription key 3f9a1c2b4d6e8f0a1b3c5d7e9f1a2b3c", "3f9a1c2b4d6e8f0a1b3c5d7e"),
+        ("Authorization: Token tok9f8e7d6c5b4a3210fedcba", "tok9f8e7d6c5b4a3210fedcba"),
+        ("Authorization: Bearer: sk_live_xyz0123456789", "sk_live_xyz0123456789"),
+        ("SignatureDoesNotMatch aws_secret_access_key=wJalrXUtnFEMI/K7MDENG", "wJalrXUtnFEMI/K7MDENG"),
+        ("invalid_client: client_secret=cs-9a8b7c6d5e4f3a2b1c0d", "cs-9a8b7c6d5e4f3a2b1c0d"),
+        ('password: "correct horse battery staple"', "horse battery"),
+        ('body {\\"api_key\\": \\"quoted-secret-value-42\\"}', "quoted-secret-value-42"),
+        ("Cookie: session=abcdef0123456789; other=1", "abcdef0123456789"),
+        ("GET https://tokenonly-user-secret@host.example/x", "tokenonly-user-secret"),
+        ('{"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADAN\\n-----END PRIVATE KEY-----"}', "MIIEvQIBADAN"),
         ("api_key='sk-ant-api03-zzzzzzzz'", "sk-ant-api03-zzzzzzzz"),
     ],
 )
@@ -177,3 +190,43 @@ def test_headroom_gauges_age_out_budgets_after_the_ttl_and_windowed_values_after
     short.set("otel_llm.key.rpm.utilization", key, 0.9)
     now[0] += 11
     assert short.fresh("otel_llm.key.rpm.utilization") == []
+
+
+def test_scrub_removes_known_secret_values_and_spares_token_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The call's own key goes whatever its shape; an environment key too; max_tokens stays readable."""
+    from otel_llm._redact import known_secrets
+
+    monkeypatch.setenv("ACME_LLM_API_KEY", "acme-env-secret-value")
+    secrets = known_secrets({"api_key": "no-shape-at-all-1"}, {"litellm_params": "x"}, None)
+    assert "no-shape-at-all-1" in secrets and "acme-env-secret-value" in secrets
+    text = "bad key no-shape-at-all-1 (env acme-env-secret-value); max_tokens=4096 too large"
+    assert scrub(text, secrets) == "bad key [REDACTED] (env [REDACTED]); max_tokens=4096 too large"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("key=sk-vk-beta-9c1e&alt=sse", "key=[REDACTED]&alt=sse"),
+        ("http://u:p@host/v1/models?key=Q123&x=1", "http://[REDACTED]@host/v1/models?key=[REDACTED]&x=1"),
+        ("/v1/chat/completions?api_key=abc&model=m", "/v1/chat/completions?api_key=[REDACTED]&model=m"),
+        (
+            "https://s3/o?X-Amz-Signature=abc&response-content-type=x",
+            "https://s3/o?X-Amz-Signature=[REDACTED]&response-content-type=x",
+        ),
+        ("a=1&max_tokens=5", "a=1&max_tokens=5"),
+    ],
+)
+def test_url_attributes_lose_credentials_as_spans_start(value: str, expected: str) -> None:
+    """The proxy's span processor rewrites url.query / url.full / http.url before any exporter sees them."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_llm._proxy.url_redaction import UrlRedactingSpanProcessor
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(UrlRedactingSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.get_tracer("t").start_span("GET", attributes={"url.query": value, "http.url": value}).end()
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes["url.query"] == expected and span.attributes["http.url"] == expected

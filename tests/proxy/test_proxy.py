@@ -493,3 +493,20 @@ def test_no_secret_in_any_exported_byte(proxy: ProxyProcess, receiver: OtlpRecei
     for secret in forbidden:
         assert secret.encode() not in exported, secret
     assert b"authorization" not in exported.lower()
+
+
+def test_a_key_in_the_query_string_is_not_exported(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
+    """A client sending its virtual key as ``?key=`` (google-genai style): FastAPI's SERVER span
+    records the query, and otel-llm's span processor replaces the value before export."""
+    trace_id = "5e" * 16
+    query_key = "sk-vk-query-string-key-7a1b2c3d"
+    _, server, _ = _served(
+        proxy,
+        receiver,
+        f"/v1/chat/completions?key={query_key}&alt=sse",
+        ALPHA,
+        {"model": "gpt-main", "messages": [{"role": "user", "content": "hello query"}]},
+        trace_id,
+    )
+    assert server["attributes"]["url.query"] == "key=[REDACTED]&alt=sse"
+    assert query_key not in repr(server)

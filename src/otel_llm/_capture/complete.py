@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from .._config import Config
 from .._loop.guard import observe as observe_loops
 from .._record import InvocationRecord
-from .._redact import scrub, server_of
+from .._redact import known_secrets, scrub, server_of
 from . import payload
 from .fields import attr, count, mapping, money, text
 from .live import REGISTRY, LiveCall
@@ -129,16 +129,24 @@ def _merge(call: LiveCall, record: InvocationRecord) -> None:
         record.request_model = call.request_model
     if record.error_type is None and call.error is not None:
         record.error_type = type(call.error).__name__
-        record.error_message = error_message(call.error, call.telemetry.config.attribute_max_length)
+        record.error_message = error_message(
+            call.error, call.telemetry.config.attribute_max_length, call_secrets(call.kwargs)
+        )
 
 
-def error_message(error: BaseException, limit: int) -> str | None:
-    """The exception's message, scrubbed of credentials and truncated."""
+def call_secrets(kwargs: Mapping[str, object]) -> tuple[str, ...]:
+    """The credentials a call's error message could echo: its own and its deployment's keys, and the
+    environment's (a provider key LiteLLM read from OPENAI_API_KEY and the like)."""
+    return known_secrets(kwargs, mapping(kwargs.get("litellm_params")))
+
+
+def error_message(error: BaseException, limit: int, secrets: tuple[str, ...] = ()) -> str | None:
+    """The exception's message, scrubbed of credentials (``secrets`` removed verbatim) and truncated."""
     try:
         message = str(error)
     except Exception:  # noqa: BLE001  # a foreign __str__ may raise
         return None
-    return scrub(message)[:limit] or None
+    return scrub(message, secrets)[:limit] or None
 
 
 def _provider_of(call: LiveCall) -> tuple[str | None, str | None]:
@@ -196,7 +204,7 @@ def record_from_call(call: LiveCall) -> InvocationRecord:
     record = payload.build_record(synthetic, {"litellm_params": {"metadata": metadata}}, config)
     if call.error is not None:
         record.error_type = type(call.error).__name__
-        record.error_message = error_message(call.error, limit)
+        record.error_message = error_message(call.error, limit, call_secrets(call.kwargs))
     if record.server_address is None:
         record.server_address, record.server_port = server_of(api_base)
     return record

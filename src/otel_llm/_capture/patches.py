@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _errors, _providers
 from .._emit.telemetry import Telemetry
-from .complete import attempt_failed, error_message, observe_loop_now, stream_ended
+from .complete import attempt_failed, call_secrets, error_message, observe_loop_now, stream_ended
 from .fields import count, mapping, text
 from .live import REGISTRY, LiveCall
 from .loop_check import check_loop_guard
@@ -219,6 +219,7 @@ def _attempt_failed(call: LiveCall, error: BaseException) -> None:
     router = current_router()
     if router is not None:
         router.last_error = error
+        router.secrets = tuple(dict.fromkeys((*router.secrets, *call_secrets(call.kwargs))))
 
 
 def attempt_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
@@ -258,7 +259,8 @@ def _finish_router(telemetry: Telemetry, request: RouterRequest, error: BaseExce
             return
         request.finished = True
     error_type = type(error).__name__ if error is not None else None
-    message = error_message(error, telemetry.config.attribute_max_length) if error is not None else None
+    secrets = request.secrets or call_secrets({})
+    message = error_message(error, telemetry.config.attribute_max_length, secrets) if error is not None else None
     telemetry.finish_router_span(
         request.span,
         request.attempts,

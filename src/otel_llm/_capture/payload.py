@@ -12,7 +12,7 @@ from .. import _providers
 from .._config import Config
 from .._loop.fingerprint import fingerprints
 from .._record import InvocationRecord, RouteStep
-from .._redact import scrub, server_of
+from .._redact import known_secrets, scrub, server_of
 from . import content as _content
 from .attribution import read_attribution, read_headroom
 from .fields import attr, count, epoch_ns, flag, mapping, money, number, strings, text, whole
@@ -57,7 +57,7 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
     _read_times(record, slo)
     _read_response(record, slo, limit)
     _read_usage(record, slo, kw, raw_provider)
-    _read_error(record, slo, limit)
+    _read_error(record, slo, limit, kw)
     if record.failed:
         _drop_unreported_usage(record)
     _read_route(record, kw, limit)
@@ -219,14 +219,15 @@ def _stream_usage_estimated(kw: Mapping[str, object], raw_provider: str | None) 
     return options.get("include_usage") is not True
 
 
-def _read_error(record: InvocationRecord, slo: Mapping[str, object], limit: int) -> None:
+def _read_error(record: InvocationRecord, slo: Mapping[str, object], limit: int, kw: Mapping[str, object]) -> None:
     info = mapping(slo.get("error_information"))
     error_class = text(info.get("error_class"), limit)
     message = text(info.get("error_message"), limit) or text(slo.get("error_str"), limit)
     if slo.get("status") == "failure" or error_class or message:
         record.error_type = error_class or "_OTHER"
         if message:
-            record.error_message = scrub(message)[:limit]
+            # A provider may echo the key in its error: remove the call's own credentials verbatim.
+            record.error_message = scrub(message, known_secrets(kw, mapping(kw.get("litellm_params"))))[:limit]
         code = info.get("error_code")  # "401" (LiteLLM writes it as text), or an int
         status = int(code) if isinstance(code, str) and len(code) == 3 and code.isdigit() else whole(code)
         if status is not None and 100 <= status <= 599:

@@ -32,6 +32,9 @@ class RouterRequest:
     fallbacks: int = 0
     served_model_group: str | None = None
     last_error: BaseException | None = None
+    # Credentials of the attempts made (their deployments' keys): the Router's final error repeats
+    # an attempt's message, so it is scrubbed of them too.
+    secrets: tuple[str, ...] = ()
     finished: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from .._config import ContentMode, _from_env, _one_of, _positive_int
 from .export_guard import GuardedSpanExporter
 from .log_limits import limit_pipeline_warnings
+from .url_redaction import UrlRedactingSpanProcessor
 
 _log: Final = logging.getLogger("otel_llm")
 DEFAULT_SERVICE_NAME: Final = "litellm-proxy"
@@ -236,6 +237,7 @@ def install_providers(
         readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(UrlRedactingSpanProcessor())
     traces_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     if choice == "otlp" or (choice == "prometheus" and traces_endpoint and _otlp_available()):
         exporter = GuardedSpanExporter(_otlp_span_exporter(env, meter_provider))
