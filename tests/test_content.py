@@ -175,3 +175,82 @@ def test_capped_content_fits_stays_valid_and_keeps_every_message(texts: list[str
 def test_content_mode_parsing(raw: str, mode: ContentMode) -> None:
     """The variable accepts the conventions' enum (any case) and the older boolean."""
     assert resolve({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": raw}).content_mode is mode
+
+
+def _image_parts(url: object, kind: str = "image_url") -> list[dict[str, object]]:
+    from otel_llm._capture.content import input_messages
+
+    item: dict[str, object] = {"type": kind, "image_url": url if kind == "input_image" else {"url": url}}
+    messages = input_messages([{"role": "user", "content": [item]}])
+    parts = messages[0]["parts"]
+    assert isinstance(parts, list)
+    return parts
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "data:image/png;base64,iVBORw0KGgoSECRETPIXELS",
+        "DATA:image/png;base64,iVBORw0KGgoSECRETPIXELS",
+        "Data:image/png;base64,iVBORw0KGgoSECRETPIXELS",
+        " data:image/png;base64,iVBORw0KGgoSECRETPIXELS",
+        "\n\tdata:image/png;base64,iVBORw0KGgoSECRETPIXELS",
+        "\x00data:image/png;base64,iVBORw0KGgoSECRETPIXELS",
+        "da\tta:image/png;base64,iVBORw0KGgoSECRETPIXELS",
+        "\u3000data:image/png;base64,iVBORw0KGgoSECRETPIXELS",
+        "",
+        "   ",
+    ],
+)
+@pytest.mark.parametrize("kind", ["image_url", "input_image"])
+def test_inline_images_are_never_copied(url: str, kind: str) -> None:
+    """Inline (data:) images, in any case or after whitespace, leave only a placeholder."""
+    assert _image_parts(url, kind) == [{"type": "uri", "modality": "image"}]
+
+
+@pytest.mark.parametrize(
+    ("url", "recorded"),
+    [
+        (
+            "https://bucket.s3.amazonaws.com/x.png?X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20240101"
+            "&X-Amz-Signature=PresignedSig0123456789abcdef&X-Amz-Security-Token=SessTokSecret",
+            "https://bucket.s3.amazonaws.com/x.png",
+        ),
+        (
+            "https://acct.blob.core.windows.net/c/x.png?sv=2022&sig=AzureSasSig%2Babc%3D",
+            "https://acct.blob.core.windows.net/c/x.png",
+        ),
+        ("https://user:ImgPassw0rd@host:8443/x.png", "https://host:8443/x.png"),
+        ("  https://example.com/cat.png  ", "https://example.com/cat.png"),
+        ("https://example.com/cat.png", "https://example.com/cat.png"),
+    ],
+)
+def test_image_urls_are_recorded_without_credentials(url: str, recorded: str) -> None:
+    """Image URLs lose userinfo and query strings (pre-signed S3, Azure SAS), keep host and path."""
+    assert _image_parts(url) == [{"type": "uri", "modality": "image", "uri": recorded}]
+
+
+def test_captured_messages_carry_no_image_secrets() -> None:
+    """End to end through capture(): nothing of a signed URL's query or an inline image is kept."""
+    from otel_llm._capture.content import capture
+
+    content = capture(
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {
+                        "type": "image_url",
+                        "image_url": {"url": "https://b.s3.amazonaws.com/x.png?X-Amz-Signature=SIGSECRET"},
+                    },
+                    {"type": "image_url", "image_url": {"url": "DATA:image/png;base64,PIXELSECRET"}},
+                ],
+            }
+        ],
+        None,
+        100_000,
+    )
+    assert content.input_messages is not None
+    assert "SIGSECRET" not in content.input_messages and "PIXELSECRET" not in content.input_messages
+    assert "what is this?" in content.input_messages and "https://b.s3.amazonaws.com/x.png" in content.input_messages

@@ -6,12 +6,26 @@ Runs only when content capture is opted in; with capture off nothing here is cal
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Final
 
 from .._record import Content
+from .._redact import safe_url
 
 _TRUNCATED: Final = "…[truncated]"
+# An inline (data:) URL, as URL parsers see it: any case, after leading whitespace or control
+# characters, and with tabs and newlines anywhere ignored.
+_DATA_URL: Final = re.compile(r"[\s\x00-\x20]*data:", re.IGNORECASE)
+_IGNORED_IN_URLS: Final = re.compile(r"[\t\r\n]")
+
+
+def _image_uri(url: str) -> str | None:
+    """The URL of an image as it may be recorded: None for inline images (their bytes are never
+    copied), else without credentials (user:password@, pre-signed or SAS query strings)."""
+    if not url.strip() or _DATA_URL.match(_IGNORED_IN_URLS.sub("", url)):
+        return None
+    return safe_url(url.strip())
 
 
 def _text_part(text: str) -> dict[str, object]:
@@ -36,8 +50,9 @@ def _parts_of_content(content: object) -> list[dict[str, object]]:
                     if isinstance(url, Mapping):
                         url = url.get("url")
                     part: dict[str, object] = {"type": "uri", "modality": "image"}
-                    if isinstance(url, str) and not url.startswith("data:"):
-                        part["uri"] = url
+                    uri = _image_uri(url) if isinstance(url, str) else None
+                    if uri:
+                        part["uri"] = uri
                     parts.append(part)
             elif isinstance(item, str):
                 parts.append(_text_part(item))
