@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import math
+import time
+from datetime import datetime, timezone
 from types import MappingProxyType
 
 import pytest
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
+from otel_llm import OtelLLMCallback
+from otel_llm._capture.fields import count, epoch_ns, money, number, whole
 from otel_llm._capture.payload import build_record
 from otel_llm._config import Config
 from otel_llm._emit.attributes import metric_attributes, span_attributes
+from tests.conftest import Signals
 
 CONFIG = Config()
 
@@ -261,3 +267,146 @@ def test_time_to_first_chunk_only_for_streams() -> None:
     assert stream.time_to_first_chunk_s == pytest.approx(0.25)
     early = build_record(_payload(stream=True, completionStartTime=1_600_000_000.0), {}, CONFIG)
     assert early.time_to_first_chunk_s is None
+
+
+INT64_MAX = 2**63 - 1
+YEAR_2200_NS = 7_258_118_400 * 10**9
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        4e10,  # year 3237: beyond uint64 nanoseconds
+        1e12,
+        1e300,  # seconds * 1e9 overflows to inf
+        math.inf,
+        -math.inf,
+        math.nan,
+        -1.0,
+        0,
+        10**400,  # beyond the float range
+        "1e300",
+        datetime(9999, 12, 31),
+        datetime.max,
+        datetime.min,
+        datetime(9999, 12, 31, tzinfo=timezone.utc),
+        datetime(2300, 1, 1, tzinfo=timezone.utc),
+    ],
+)
+def test_epoch_ns_refuses_times_outside_1970_to_2200(value: object) -> None:
+    """Times that could not be encoded as OTLP nanoseconds (or are absurd) count as missing."""
+    assert epoch_ns(value) is None
+
+
+def test_epoch_ns_keeps_sane_times() -> None:
+    assert epoch_ns(1_700_000_000.5) == 1_700_000_000_500_000_000
+    assert epoch_ns(datetime(2199, 12, 31, tzinfo=timezone.utc)) == 7_258_032_000 * 10**9
+    assert epoch_ns("1700000000") == 1_700_000_000 * 10**9
+
+
+@pytest.mark.parametrize(
+    "value", [2**63, 2**200, -1, "9" * 5000, "9" * 20, "²", "١٢٣x", 1e300, float(2**64), math.inf, True]
+)
+def test_count_refuses_values_outside_int64(value: object) -> None:
+    """Counts beyond int64, and digit strings int() cannot or will not read, are None, never raising."""
+    assert count(value) is None
+
+
+def test_count_keeps_int64_values() -> None:
+    assert count(INT64_MAX) == INT64_MAX
+    assert count(str(INT64_MAX)) == INT64_MAX
+    assert count(" 0012 ") == 12
+    assert count(" ١٢ ") == 12  # other scripts' digits that int() reads
+    assert count(12.0) == 12
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 2**100, -1e308, 1e300, math.nan, False])
+def test_whole_refuses_values_outside_int64(value: object) -> None:
+    """OTLP int attributes are int64: the SDK exporter would drop a larger one with an ERROR log."""
+    assert whole(value) is None
+
+
+def test_whole_keeps_int64_values() -> None:
+    assert whole(-1) == -1
+    assert whole(INT64_MAX) == INT64_MAX
+    assert whole(-(2**63)) == -(2**63)
+    assert whole(-5.0) == -5
+
+
+@pytest.mark.parametrize("value", [10**400, 1e10, 1e300, "1e12", -0.5, math.inf])
+def test_money_refuses_absurd_amounts(value: object) -> None:
+    assert money(value) is None
+
+
+def test_money_and_number_keep_sane_values() -> None:
+    assert money(0.002) == 0.002
+    assert money(1e9) == 1e9
+    assert money("3") == 3.0
+    assert number(10**400) is None
+    assert number(2**70) == float(2**70)
+
+
+def test_out_of_range_fields_lose_only_themselves() -> None:
+    """Each out-of-range field is dropped alone: the rest of the record is kept."""
+    record = build_record(
+        _payload(
+            response_cost=10**400,
+            prompt_tokens="9" * 5000,
+            completion_tokens=2**64,
+            model_parameters={"seed": -1e308, "n": 2**100, "max_tokens": 100, "temperature": 0.1},
+        ),
+        {},
+        CONFIG,
+    )
+    attrs = span_attributes(record)
+    assert record.cost_usd is None
+    assert "gen_ai.usage.input_tokens" not in attrs and "gen_ai.usage.output_tokens" not in attrs
+    assert "gen_ai.request.seed" not in attrs and "gen_ai.request.choice.count" not in attrs
+    assert attrs["gen_ai.request.max_tokens"] == 100
+    assert attrs["gen_ai.request.model"] == "anthropic.claude-3-haiku"
+    for value in attrs.values():
+        if isinstance(value, int):
+            assert -(2**63) <= value <= INT64_MAX
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        {"endTime": 4e10},
+        {"startTime": 4e10},
+        {"startTime": 1e300, "endTime": 1e301},
+        {"startTime": datetime(9999, 12, 31), "endTime": datetime.max},
+    ],
+)
+def test_far_future_times_do_not_poison_the_export_batch(signals: Signals, times: dict[str, object]) -> None:
+    """One payload with an out-of-range time still gives a span, and the batch it lands in (with
+    other calls' spans) still encodes to OTLP: before, the whole batch failed to export."""
+    callback = OtelLLMCallback(signals.tracer_provider, signals.meter_provider, signals.logger_provider)
+    try:
+        now = time.time()
+
+        def call(call_id: str, **overrides: object) -> None:
+            payload = _payload(litellm_call_id=call_id, startTime=now - 1, endTime=now)
+            payload.update(overrides)
+            callback.log_success_event({"standard_logging_object": payload}, None, now - 1, now)
+
+        call("good-1")
+        call("bad", **times)
+        call("good-2")
+    finally:
+        callback.telemetry.close()
+    spans = signals.spans()
+    assert len(spans) == 3
+    request = encode_spans(spans)  # raised for the whole batch before
+    assert sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans) == 3
+    for span in spans:
+        assert span.start_time is not None and span.end_time is not None
+        assert 0 < span.start_time < YEAR_2200_NS and 0 < span.end_time < YEAR_2200_NS
+        assert span.end_time >= span.start_time  # a dropped startTime drops the end too: emission time
+
+
+def test_an_error_code_of_non_ascii_digits_is_ignored() -> None:
+    """'²²²' passes str.isdigit() but not int(): the status code is left out, the record kept."""
+    payload = _payload(status="failure", error_information={"error_code": "²²²", "error_class": "APIError"})
+    record = build_record(payload, {}, Config())
+    assert record.error_type == "APIError" and record.error_status_code is None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -25,6 +27,7 @@ pytestmark = pytest.mark.slow  # stress and property tests: seconds each; CI run
 
 CONFIG = resolve({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_AND_EVENT", "OTEL_LLM_LOOP_MODE": "off"})
 LIMIT = CONFIG.attribute_max_length
+YEAR_2200_NS = 7_258_118_400 * 10**9
 
 odd_text = st.one_of(
     st.text(max_size=40),
@@ -40,6 +43,11 @@ odd_scalar = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     odd_text,
     st.binary(max_size=20),
+    # Out of range: beyond int64 / uint64 nanoseconds / the float range / int()'s digit limit.
+    st.sampled_from([4e10, 1e12, 1e300, -1e308, 2**63, 2**64, 2**100, -(2**80), 10**400, "9" * 5000, "1e400", "²"]),
+    st.floats(min_value=1e9, max_value=1e300),  # epoch seconds from now to far beyond year 2200
+    st.datetimes(timezones=st.none() | st.just(timezone.utc)),
+    st.sampled_from([datetime.max, datetime.min, datetime(9999, 12, 31)]),
 )
 odd_value = st.recursive(
     odd_scalar,
@@ -64,7 +72,6 @@ KEYS = [
     "status",
     "error_str",
     "error_information",
-    "model_parameters",
     "response",
     "messages",
     "metadata",
@@ -74,8 +81,10 @@ KEYS = [
     "end_user",
     "session_id",
 ]
+PARAMETERS = ["temperature", "top_p", "max_tokens", "seed", "n", "stop", "frequency_penalty"]
+model_parameters = st.one_of(st.fixed_dictionaries({}, optional={key: odd_value for key in PARAMETERS}), odd_value)
 payloads = st.one_of(
-    st.fixed_dictionaries({}, optional={key: odd_value for key in KEYS}),
+    st.fixed_dictionaries({}, optional={**{key: odd_value for key in KEYS}, "model_parameters": model_parameters}),
     odd_value,
 )
 kwargs_strategy = st.one_of(
@@ -106,6 +115,8 @@ def _check_value(key: str, value: Any) -> None:
             _check_value(key, item)
     if "tokens" in key and isinstance(value, int):
         assert value >= 0, key
+    if isinstance(value, int) and not isinstance(value, bool):
+        assert -(2**63) <= value < 2**63, key  # OTLP ints are int64
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -119,6 +130,8 @@ def test_any_payload_builds_a_clean_record(payload: Any, kwargs: Any) -> None:
         _check_value(key, value)
     assert record.duration_s is None or record.duration_s >= 0
     assert record.cost_usd is None or (math.isfinite(record.cost_usd) and record.cost_usd >= 0)
+    for ns in (record.start_ns, record.end_ns, record.first_chunk_ns):
+        assert ns is None or 0 < ns < YEAR_2200_NS
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -150,9 +163,13 @@ def test_any_payload_emits_safely_and_counters_never_decrease(batch: list[tuple[
                                 continue  # gauges may go down
                             assert math.isfinite(total) and total >= previous.get(key, 0), metric.name
                             previous[key] = total
-        for span in spans.get_finished_spans():
+        finished = spans.get_finished_spans()
+        encode_spans(finished)  # the whole batch encodes to OTLP: no span's time or int is out of range
+        for span in finished:
             for key, value in span.attributes.items():
                 _check_value(key, value)
+            assert span.start_time is not None and 0 < span.start_time < YEAR_2200_NS
+            assert span.end_time is not None and 0 < span.end_time < YEAR_2200_NS
     finally:
         telemetry.close()
         tracer_provider.shutdown()

@@ -13,6 +13,18 @@ from typing import Final
 
 _EMPTY: Final[Mapping[str, object]] = {}
 
+# OTLP integer attributes are int64: a larger value is dropped by the exporter with an ERROR log.
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+# No single call costs more than this; a larger amount is a bug upstream, and an absurd value would
+# make the cumulative spend counters useless for every later call.
+_MAX_USD: Final = 1e9
+# Epoch seconds accepted as times: after 1970 and before 2200-01-01T00:00:00Z. Spans carry
+# nanoseconds as OTLP fixed64, and one span whose time does not fit (beyond year 2554 unsigned, 2262
+# signed) makes the exporter fail the WHOLE batch, losing other calls' spans. Year 2200 keeps every
+# accepted time well inside int64 nanoseconds (~7.3e18 < 9.2e18), so no exporter can trip over it.
+_MAX_EPOCH_S: Final = 7_258_118_400.0
+
 
 def mapping(value: object) -> Mapping[str, object]:
     """The value if it is a mapping, else an empty one."""
@@ -39,19 +51,28 @@ def text(value: object, max_length: int) -> str | None:
 
 
 def count(value: object) -> int | None:
-    """A non-negative whole count (tokens, dimensions)."""
+    """A non-negative whole count (tokens, dimensions), within int64."""
     if value is None:
         return None
     if type(value) is int:
-        return value if value >= 0 else None
+        return value if 0 <= value <= _INT64_MAX else None
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value >= 0 else None
+        return int(value) if 0 <= value <= _INT64_MAX else None
     if isinstance(value, float) and math.isfinite(value) and value >= 0 and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+        return int(value) if value <= _INT64_MAX else None
+    if isinstance(value, str):
+        digits = value.strip()
+        # More than 19 digits cannot be an int64 (and int() refuses over 4,300 digits); isdigit()
+        # also accepts characters int() rejects, such as superscripts.
+        if not digits.isdigit() or len(digits) > 19:
+            return None
+        try:
+            result = int(digits)
+        except ValueError:
+            return None
+        return result if result <= _INT64_MAX else None
     return None
 
 
@@ -62,7 +83,10 @@ def number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:  # an int beyond the float range
+            return None
         return result if math.isfinite(result) else None
     if isinstance(value, str):
         try:
@@ -74,20 +98,20 @@ def number(value: object) -> float | None:
 
 
 def whole(value: object) -> int | None:
-    """An integer parameter (seed, max_tokens, n); negative values are kept."""
+    """An integer parameter (seed, max_tokens, n) within int64; negative values are kept."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return int(value) if _INT64_MIN <= value <= _INT64_MAX else None
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
+        return int(value) if _INT64_MIN <= value <= _INT64_MAX else None
     return None
 
 
 def money(value: object) -> float | None:
-    """A finite, non-negative amount of USD."""
+    """A finite, non-negative amount of USD, at most a billion."""
     result = number(value)
-    return result if result is not None and result >= 0 else None
+    return result if result is not None and 0 <= result <= _MAX_USD else None
 
 
 def flag(value: object) -> bool | None:
@@ -110,11 +134,15 @@ def strings(value: object, max_length: int, limit: int = 32) -> tuple[str, ...]:
 
 
 def epoch_ns(value: object) -> int | None:
-    """Epoch nanoseconds from LiteLLM's float seconds or datetime."""
+    """Epoch nanoseconds from LiteLLM's float seconds or datetime; None outside 1970-2200 (see
+    _MAX_EPOCH_S): the caller then treats the time as missing."""
     if isinstance(value, datetime):
-        value = value.timestamp()
+        try:
+            value = value.timestamp()
+        except (OverflowError, ValueError, OSError):  # naive datetimes near the limits, in some zones
+            return None
     seconds = number(value)
-    if seconds is None or seconds <= 0:
+    if seconds is None or not 0 < seconds < _MAX_EPOCH_S:
         return None
     return int(seconds * 1e9)
 

@@ -121,7 +121,8 @@ def _read_parameters(record: InvocationRecord, params: Mapping[str, object], lim
 
 def _read_times(record: InvocationRecord, slo: Mapping[str, object]) -> None:
     record.start_ns = epoch_ns(slo.get("startTime"))
-    record.end_ns = epoch_ns(slo.get("endTime"))
+    # Without its start an end is meaningless (the span would start at emission, after it).
+    record.end_ns = epoch_ns(slo.get("endTime")) if record.start_ns is not None else None
     if record.start_ns is not None and record.end_ns is not None and record.end_ns < record.start_ns:
         record.end_ns = record.start_ns
     if record.stream:
@@ -229,7 +230,10 @@ def _read_error(record: InvocationRecord, slo: Mapping[str, object], limit: int,
             # A provider may echo the key in its error: remove the call's own credentials verbatim.
             record.error_message = scrub(message, known_secrets(kw, mapping(kw.get("litellm_params"))))[:limit]
         code = info.get("error_code")  # "401" (LiteLLM writes it as text), or an int
-        status = int(code) if isinstance(code, str) and len(code) == 3 and code.isdigit() else whole(code)
+        if isinstance(code, str) and len(code) == 3 and code.isascii() and code.isdigit():
+            status: int | None = int(code)
+        else:
+            status = whole(code)
         if status is not None and 100 <= status <= 599:
             record.error_status_code = status
 
