@@ -29,7 +29,8 @@ for i in range(calls):
         print(f"calls {i + 1}", flush=True)
     if pause:
         time.sleep(pause)
-processor = trace.get_tracer_provider()._active_span_processor._span_processors[0]  # type: ignore[attr-defined]
+processors = trace.get_tracer_provider()._active_span_processor._span_processors  # type: ignore[attr-defined]
+(processor,) = [p for p in processors if hasattr(p, "_batch_processor")]  # the exporting one
 queue = len(processor._batch_processor._queue)
 durations.sort()
 print(
