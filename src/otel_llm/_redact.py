@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 
 REDACTED: Final = "[REDACTED]"
 
+# user:password@ (or a lone token@) in a URL.
+_URL_USERINFO: Final = re.compile(r"(?<=://)[^/\s]*(?=@)")
+
 # Names under which credentials travel: headers, key=value pairs, JSON and Python reprs. Matched
 # inside longer names too (aws_secret_access_key, x_api_key, client_secret, refresh_token), but not
 # token counts (max_tokens, prompt_tokens).
@@ -46,8 +49,7 @@ _SECRET_PATTERNS: Final = (
     re.compile(r"\b(?:gsk|hf|r8)_[A-Za-z0-9]{16,}"),
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"),
     re.compile(r"\b[0-9a-fA-F]{32,}\b"),
-    # user:password@ (or a lone token@) in URLs.
-    re.compile(r"(?<=://)[^/\s]*(?=@)"),
+    _URL_USERINFO,
 )
 
 # Keys under which LiteLLM's kwargs and a deployment's litellm_params carry credentials, and
@@ -144,7 +146,7 @@ def redact_query(text: str) -> str:
     rest kept for debugging."""
     head, sep, query = text.partition("?") if "://" in text or text.startswith("/") else ("", "", text)
     if head:
-        head = re.sub(r"(?<=://)[^/\s]*(?=@)", REDACTED, head)
+        head = _URL_USERINFO.sub(REDACTED, head)
     if not query:
         return head + sep
     fragment = ""

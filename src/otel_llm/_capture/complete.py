@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from .._config import Config
 from .._loop.guard import observe as observe_loops
 from .._record import InvocationRecord
-from .._redact import known_secrets, scrub, server_of
+from .._redact import scrub, server_of
 from . import payload
 from .fields import attr, count, mapping, money, text
 from .live import REGISTRY, LiveCall
+from .payload import call_secrets
 
 
 def finish(call: LiveCall, record: InvocationRecord | None, *, complete: bool = False) -> None:
@@ -132,12 +133,6 @@ def _merge(call: LiveCall, record: InvocationRecord) -> None:
         record.error_message = error_message(
             call.error, call.telemetry.config.attribute_max_length, call_secrets(call.kwargs)
         )
-
-
-def call_secrets(kwargs: Mapping[str, object]) -> tuple[str, ...]:
-    """The credentials a call's error message could echo: its own and its deployment's keys, and the
-    environment's (a provider key LiteLLM read from OPENAI_API_KEY and the like)."""
-    return known_secrets(kwargs, mapping(kwargs.get("litellm_params")))
 
 
 def error_message(error: BaseException, limit: int, secrets: tuple[str, ...] = ()) -> str | None:

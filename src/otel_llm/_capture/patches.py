@@ -20,12 +20,12 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _errors, _providers
 from .._emit.telemetry import Telemetry
-from .complete import attempt_failed, call_secrets, error_message, observe_loop_now, stream_ended
+from .complete import attempt_failed, error_message, observe_loop_now, stream_ended
 from .fields import count, mapping, text
 from .live import REGISTRY, LiveCall
 from .loop_check import check_loop_guard
 from .parent import carrier_from, metadata_of
-from .payload import route_step
+from .payload import call_secrets, route_step
 from .router import ROUTER_KEY, RouterRequest, ServerSpanClaims
 from .router import current as current_router
 from .streams import is_stream, observe

@@ -228,7 +228,7 @@ def _read_error(record: InvocationRecord, slo: Mapping[str, object], limit: int,
         record.error_type = error_class or "_OTHER"
         if message:
             # A provider may echo the key in its error: remove the call's own credentials verbatim.
-            record.error_message = scrub(message, known_secrets(kw, mapping(kw.get("litellm_params"))))[:limit]
+            record.error_message = scrub(message, call_secrets(kw))[:limit]
         code = info.get("error_code")  # "401" (LiteLLM writes it as text), or an int
         if isinstance(code, str) and len(code) == 3 and code.isascii() and code.isdigit():
             status: int | None = int(code)
@@ -236,6 +236,12 @@ def _read_error(record: InvocationRecord, slo: Mapping[str, object], limit: int,
             status = whole(code)
         if status is not None and 100 <= status <= 599:
             record.error_status_code = status
+
+
+def call_secrets(kwargs: Mapping[str, object]) -> tuple[str, ...]:
+    """The credentials a call's error message could echo: its own and its deployment's keys, and the
+    environment's (a provider key LiteLLM read from OPENAI_API_KEY and the like)."""
+    return known_secrets(kwargs, mapping(kwargs.get("litellm_params")))
 
 
 def _drop_unreported_usage(record: InvocationRecord) -> None:
