@@ -179,3 +179,28 @@ def test_tracer_without_sdk_is_harmless(fake_openai: FakeOpenAI) -> None:
     from otel_llm._lifecycle import _litellm_executor_idle
 
     wait_for(_litellm_executor_idle)
+
+
+def test_a_heartbeat_per_process_before_any_call(signals: Signals) -> None:
+    """`otel_llm.build.info` is 1 from the start, without traffic (what OtelLLMTelemetryStopped
+    watches), with otel-llm's and LiteLLM's versions; the callback and the instrumentor together
+    on one provider still make one series."""
+    from importlib.metadata import version
+
+    from otel_llm import __version__
+
+    first = OtelLLMCallback(signals.tracer_provider, signals.meter_provider)
+    instrumentor = LiteLLMInstrumentor()
+    instrumentor.instrument(tracer_provider=signals.tracer_provider, meter_provider=signals.meter_provider)
+    try:
+        (point,) = signals.points("otel_llm.build.info")
+        assert point.value == 1
+        assert dict(point.attributes) == {
+            "otel_llm.version": __version__,
+            "otel_llm.litellm.version": version("litellm"),
+        }
+        (again,) = signals.points("otel_llm.build.info")  # observed anew at every collection
+        assert again.time_unix_nano > point.time_unix_nano
+    finally:
+        instrumentor.uninstrument()
+        first.telemetry.close()

@@ -129,6 +129,10 @@ TELEMETRY_DROPPED_METRIC: Final = "otel_llm.telemetry.dropped"
 DROP_REASON: Final = "otel_llm.drop.reason"  # export_failed | endpoint_down
 LOOP_REFUSALS_METRIC: Final = "otel_llm.loop.refusals"
 PROXY_REFUSALS_METRIC: Final = "otel_llm.proxy.refusals"
+# 1 per process while its metrics are exported: the heartbeat of the OtelLLMTelemetryStopped alert.
+BUILD_INFO_METRIC: Final = "otel_llm.build.info"
+OTEL_LLM_VERSION: Final = "otel_llm.version"
+LITELLM_VERSION: Final = "otel_llm.litellm.version"
 # LiteLLM's mark (in the callback's kwargs) of a proxy request refused before any provider call.
 NO_UPSTREAM_LLM_CALL_KEY: Final = "litellm_no_upstream_llm_call"
 

@@ -20,6 +20,7 @@ from .._config import Config
 from .._record import InvocationRecord, RouteStep
 from .._version import __version__
 from .attributes import AttributeValue, span_name
+from .build_info import register_build_info
 from .cardinality import CardinalityLimiter
 from .events import ContentEventEmitter
 from .headroom import HeadroomEmitter
@@ -50,6 +51,7 @@ class Telemetry:
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=_SCHEMA_URL)
         meter = get_meter(_SCOPE, __version__, meter_provider, schema_url=_SCHEMA_URL)
         self.instruments = Instruments(meter)
+        register_build_info(meter)
         self.limiter = CardinalityLimiter(config.metric_attribute_value_limit, config.metric_series_limit)
         self._spans = SpanEmitter(self.tracer, config)
         self._metrics = MetricEmitter(self.instruments, self.limiter, config.metric_attribution)
