@@ -567,6 +567,22 @@ def performance_dashboard() -> dashboard.Dashboard:
                 "short",
             )
         )
+        .with_panel(
+            grid(
+                "Processes exporting, by version",
+                "Processes (workers, replicas, SDK apps) whose otel-llm telemetry arrives now, by service and "
+                "by otel-llm and LiteLLM version (otel_llm_build_info, sent at every export; a service "
+                "missing here for 5 min fires OtelLLMTelemetryStopped).",
+                [
+                    query(
+                        f"count by (service_name, otel_llm_version, otel_llm_litellm_version) "
+                        f"(otel_llm_build_info{{{SERVICE}}})",
+                        instant=True,
+                    )
+                ],
+                "short",
+            ).decimals(0)
+        )
     )
 
 

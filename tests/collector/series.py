@@ -49,6 +49,7 @@ GAUGES = {
     "otel_llm.provider.ratelimit.remaining_tokens": "otel_llm_provider_ratelimit_remaining_tokens",
     "otel_llm.provider.ratelimit.limit_requests": "otel_llm_provider_ratelimit_limit_requests",
     "otel_llm.provider.ratelimit.limit_tokens": "otel_llm_provider_ratelimit_limit_tokens",
+    "otel_llm.build.info": "otel_llm_build_info",
 }
 # The Collector's own telemetry, as v0.159 serves it (counters without `_total`): the names of
 # exporterhelper's and receiverhelper's instruments in the Collector's source; sent_spans,

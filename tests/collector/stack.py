@@ -26,6 +26,8 @@ from tests.proxy.harness import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTOR = REPO / "collector"
+# Where the end-to-end stack's Alertmanager sends the Watchdog (the dead man's switch).
+DEADMANS_SWITCH_PATH = "/deadmans-switch/ping"
 SETUP_HINT = "run collector/setup.sh (installs Prometheus, Alertmanager and builds the Collector)"
 
 
@@ -295,9 +297,15 @@ class Alertmanager(Process):
         webhook.write_text(slack.url + "\n")
         webhook.chmod(0o600)
         for receiver in config["receivers"]:
-            for slack_config in receiver["slack_configs"]:
+            for slack_config in receiver.get("slack_configs", []):
                 assert "api_url" not in slack_config, "the webhook URL must come from api_url_file"
                 slack_config["api_url_file"] = str(webhook)
+            if receiver["name"] == "deadmans-switch":
+                # What collector/README.md tells users to add, pointed at the stand-in on a path of
+                # its own; `url`, as Debian's Alertmanager 0.25 has no `url_file` (0.26+, compose).
+                assert "webhook_configs" not in receiver, "the shipped dead man's switch sends nothing"
+                switch = slack.url.replace(slack.webhook_path, DEADMANS_SWITCH_PATH)
+                receiver["webhook_configs"] = [{"url": switch, "send_resolved": False}]
         for route in [config["route"], *config["route"].get("routes", [])]:
             route["group_wait"] = "1s"
         self.config_path = workdir / "alertmanager.yml"

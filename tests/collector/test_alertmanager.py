@@ -35,7 +35,7 @@ def test_amtool_check_config() -> None:
     """amtool accepts the configuration and finds the Slack templates."""
     result = _amtool("check-config", str(CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 templates" in result.stdout and "3 receivers" in result.stdout
+    assert "1 templates" in result.stdout and "4 receivers" in result.stdout
 
 
 def test_amtool_check_config_rejects_an_unknown_receiver(tmp_path: Path) -> None:
@@ -47,6 +47,8 @@ def test_amtool_check_config_rejects_an_unknown_receiver(tmp_path: Path) -> None
 
 
 def _expected_receiver(alert: dict[str, Any]) -> str:
+    if alert["alert"] == "Watchdog":
+        return "deadmans-switch"
     if alert["alert"].startswith(("Otel", "Prometheus", "Alertmanager")):
         return "slack-platform"
     return {"critical": "slack-critical", "warning": "slack-warning"}[alert["labels"]["severity"]]
@@ -74,7 +76,9 @@ def test_grouped_by_team_and_key_with_the_webhook_from_a_file() -> None:
     config = yaml.safe_load(CONFIG.read_text())
     assert config["route"]["group_by"] == ["alertname", "otel_llm_team_id", "otel_llm_key_hash"]
     assert "slack_api_url" not in config.get("global", {})
-    for receiver in config["receivers"]:
+    slack_receivers = [r for r in config["receivers"] if r["name"].startswith("slack-")]
+    assert len(slack_receivers) == 3
+    for receiver in slack_receivers:
         (slack,) = receiver["slack_configs"]
         assert "api_url" not in slack
         assert slack["api_url_file"] == "/run/secrets/slack_webhook_url"
@@ -86,8 +90,31 @@ def test_grouped_by_team_and_key_with_the_webhook_from_a_file() -> None:
 def test_fast_burn_inhibits_slow_burn() -> None:
     """A fast SLO burn silences the slow-burn notification of the same model group."""
     inhibitions = {
-        (rule["source_matchers"][0], rule["target_matchers"][0]): rule["equal"]
+        (rule["source_matchers"][0], rule["target_matchers"][0]): rule.get("equal", [])
         for rule in yaml.safe_load(CONFIG.read_text())["inhibit_rules"]
     }
     key = ('alertname="LLMLatencySLOBurnFast"', 'alertname="LLMLatencySLOBurnSlow"')
     assert inhibitions[key] == ["service_name", "otel_llm_model_group"]
+
+
+def test_the_watchdog_never_goes_to_slack() -> None:
+    """The always-firing Watchdog goes only to the dead man's switch, every 5 minutes; that
+    receiver sends nothing until it is given a URL (a placeholder would fail every 5 minutes and
+    page through AlertmanagerNotificationsFailing)."""
+    config = yaml.safe_load(CONFIG.read_text())
+    (route,) = [r for r in config["route"]["routes"] if r["receiver"] == "deadmans-switch"]
+    assert config["route"]["routes"][0] is route and route["repeat_interval"] == "5m" and "continue" not in route
+    (receiver,) = [r for r in config["receivers"] if r["name"] == "deadmans-switch"]
+    assert set(receiver) == {"name"}
+    (watchdog,) = [a for a in _alerts() if a["alert"] == "Watchdog"]
+    assert watchdog["expr"] == "vector(1)" and "for" not in watchdog
+
+
+def test_a_collector_down_explains_silent_services() -> None:
+    """OtelCollectorDown inhibits OtelLLMTelemetryStopped (every service is silent then), for any service."""
+    (rule,) = [
+        r
+        for r in yaml.safe_load(CONFIG.read_text())["inhibit_rules"]
+        if r["target_matchers"] == ['alertname="OtelLLMTelemetryStopped"']
+    ]
+    assert rule["source_matchers"] == ['alertname="OtelCollectorDown"'] and "equal" not in rule

@@ -155,7 +155,7 @@ def test_alertmanager_reads_the_slack_secret_where_its_config_expects_it() -> No
     """The `slack_webhook_url` secret is mounted at the path alertmanager.yml's api_url_file names."""
     assert _service("alertmanager")["secrets"] == ["slack_webhook_url"]
     config = yaml.safe_load((COLLECTOR / "alertmanager" / "alertmanager.yml").read_text())
-    files = {c["api_url_file"] for r in config["receivers"] for c in r["slack_configs"]}
+    files = {c["api_url_file"] for r in config["receivers"] for c in r.get("slack_configs", [])}
     assert files == {"/run/secrets/slack_webhook_url"}
     assert "./alertmanager:/etc/alertmanager:ro" in _service("alertmanager")["volumes"]
 

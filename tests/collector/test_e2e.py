@@ -3,9 +3,11 @@ and the Collector → Tempo (a local OTLP receiver), all on 127.0.0.1, started b
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from pytest_httpserver import HTTPServer
 from tests.collector.series import COLLECTOR_SERIES, NOT_IN_PROXY_TRAFFIC, all_series
 from tests.collector.stack import (
     COLLECTOR,
+    DEADMANS_SWITCH_PATH,
     Alertmanager,
     Collector,
     Prometheus,
@@ -268,6 +271,53 @@ def test_runaway_loop_alert_reaches_slack(stack: Stack, traffic: Traffic) -> Non
     text = json.dumps(message["body"])
     assert "agent-beta" in text and "Team B" in text and "repeat" in text
     assert "agent-alpha" not in text
+
+
+def test_watchdog_reaches_the_deadmans_switch_and_not_slack(stack: Stack, traffic: Traffic) -> None:
+    """The always-firing Watchdog goes from Prometheus through Alertmanager to the dead man's switch
+    (wired as collector/README.md says), and never to a Slack channel."""
+
+    def pings() -> list[dict[str, Any]]:
+        return [m for m in stack.slack.received() if m["path"] == DEADMANS_SWITCH_PATH]
+
+    (ping, *_) = wait_until(pings, 30, "the Watchdog posted to the dead man's switch", interval=0.2)
+    assert ping["body"]["receiver"] == "deadmans-switch" and ping["body"]["status"] == "firing"
+    assert [a["labels"]["alertname"] for a in ping["body"]["alerts"]] == ["Watchdog"]
+    assert all(m["path"] == DEADMANS_SWITCH_PATH for m in stack.slack.received() if "Watchdog" in json.dumps(m))
+
+
+def _post_alerts(stack: Stack, *labels: dict[str, str]) -> None:
+    ends = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=2)).isoformat()
+    body = json.dumps([{"labels": label, "endsAt": ends} for label in labels]).encode()
+    request = urllib.request.Request(
+        f"{stack.alertmanager.url}/api/v2/alerts", body, {"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+def _alert_state(stack: Stack, alertname: str, service: str) -> dict[str, Any] | None:
+    url = f"{stack.alertmanager.url}/api/v2/alerts?filter=alertname%3D%22{alertname}%22"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        alerts = json.loads(response.read())
+    return next((a["status"] for a in alerts if a["labels"].get("service_name") == service), None)
+
+
+def test_a_collector_down_inhibits_silent_service_alerts(stack: Stack) -> None:
+    """In the real Alertmanager, OtelLLMTelemetryStopped is active alone, and inhibited while
+    OtelCollectorDown fires (which already says why no telemetry arrives)."""
+    stopped = {"alertname": "OtelLLMTelemetryStopped", "severity": "critical", "service_name": "inhibit-e2e"}
+    _post_alerts(stack, stopped)
+    state = wait_until(lambda: _alert_state(stack, stopped["alertname"], "inhibit-e2e"), 10, "alert received")
+    assert state["state"] == "active" and not state["inhibitedBy"]
+    down = {"alertname": "OtelCollectorDown", "severity": "critical", "job": "otel-collector", "instance": "c:8889"}
+    _post_alerts(stack, down, stopped)
+
+    def inhibited() -> list[str] | None:
+        state = _alert_state(stack, stopped["alertname"], "inhibit-e2e")
+        return state["inhibitedBy"] if state and state["state"] == "suppressed" else None
+
+    assert wait_until(inhibited, 10, "OtelLLMTelemetryStopped inhibited by OtelCollectorDown")
 
 
 def test_series_names_as_the_rules_expect(stack: Stack, traffic: Traffic) -> None:
