@@ -95,6 +95,7 @@ def test_full_payload() -> None:
         ("gemini", "gcp.gemini"),
         ("xai", "x_ai"),
         ("mistral", "mistral_ai"),
+        ("bedrock_mantle", "aws.bedrock"),
         ("ollama", "ollama"),
         (None, "_OTHER"),
     ],
@@ -257,6 +258,46 @@ def test_estimated_stream_usage() -> None:
     assert build_record(stream, asked, CONFIG).usage_source == "provider"
     anthropic = _payload(custom_llm_provider="anthropic", model="claude", stream=True)
     assert build_record(anthropic, {}, CONFIG).usage_source == "provider"
+
+
+@pytest.mark.parametrize("operation", ["acompletion", "atext_completion", "aembedding"])
+def test_unreported_usage_is_not_reported_as_zero(operation: str, signals: Signals) -> None:
+    """LiteLLM's 0/0 for a call the provider reported no usage for: no token attributes and no
+    token points (the conventions forbid usage that could not be obtained), marked `missing`."""
+    from otel_llm._emit.telemetry import Telemetry
+
+    record = build_record(_payload(call_type=operation, prompt_tokens=0, completion_tokens=0, metadata={}), {}, CONFIG)
+    assert record.usage_source == "missing"
+    assert "gen_ai.usage.input_tokens" not in span_attributes(record)
+    assert "gen_ai.usage.output_tokens" not in span_attributes(record)
+    telemetry = Telemetry(CONFIG, signals.tracer_provider, signals.meter_provider)
+    try:
+        telemetry.emit(record)
+        assert signals.points("gen_ai.client.operation.duration")
+        assert not signals.points("gen_ai.client.token.usage")
+    finally:
+        telemetry.close()
+    reported = build_record(_payload(call_type=operation, prompt_tokens=0, completion_tokens=3), {}, CONFIG)
+    assert reported.usage_source == "provider" and reported.input_tokens == 0 and reported.output_tokens == 3
+
+
+@pytest.mark.parametrize(
+    ("response_format", "expected"),
+    [
+        ({"type": "json_object"}, "json"),
+        ({"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}, "json"),
+        ({"type": "text"}, "text"),
+        ("json", "text"),  # malformed: ignored
+        (None, "text"),
+    ],
+)
+def test_json_response_format_is_output_type_json(response_format: object, expected: str) -> None:
+    """Chat asking for JSON output (response_format) has gen_ai.output.type `json`, as the conventions say."""
+    params = {"response_format": response_format}
+    attrs = span_attributes(build_record(_payload(model_parameters=params), {}, CONFIG))
+    assert attrs["gen_ai.output.type"] == expected
+    embedding = build_record(_payload(call_type="aembedding", model_parameters=params), {}, CONFIG)
+    assert embedding.output_type is None
 
 
 def test_time_to_first_chunk_only_for_streams() -> None:

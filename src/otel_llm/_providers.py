@@ -31,6 +31,7 @@ _PROVIDERS: Final[dict[str, str]] = {
     "cohere_chat": _P.COHERE.value,
     "bedrock": _P.AWS_BEDROCK.value,
     "bedrock_converse": _P.AWS_BEDROCK.value,
+    "bedrock_mantle": _P.AWS_BEDROCK.value,  # Bedrock's OpenAI-compatible engine
     "vertex_ai": _P.GCP_VERTEX_AI.value,
     "vertex_ai_beta": _P.GCP_VERTEX_AI.value,
     "gemini": _P.GCP_GEMINI.value,
@@ -53,6 +54,9 @@ def provider_name(custom_llm_provider: str | None) -> str | None:
     key = custom_llm_provider.strip().lower()
     return _PROVIDERS.get(key, key) or None
 
+
+TEXT_OUTPUT: Final = _Out.TEXT.value
+JSON_OUTPUT: Final = _Out.JSON.value  # chat with response_format json_object / json_schema
 
 # Providers whose streams carry usage only when the request asks for it with
 # stream_options.include_usage; without it LiteLLM counts tokens itself.

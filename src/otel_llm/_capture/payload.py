@@ -53,7 +53,10 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
     if record.stream is None and call_type and "completion" in call_type:
         record.stream = False
     record.cache_hit = flag(slo.get("cache_hit"))
-    _read_parameters(record, mapping(slo.get("model_parameters")), limit)
+    params = mapping(slo.get("model_parameters"))
+    _read_parameters(record, params, limit)
+    if record.output_type == _providers.TEXT_OUTPUT and _asks_for_json(params.get("response_format")):
+        record.output_type = _providers.JSON_OUTPUT
     _read_times(record, slo)
     _read_response(record, slo, limit)
     _read_usage(record, slo, kw, raw_provider)
@@ -117,6 +120,12 @@ def _read_parameters(record: InvocationRecord, params: Mapping[str, object], lim
     record.choice_count = whole(params.get("n"))
     record.stop_sequences = strings(params.get("stop"), limit)
     record.encoding_formats = strings(params.get("encoding_format"), limit)
+
+
+def _asks_for_json(response_format: object) -> bool:
+    """OpenAI-style ``response_format`` asking for JSON (``json_object`` or ``json_schema``)."""
+    kind = mapping(response_format).get("type")
+    return kind in ("json_object", "json_schema")
 
 
 def _read_times(record: InvocationRecord, slo: Mapping[str, object]) -> None:
@@ -194,6 +203,9 @@ def _read_usage(
     tokens = (record.input_tokens or 0) + (record.output_tokens or 0)
     if tokens == 0 and record.operation in ("chat", "text_completion", "embeddings"):
         record.usage_source = "missing"
+        # LiteLLM's zeros stand for "not reported": the conventions forbid reporting usage that
+        # could not be obtained, and a 0 would drag token sums and percentiles down.
+        record.input_tokens = record.output_tokens = None
     elif tokens > 0 and record.stream and _stream_usage_estimated(kw, raw_provider):
         record.usage_source = "estimated"
     elif tokens > 0:
