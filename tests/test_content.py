@@ -86,9 +86,27 @@ def test_event_only(instrument_with: object, signals: Signals, fake_openai: Fake
     logs = wait_for(signals.log_exporter.get_finished_logs)
     (event,) = [r.log_record for r in logs]
     assert event.event_name == "gen_ai.client.inference.operation.details"
-    assert SECRET_PROMPT in str(event.attributes["gen_ai.input.messages"])
+    # Structured, as the conventions require on events (a JSON string only on spans).
+    assert list(event.attributes["gen_ai.input.messages"]) == [
+        {"role": "system", "parts": ({"type": "text", "content": "You are terse."},)},
+        {"role": "user", "parts": ({"type": "text", "content": SECRET_PROMPT},)},
+    ]
+    (output,) = event.attributes["gen_ai.output.messages"]
+    assert output["finish_reason"] == "stop" and output["parts"][0]["content"] == fake_openai.reply
     (span,) = signals.spans()
     assert event.trace_id == span.context.trace_id and event.span_id == span.context.span_id
+    # The span's conventions attributes ride along (the event stands alone); otel-llm's own do not.
+    for key in ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "gen_ai.usage.input_tokens"):
+        assert event.attributes[key] == span.attributes[key], key
+    assert not [key for key in event.attributes if key.startswith("otel_llm.")]
+    # And it encodes for OTLP as nested values (kvlist / array), not strings.
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+
+    encoded = encode_logs(logs)
+    (record,) = encoded.resource_logs[0].scope_logs[0].log_records
+    (messages,) = [a.value for a in record.attributes if a.key == "gen_ai.input.messages"]
+    assert messages.WhichOneof("value") == "array_value"
+    assert messages.array_value.values[1].WhichOneof("value") == "kvlist_value"
 
 
 def test_non_content_attributes_identical_in_every_mode(signals: Signals, fake_openai: FakeOpenAI) -> None:

@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 import yaml
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.metrics import Observation
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -120,6 +123,42 @@ def test_content_kept_when_allowed_and_debug_switch_prints_it(tmp_path: Path, te
     assert {k: span["attributes"][k] for k in CONTENT} == CONTENT
     assert span["attributes"]["db.password"] == "****"
     assert OPENAI_KEY not in collector.log()  # the debug output is after redaction too
+
+
+def _send_content_event(endpoint: str) -> None:
+    """otel-llm's content event: messages in structured form (nested maps and arrays), as on events."""
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=f"{endpoint}/v1/logs")))
+    message = {"role": "user", "parts": [{"type": "text", "content": f"structured-event: my key {OPENAI_KEY}"}]}
+    provider.get_logger("test").emit(
+        event_name="gen_ai.client.inference.operation.details",
+        attributes={"gen_ai.input.messages": [message], "gen_ai.request.model": "gpt-4o-mini"},
+    )
+    provider.shutdown()
+
+
+@pytest.mark.parametrize("keep_content", [False, True])
+def test_structured_content_events_are_dropped_or_masked(
+    tmp_path: Path, tempo: OtlpReceiver, keep_content: bool
+) -> None:
+    """Content events carry nested messages: dropped by default; kept when allowed, with secrets inside
+    the nested parts still masked (the debug exporter shows what a logs backend would receive)."""
+    collector = Collector(
+        tmp_path,
+        tempo.endpoint,
+        OTEL_LLM_COLLECTOR_KEEP_CONTENT=str(keep_content).lower(),
+        OTEL_LLM_COLLECTOR_DEBUG_EXPORTER="debug",
+        OTEL_LLM_COLLECTOR_DEBUG_VERBOSITY="detailed",
+    ).start()
+    try:
+        _send_content_event(collector.otlp_http)
+        wait_until(lambda: "gen_ai.request.model" in collector.log(), 20, "the event in the debug exporter's output")
+        log = collector.log()
+    finally:
+        collector.stop()
+    assert OPENAI_KEY not in log
+    assert ("structured-event: my key ****" in log) is keep_content
+    assert ("gen_ai.input.messages" in log) is keep_content
 
 
 def test_debug_exporter_off_by_default(tmp_path: Path, tempo: OtlpReceiver) -> None:

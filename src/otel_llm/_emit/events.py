@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 from opentelemetry import trace
 from opentelemetry._logs import Logger
 
 from .. import _names as n
 from .._record import InvocationRecord
-from .attributes import AttributeValue
+from .attributes import span_attributes
+
+_EVENT_PREFIXES = ("gen_ai.", "server.", "error.")
 
 
 class ContentEventEmitter:
@@ -20,25 +24,24 @@ class ContentEventEmitter:
         content = record.content
         if content is None:
             return
-        attributes: dict[str, AttributeValue] = {n.GEN_AI_OPERATION_NAME: record.operation}
-        if record.provider:
-            attributes[n.GEN_AI_PROVIDER_NAME] = record.provider
-        if record.request_model:
-            attributes[n.GEN_AI_REQUEST_MODEL] = record.request_model
-        if record.response_model:
-            attributes[n.GEN_AI_RESPONSE_MODEL] = record.response_model
-        if record.response_id:
-            attributes[n.GEN_AI_RESPONSE_ID] = record.response_id
-        if content.input_messages:
-            attributes[n.GEN_AI_INPUT_MESSAGES] = content.input_messages
-        if content.output_messages:
-            attributes[n.GEN_AI_OUTPUT_MESSAGES] = content.output_messages
-        if content.system_instructions:
-            attributes[n.GEN_AI_SYSTEM_INSTRUCTIONS] = content.system_instructions
+        # The span's conventions attributes (operation, provider, request, response, usage,
+        # server, error.type), so the event stands alone; not otel-llm's own.
+        attributes: dict[str, object] = {
+            key: value for key, value in span_attributes(record).items() if key.startswith(_EVENT_PREFIXES)
+        }
+        # The conventions: content "MUST be recorded in structured form" on events (it is a JSON
+        # string only on spans). The capped JSON is always valid, so parsing it keeps the cap.
+        for key, value in (
+            (n.GEN_AI_INPUT_MESSAGES, content.input_messages),
+            (n.GEN_AI_OUTPUT_MESSAGES, content.output_messages),
+            (n.GEN_AI_SYSTEM_INSTRUCTIONS, content.system_instructions),
+        ):
+            if value:
+                attributes[key] = json.loads(value)
         context = trace.set_span_in_context(span) if span is not None else None
         self._logger.emit(
             timestamp=record.end_ns,
             context=context,
-            attributes=attributes,
+            attributes=attributes,  # type: ignore[arg-type]  # AnyValue: nested lists and maps
             event_name=n.GEN_AI_INFERENCE_DETAILS_EVENT,
         )
