@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from otel_llm import LiteLLMInstrumentor
 from otel_llm._config import ContentMode, resolve
 from tests.conftest import Signals, wait_for
-from tests.fakes import FakeOpenAI
+from tests.fakes import FakeAnthropic, FakeOpenAI
 
 SECRET_PROMPT = "my private question about zebras"
 MESSAGES = [
@@ -76,6 +77,27 @@ def test_span_only(instrument_with: object, signals: Signals, fake_openai: FakeO
         {"role": "assistant", "parts": [{"type": "text", "content": fake_openai.reply}], "finish_reason": "stop"}
     ]
     assert events == []
+
+
+async def test_a_separate_system_prompt_is_the_system_message(
+    instrument_with: object, signals: Signals, fake_anthropic: FakeAnthropic
+) -> None:
+    """Anthropic's `system` (as Claude Code sends it through /v1/messages) arrives inside LiteLLM's
+    history: the first input message, role `system`; no gen_ai.system_instructions besides."""
+    instrument_with("SPAN_ONLY")  # type: ignore[operator]
+    await litellm.anthropic_messages(
+        model="anthropic/claude-haiku-4-5-20251001",
+        system="You are a careful reviewer.",
+        messages=[{"role": "user", "content": SECRET_PROMPT}],
+        max_tokens=50,
+        api_base=fake_anthropic.api_base,
+        api_key="sk-ant-test",
+    )
+    (span,) = await asyncio.to_thread(signals.wait_spans, 1)
+    inputs = json.loads(str(span.attributes["gen_ai.input.messages"]))
+    assert inputs[0] == {"role": "system", "parts": [{"type": "text", "content": "You are a careful reviewer."}]}
+    assert inputs[1]["role"] == "user"
+    assert "gen_ai.system_instructions" not in span.attributes
 
 
 def test_event_only(instrument_with: object, signals: Signals, fake_openai: FakeOpenAI) -> None:

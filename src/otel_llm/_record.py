@@ -83,7 +83,6 @@ class Content:
 
     input_messages: str | None = None
     output_messages: str | None = None
-    system_instructions: str | None = None
 
 
 @dataclass

@@ -34,7 +34,6 @@ class ContentEventEmitter:
         for key, value in (
             (n.GEN_AI_INPUT_MESSAGES, content.input_messages),
             (n.GEN_AI_OUTPUT_MESSAGES, content.output_messages),
-            (n.GEN_AI_SYSTEM_INSTRUCTIONS, content.system_instructions),
         ):
             if value:
                 attributes[key] = json.loads(value)

@@ -63,8 +63,6 @@ class SpanEmitter:
                 attributes[n.GEN_AI_INPUT_MESSAGES] = record.content.input_messages
             if record.content.output_messages:
                 attributes[n.GEN_AI_OUTPUT_MESSAGES] = record.content.output_messages
-            if record.content.system_instructions:
-                attributes[n.GEN_AI_SYSTEM_INSTRUCTIONS] = record.content.system_instructions
         if live_span is not None:
             span = live_span
             span.update_name(name)
