@@ -88,6 +88,7 @@ FALLBACK_FROM: Final = "otel_llm.fallback.from_model_group"
 FALLBACK_TO: Final = "otel_llm.fallback.to_model_group"
 RETRY_MODEL_GROUP: Final = "otel_llm.retry.model_group"
 SPAN_INCOMPLETE: Final = "otel_llm.span.incomplete"  # LiteLLM never delivered its callback
+STREAM_ABANDONED: Final = "otel_llm.stream.abandoned"  # the caller let go before the stream's end
 ACCOUNTING_ISSUE: Final = "otel_llm.accounting.issue"  # usage_estimated | usage_missing | cost_unpriced
 INTERNAL_COMPONENT: Final = "otel_llm.component"
 

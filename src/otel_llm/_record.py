@@ -160,6 +160,7 @@ class InvocationRecord:
     headroom: Headroom = field(default_factory=Headroom)
     content: Content | None = None
     incomplete: bool = False  # finished without LiteLLM's callback
+    stream_abandoned: bool = False  # the caller let go of the stream before its end
 
     @property
     def failed(self) -> bool:

@@ -82,6 +82,23 @@ def stream_ended(call: LiveCall, error: BaseException | None) -> None:
         finish(call, None, complete=True)
 
 
+def stream_abandoned(call: LiveCall, finalizing: bool) -> None:
+    """The caller let go of the stream before its end: the attempt ends now, marked abandoned.
+
+    Only marks the call (plain attribute writes, safe from a finalizer); the sweeper finishes it
+    within a second.
+    """
+    if call.stream_done or call.abandoned_ns is not None:
+        return
+    if not finalizing and call.pending_record is not None:
+        # LiteLLM has reported the whole stream already; only our proxy had not seen the end.
+        stream_ended(call, None)
+        return
+    call.abandoned_ns = call.now_ns()
+    if not finalizing:
+        REGISTRY.wake()
+
+
 def observe_loop_now(call: LiveCall) -> None:
     """Block mode: feed the loop detector from the returned response, before LiteLLM's report.
 
@@ -117,10 +134,18 @@ def _keep_loop_outcome(call: LiveCall, record: InvocationRecord) -> None:
 def _merge(call: LiveCall, record: InvocationRecord) -> None:
     record.call_id = call.call_id
     record.start_ns = call.start_ns
-    if call.end_ns is not None:
+    if call.abandoned_ns is not None and call.end_ns is None:
+        record.end_ns = call.abandoned_ns
+        record.stream_abandoned = True
+    elif call.end_ns is not None:
         record.end_ns = call.end_ns
     elif record.end_ns is None or record.end_ns < call.start_ns:
-        record.end_ns = call.now_ns()
+        # Never reported, swept after the callback timeout: a stream read part-way ends at its
+        # last chunk (the sweep is up to a minute later); anything else at the sweep.
+        if call.streaming and call.last_chunk_mono is not None:
+            record.end_ns = call.start_ns + (call.last_chunk_mono - call.start_mono)
+        else:
+            record.end_ns = call.now_ns()
     if call.first_chunk_ns is not None:
         record.first_chunk_ns = call.first_chunk_ns
         record.chunk_intervals_s = tuple(call.chunk_intervals_s)

@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -50,6 +50,8 @@ class LiveCall:
     chunk_intervals_s: list[float] = field(default_factory=list)
     streaming: bool = False
     stream_done: bool = False
+    # When the caller let go of its stream before the end (epoch ns); the sweeper finishes it.
+    abandoned_ns: int | None = None
     error: BaseException | None = None
     response: object = None
     pending_record: InvocationRecord | None = None
@@ -89,6 +91,7 @@ class LiveCall:
 
 Finisher = Callable[[LiveCall, InvocationRecord | None], None]
 _CLAIMS_LIMIT: Final = 20000
+_DEFERRED_LIMIT: Final = 10000
 
 
 class LiveRegistry:
@@ -107,7 +110,13 @@ class LiveRegistry:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._finisher: Finisher | None = None
+        # Work a finalizer hands over (it may not take locks): appending to a deque is atomic.
+        self._deferred: deque[Callable[[], None]] = deque(maxlen=_DEFERRED_LIMIT)
         os.register_at_fork(after_in_child=self._after_fork)
+
+    def defer(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on the sweeper thread at its next tick (lock-free: safe from ``__del__``)."""
+        self._deferred.append(work)
 
     def set_finisher(self, finisher: Finisher) -> None:
         """How a call is finished without its callback (set by the capture layer)."""
@@ -201,6 +210,7 @@ class LiveRegistry:
             self._by_call_id.clear()
         for call in calls:
             self._finish_incomplete(call)
+        self._run_deferred()
 
     def sweep(self, now_mono: int | None = None) -> int:
         """Finish calls idle past their callback timeout; returns how many."""
@@ -209,13 +219,26 @@ class LiveRegistry:
         with self._lock:
             for key, call in list(self._calls.items()):
                 timeout_ns = int(call.telemetry.config.callback_timeout_s * 1e9)
-                if now_mono - call.last_activity_mono >= timeout_ns:
+                if call.abandoned_ns is not None or now_mono - call.last_activity_mono >= timeout_ns:
                     expired.append(call)
                     del self._calls[key]
                     self._unindex(call)
         for call in expired:
             self._finish_incomplete(call)
+        # After the attempts: a Router request deferred by its stream's finalizer ends after them.
+        self._run_deferred()
         return len(expired)
+
+    def _run_deferred(self) -> None:
+        while self._deferred:
+            try:
+                work = self._deferred.popleft()
+            except IndexError:  # taken by a concurrent run (the exit flush and the sweeper)
+                return
+            try:
+                work()
+            except Exception as error:  # noqa: BLE001  # the boundary: see _errors
+                _errors.report("capture.live", error)
 
     def _finish_incomplete(self, call: LiveCall) -> None:
         try:
@@ -228,6 +251,10 @@ class LiveRegistry:
         thread = threading.Thread(target=self._sweep_loop, name="otel-llm-live-sweeper", daemon=True)
         self._thread = thread
         thread.start()
+
+    def wake(self) -> None:
+        """Sweep now (a stream was abandoned), not at the next tick."""
+        self._wake.set()
 
     def _sweep_loop(self) -> None:
         while True:
@@ -246,6 +273,7 @@ class LiveRegistry:
         self._calls = OrderedDict()
         self._by_call_id = {}
         self._reported_failures = OrderedDict()
+        self._deferred = deque(maxlen=_DEFERRED_LIMIT)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None

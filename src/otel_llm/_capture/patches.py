@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _errors, _providers
 from .._emit.telemetry import Telemetry
-from .complete import attempt_failed, error_message, observe_loop_now, stream_ended
+from .complete import attempt_failed, error_message, observe_loop_now, stream_abandoned, stream_ended
 from .fields import count, mapping, text
 from .live import REGISTRY, LiveCall
 from .loop_check import check_loop_guard
@@ -208,7 +208,12 @@ def _attempt_returned(call: LiveCall, result: Any) -> Any:
             call.telemetry.config.attribute_max_length,
         )
     if call.streaming and is_stream(result):
-        return observe(result, call.mark_chunk, lambda error: stream_ended(call, error))
+        return observe(
+            result,
+            call.mark_chunk,
+            lambda error: stream_ended(call, error),
+            lambda finalizing: stream_abandoned(call, finalizing),
+        )
     if call.telemetry.config.loop_mode == "block":
         observe_loop_now(call)
     return result
@@ -313,10 +318,22 @@ def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
         except Exception as report_error:  # noqa: BLE001
             _errors.report("capture.router", report_error)
 
+    def abandoned(request: RouterRequest, finalizing: bool) -> None:
+        # The caller let go of the stream: the request ends now (from a finalizer, on the
+        # sweeper's thread, after the abandoned attempt it waits for).
+        REGISTRY.defer(lambda: finish(request, None))
+        if not finalizing:
+            REGISTRY.wake()
+
     def returned(request: RouterRequest, result: Any, kwargs: Mapping[str, Any]) -> Any:
         try:
             if kwargs.get("stream") is True and is_stream(result):
-                return observe(result, lambda: None, lambda error: finish(request, error))
+                return observe(
+                    result,
+                    lambda: None,
+                    lambda error: finish(request, error),
+                    lambda finalizing: abandoned(request, finalizing),
+                )
         except Exception as error:  # noqa: BLE001
             _errors.report("capture.router", error)
         finish(request, None)

@@ -2,12 +2,15 @@
 
 The proxy forwards every attribute to LiteLLM's stream object (``isinstance`` still
 holds) and only times ``__next__``/``__anext__``: first chunk, gaps between chunks,
-and the end of the stream.
+and the end of the stream. A caller that lets go before the end (``close()``, leaving a
+``with`` block, or dropping the stream) is reported as an abandoned stream, so the attempt
+ends then, not when the callback timeout sweeps it a minute later.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import TracebackType
 
 import wrapt
 
@@ -15,6 +18,9 @@ from .. import _errors
 
 OnChunk = Callable[[], None]
 OnEnd = Callable[[BaseException | None], None]
+# Called once when the caller lets go before the end; True from the finalizer, where only
+# lock-free work is safe (the garbage collector can run it inside any other code).
+OnAbandon = Callable[[bool], None]
 
 
 def is_stream(result: object) -> bool:
@@ -24,10 +30,11 @@ def is_stream(result: object) -> bool:
 class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies any stream type
     """A transparent proxy that reports chunk timing and the end of a stream."""
 
-    def __init__(self, wrapped: object, on_chunk: OnChunk, on_end: OnEnd) -> None:
+    def __init__(self, wrapped: object, on_chunk: OnChunk, on_end: OnEnd, on_abandon: OnAbandon | None = None) -> None:
         super().__init__(wrapped)
         self._self_on_chunk = on_chunk
         self._self_on_end = on_end
+        self._self_on_abandon = on_abandon
         self._self_ended = False
 
     def _self_notify_chunk(self) -> None:
@@ -44,6 +51,64 @@ class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies an
             self._self_on_end(error)
         except Exception as report_error:  # noqa: BLE001
             _errors.report("capture.stream", report_error)
+
+    def _self_notify_abandon(self, finalizing: bool) -> None:
+        if self._self_ended or self._self_on_abandon is None:
+            return
+        self._self_ended = True
+        try:
+            self._self_on_abandon(finalizing)
+        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
+            if not finalizing:  # reporting logs, and logging takes locks: not from a finalizer
+                _errors.report("capture.stream", error)
+
+    # Letting go early. Each looks the wrapped method up first, so a stream without it still
+    # raises AttributeError as it would unwrapped; ``with`` binds this proxy, not the stream.
+    # The wrapped stream is closed first: a Router request's stream wraps its attempt's, and
+    # the attempt is let go before the request.
+    def close(self) -> object:
+        close = self.__wrapped__.close
+        try:
+            return close()
+        finally:
+            self._self_notify_abandon(False)
+
+    async def aclose(self) -> object:
+        aclose = self.__wrapped__.aclose
+        try:
+            return await aclose()
+        finally:
+            self._self_notify_abandon(False)
+
+    def __enter__(self) -> ObservedStream:
+        type(self.__wrapped__).__enter__(self.__wrapped__)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        exit_ = type(self.__wrapped__).__exit__
+        try:
+            return exit_(self.__wrapped__, exc_type, exc, tb)  # type: ignore[no-any-return]
+        finally:
+            self._self_notify_abandon(False)
+
+    async def __aenter__(self) -> ObservedStream:
+        await type(self.__wrapped__).__aenter__(self.__wrapped__)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        aexit = type(self.__wrapped__).__aexit__
+        try:
+            return await aexit(self.__wrapped__, exc_type, exc, tb)  # type: ignore[no-any-return]
+        finally:
+            self._self_notify_abandon(False)
+
+    def __del__(self) -> None:
+        if hasattr(self, "_self_ended"):  # not when __init__ failed
+            self._self_notify_abandon(True)
 
     def __iter__(self) -> ObservedStream:
         return self
@@ -99,7 +164,7 @@ class ObservedLazyStream(ObservedStream):
             raise
 
 
-def observe(stream: object, on_chunk: OnChunk, on_end: OnEnd) -> ObservedStream:
+def observe(stream: object, on_chunk: OnChunk, on_end: OnEnd, on_abandon: OnAbandon | None = None) -> ObservedStream:
     """``stream`` observed chunk by chunk (and as it opens, when it opens lazily)."""
     lazy = callable(getattr(stream, "fetch_stream", None)) and callable(getattr(stream, "fetch_sync_stream", None))
-    return (ObservedLazyStream if lazy else ObservedStream)(stream, on_chunk, on_end)
+    return (ObservedLazyStream if lazy else ObservedStream)(stream, on_chunk, on_end, on_abandon)

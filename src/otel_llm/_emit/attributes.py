@@ -58,6 +58,7 @@ def span_attributes(record: InvocationRecord) -> dict[str, AttributeValue]:
         (n.ATTEMPT_RETRY_INDEX, record.retry_index or None),
         (n.ATTEMPT_FALLBACK_DEPTH, record.fallback_depth or None),
         (n.SPAN_INCOMPLETE, record.incomplete or None),
+        (n.STREAM_ABANDONED, record.stream_abandoned or None),
         (n.KEY_ALIAS, record.attribution.key_alias),
         (n.KEY_HASH, record.attribution.key_hash),
         (n.TEAM_ID, record.attribution.team_id),
