@@ -81,7 +81,10 @@ class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies an
             self._self_notify_abandon(False)
 
     def __enter__(self) -> ObservedStream:
-        type(self.__wrapped__).__enter__(self.__wrapped__)
+        enter = getattr(type(self.__wrapped__), "__enter__", None)
+        if enter is None:  # as ``with`` says of the stream itself (LiteLLM before 1.108 has none)
+            raise TypeError(f"{type(self.__wrapped__).__name__!r} object does not support the context manager protocol")
+        enter(self.__wrapped__)
         return self
 
     def __exit__(
@@ -94,7 +97,12 @@ class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies an
             self._self_notify_abandon(False)
 
     async def __aenter__(self) -> ObservedStream:
-        await type(self.__wrapped__).__aenter__(self.__wrapped__)
+        aenter = getattr(type(self.__wrapped__), "__aenter__", None)
+        if aenter is None:
+            raise TypeError(
+                f"{type(self.__wrapped__).__name__!r} object does not support the asynchronous context manager protocol"
+            )
+        await aenter(self.__wrapped__)
         return self
 
     async def __aexit__(
