@@ -165,7 +165,7 @@ def span_encoding(
     user), captured from a real provider; both encoders run on the same batch, interleaved.
     """
     try:
-        from otel_llm._proxy import span_wire  # noqa: PLC0415
+        from otel_llm._export import span_wire  # noqa: PLC0415
     except ImportError:  # older otel-llm: the SDK's encoder only
         return {}
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: PLC0415

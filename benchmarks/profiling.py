@@ -75,7 +75,7 @@ TARGETS = (
     ("opentelemetry.sdk.metrics._internal.instrument", "_Counter", "add"),
     ("opentelemetry.sdk.metrics._internal.instrument", "_UpDownCounter", "add"),
     ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter", "export"),
-    ("otel_llm._proxy.span_exporter", "WireSpanExporter", "export"),
+    ("otel_llm._export.span_exporter", "WireSpanExporter", "export"),
     ("opentelemetry.propagate", None, "extract"),
 )
 totals, counts, lock = {}, {}, threading.Lock()

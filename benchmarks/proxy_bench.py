@@ -106,7 +106,7 @@ if _path:
 
         OTLPSpanExporter.export = counting(OTLPSpanExporter.export)
         try:
-            from otel_llm._proxy.span_exporter import WireSpanExporter
+            from otel_llm._export.span_exporter import WireSpanExporter
         except ImportError:  # a proxy without otel-llm
             pass
         else:

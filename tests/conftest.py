@@ -163,6 +163,14 @@ def signals() -> Iterator[Signals]:
 
 
 @pytest.fixture(autouse=True)
+def report_setting_problems_again() -> None:
+    """Each test sees setting problems logged (the runtime logs each once per process)."""
+    from otel_llm._config import forget_reported_problems
+
+    forget_reported_problems()
+
+
+@pytest.fixture(autouse=True)
 def strict_internal_errors() -> Iterator[None]:
     """Internal telemetry errors fail the test, even when LiteLLM swallowed them."""
     _errors.set_strict(True)

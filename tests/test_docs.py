@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from otel_llm import _names
+from otel_llm._config import default_text
 from otel_llm._settings import SETTINGS
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -24,7 +25,7 @@ def test_every_name_is_documented() -> None:
 def test_every_setting_is_documented_with_its_default() -> None:
     """Each environment variable appears in the README's table with its default."""
     for setting in SETTINGS:
-        assert f"| `{setting.env}` | `{setting.default}` |" in README, setting.env
+        assert f"| `{setting.env}` | `{default_text(setting)}` |" in README, setting.env
 
 
 def test_readme_runs_what_ci_runs() -> None:

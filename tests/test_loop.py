@@ -276,7 +276,7 @@ def test_a_bad_redis_url_is_reported_without_its_password_and_ignored(caplog: py
     """Not a Redis URL: the warning names the setting and the fix, never the value (it may hold a password)."""
     config = resolve({"OTEL_LLM_LOOP_REDIS_URL": "redis//:hunter2@localhost:6379"})
     assert config.loop_redis_url is None
-    assert "OTEL_LLM_LOOP_REDIS_URL is not a Redis URL: set redis://" in caplog.text
+    assert "OTEL_LLM_LOOP_REDIS_URL is invalid: set redis://" in caplog.text
     assert "hunter2" not in caplog.text
 
 

@@ -20,9 +20,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 
 from otel_llm._config import resolve
+from otel_llm._export.setup import SPAN_BATCH_SIZE, span_processor
 from otel_llm._proxy.callback import _instrument_http_clients
 from otel_llm._proxy.fastapi_telemetry import configure_fastapi_telemetry
-from otel_llm._proxy.setup import SPAN_BATCH_SIZE, span_processor
 from tests.conftest import Signals
 
 

@@ -27,9 +27,10 @@ from opentelemetry.trace.span import TraceState
 from pytest_httpserver import HTTPServer
 
 from otel_llm import _errors
-from otel_llm._proxy import span_exporter, span_wire
-from otel_llm._proxy.setup import _otlp_span_exporter
-from otel_llm._proxy.span_exporter import WireSpanExporter, _sdk_internals_known
+from otel_llm._config import resolve
+from otel_llm._export import span_exporter, span_wire
+from otel_llm._export.setup import _otlp_span_exporter
+from otel_llm._export.span_exporter import WireSpanExporter, _sdk_internals_known
 from tests.otlp_receiver import OtlpReceiver
 
 INT64_MAX = (1 << 63) - 1
@@ -309,10 +310,11 @@ def test_the_proxy_exports_with_the_wire_encoder_by_default(
 
 
 def test_the_sdk_encoder_is_one_setting_away(caplog: pytest.LogCaptureFixture) -> None:
-    plain = _otlp_span_exporter({"OTEL_LLM_PROXY_SPAN_ENCODER": "SDK"}, None)
+    plain = _otlp_span_exporter({}, None, resolve({"OTEL_LLM_PROXY_SPAN_ENCODER": "SDK"}).proxy_span_encoder)
     assert type(plain) is OTLPSpanExporter
     with caplog.at_level(logging.WARNING, logger="otel_llm"):
-        fallback = _otlp_span_exporter({"OTEL_LLM_PROXY_SPAN_ENCODER": "fast"}, None)
+        encoder = resolve({"OTEL_LLM_PROXY_SPAN_ENCODER": "fast"}).proxy_span_encoder
+    fallback = _otlp_span_exporter({}, None, encoder)
     assert isinstance(fallback, WireSpanExporter)
     assert "OTEL_LLM_PROXY_SPAN_ENCODER" in caplog.text and "wire, sdk" in caplog.text
     grpc = _otlp_span_exporter({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc"}, None)

@@ -49,8 +49,8 @@ def test_unknown_prefixed_setting_is_reported_once(caplog: pytest.LogCaptureFixt
         resolve({"OTEL_LLM_CALLBAK_TIMEOUT": "5"})
         resolve({"OTEL_LLM_CALLBAK_TIMEOUT": "5"})
     assert [r.getMessage() for r in caplog.records if "OTEL_LLM_CALLBAK_TIMEOUT" in r.getMessage()] == [
-        "otel-llm: unknown setting OTEL_LLM_CALLBAK_TIMEOUT is ignored. "
-        "Check the spelling against the README's environment table."
+        "otel-llm: unknown setting OTEL_LLM_CALLBAK_TIMEOUT is ignored: did you mean OTEL_LLM_CALLBACK_TIMEOUT? "
+        "Rename it, or unset OTEL_LLM_CALLBAK_TIMEOUT."
     ]
 
 
@@ -221,7 +221,7 @@ def test_url_attributes_lose_credentials_as_spans_start(value: str, expected: st
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from otel_llm._proxy.url_redaction import UrlRedactingSpanProcessor
+    from otel_llm._export.url_redaction import UrlRedactingSpanProcessor
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

@@ -9,11 +9,12 @@ exceptions raised inside callbacks, so raising alone would let bugs hide there.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Final
+
+from . import _settings
 
 _log: Final = logging.getLogger("otel_llm")
 _LOG_INTERVAL_S: Final = 60.0
@@ -21,7 +22,7 @@ _LOG_INTERVAL_S: Final = 60.0
 _lock: Final = threading.Lock()
 _last_logged: dict[str, float] = {}
 _counts: dict[str, int] = {}
-_strict: bool = os.environ.get("OTEL_LLM_RAISE_INTERNAL_ERRORS", "").strip().lower() in ("1", "true", "yes", "on")
+_strict: bool = _settings.read("OTEL_LLM_RAISE_INTERNAL_ERRORS") is True
 _seen_in_strict: list[BaseException] = []
 _count_sinks: list[Callable[[str], None]] = []
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from ._export.setup import ConfigurationError
 from ._proxy.callback import ProxyCallback
-from ._proxy.setup import ConfigurationError
 
 __all__ = ["ConfigurationError", "ProxyCallback", "callback"]  # noqa: F822  # callback: module __getattr__
 

@@ -220,10 +220,11 @@ def test_invalid_and_unknown_settings(
     bad = {"OTEL_LLM_EXPORTER": "promethus", "OTEL_LLM_LOOP_MODE": "blok", "OTEL_LLM_EXPORTR": "x"}
     for _ in range(2):  # the runtime reports an unknown name once per process; the doctor every time
         findings = {re.findall(r"OTEL_LLM_[A-Z_]+", f.message)[0]: f for f in doctor.check_settings(bad)}
-        assert findings["OTEL_LLM_EXPORTER"].level == doctor.ERROR and "otlp" in findings["OTEL_LLM_EXPORTER"].message
+        assert findings["OTEL_LLM_EXPORTER"].level == doctor.ERROR and "otlp" in findings["OTEL_LLM_EXPORTER"].fix
         assert findings["OTEL_LLM_LOOP_MODE"].level == doctor.ERROR
-        assert "observe, block, off" in findings["OTEL_LLM_LOOP_MODE"].message
-        assert "OTEL_LLM_LOOP_MODE" in findings["OTEL_LLM_LOOP_MODE"].fix
+        assert "'blok' is invalid" in findings["OTEL_LLM_LOOP_MODE"].message
+        assert "observe, block, off" in findings["OTEL_LLM_LOOP_MODE"].fix
+        assert "unset it for the default (observe)" in findings["OTEL_LLM_LOOP_MODE"].fix
         unknown = findings["OTEL_LLM_EXPORTR"]
         assert unknown.level == doctor.WARN and "did you mean OTEL_LLM_EXPORTER" in unknown.fix
     assert capsys.readouterr().err == ""  # reported as findings, not logged

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping
 from typing import Final
 
+from .. import _settings
 from .._record import Attribution, Headroom
 from .fields import count, mapping, money, strings, text
 
@@ -31,9 +32,9 @@ def key_hash_salt() -> bytes:
     global _salt
     if _salt is not None:
         return _salt
-    configured = os.environ.get("OTEL_LLM_KEY_HASH_SALT", "").strip()
+    configured = _settings.read("OTEL_LLM_KEY_HASH_SALT")
     master = os.environ.get("LITELLM_MASTER_KEY", "").strip() or _running_proxy_master_key()
-    if configured:
+    if isinstance(configured, str) and configured:
         _salt = configured.encode()
     elif master:
         # Stable across workers and replicas that share the master key, and secret with it.

@@ -28,13 +28,13 @@ from .._capture.fields import mapping, text
 from .._capture.parent import PARENT_KEY
 from .._capture.payload import build_record
 from .._config import resolve
+from .._export.setup import install_providers
+from .._export.shutdown import flush_before_reraised_signals
 from .._loop.guard import LoopBlockedError, refusal
 from ..callback import OtelLLMCallback
 from .fastapi_telemetry import configure_fastapi_telemetry
 from .pass_through import failure_payload
 from .requests import RequestSpans, end_request_span
-from .setup import install_providers
-from .shutdown import flush_before_reraised_signals
 
 _log: Final = logging.getLogger("otel_llm")
 _HTTP_INSTRUMENTORS: Final = (
@@ -76,7 +76,7 @@ class ProxyCallback(OtelLLMCallback):
     ) -> None:
         """``setup=False`` skips installing providers and instrumenting LiteLLM (tests, embedding)."""
         config = resolve()
-        headroom_provider = install_providers(content_mode=config.content_mode) if setup else None
+        headroom_provider = install_providers(config) if setup else None
         super().__init__(tracer_provider, meter_provider, logger_provider, headroom_meter_provider=headroom_provider)
         self._requests = RequestSpans()
         # One span fewer per request: the Router request's counts go on the SERVER span.

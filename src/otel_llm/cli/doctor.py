@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .._config import CONTENT_ENV, settings_of
 from .._redact import safe_url
 from . import module_available
 from .findings import ERROR, OK, WARN, Finding
 from .findings import section as _section
 from .gunicorn import check_gunicorn, gunicorn_master_starts_reaper
 from .master_key import check_master_key
-from .settings_check import check_settings, runtime_warnings
+from .settings_check import check_settings
 
 __all__ = [
     "ERROR",
@@ -100,7 +101,7 @@ def check_litellm_version() -> list[Finding]:
 
 
 def check_endpoint(env: Mapping[str, str], timeout_s: float = 2.0) -> list[Finding]:
-    exporter = env.get("OTEL_LLM_EXPORTER", "otlp").strip().lower()
+    exporter = settings_of(env).exporter
     findings = []
     if exporter == "prometheus":
         if module_available(PROMETHEUS_EXPORTER):
@@ -193,7 +194,7 @@ def _workers(env: Mapping[str, str], config: Mapping[str, Any] | None, workers: 
 def check_workers(env: Mapping[str, str], config: Mapping[str, Any] | None, workers: int | None) -> list[Finding]:
     count = _workers(env, config, workers)
     findings = []
-    if count > 1 and env.get("OTEL_LLM_EXPORTER", "").strip().lower() == "prometheus":
+    if count > 1 and settings_of(env).exporter == "prometheus":
         findings.append(
             Finding(
                 ERROR,
@@ -230,9 +231,10 @@ def check_workers(env: Mapping[str, str], config: Mapping[str, Any] | None, work
 
 def check_loop_windows(env: Mapping[str, str], workers: int) -> list[Finding]:
     """Loop detection across workers: shared through Redis, or each worker sees only its own calls."""
-    if env.get("OTEL_LLM_LOOP_MODE", "").strip().lower() == "off":
+    settings = settings_of(env)
+    if settings.loop_mode == "off":
         return []
-    if env.get("OTEL_LLM_LOOP_REDIS_URL", "").strip():
+    if settings.loop_redis_url:
         if module_available("redis"):
             return [Finding(OK, "loop windows", "shared across workers and replicas through Redis")]
         return [
@@ -299,12 +301,7 @@ def check_conflicts(env: Mapping[str, str], config: Mapping[str, Any] | None) ->
 
 
 def check_content(env: Mapping[str, str]) -> list[Finding]:
-    from .._config import _content_mode  # noqa: PLC0415
-    from .._settings import CONTENT_ENV  # noqa: PLC0415
-
-    raw = env.get(CONTENT_ENV, "")
-    with runtime_warnings():  # an invalid value is check_settings' finding
-        mode = _content_mode(raw).value if raw.strip() else "NO_CONTENT"
+    mode = settings_of(env).content_mode.value  # an invalid value is check_settings' finding
     if mode == "NO_CONTENT":
         return [Finding(OK, "content", "prompts and completions are not captured")]
     where = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .._config import settings_of
 from .findings import ERROR, OK, WARN, Finding, section
 
 MASTER_KEY_ENV = "LITELLM_MASTER_KEY"
@@ -80,7 +81,7 @@ def _environment_master_key(env: Mapping[str, str]) -> tuple[bool, Finding]:
 def check_master_key(env: Mapping[str, str], config: Mapping[str, Any] | None) -> list[Finding]:
     """The master key the proxy will run with, and how virtual key hashes are salted."""
     has_key, finding = _environment_master_key(env) if config is None else _config_master_key(env, config)
-    if _set(env.get(SALT_ENV)):
+    if settings_of(env).key_hash_salt:
         salt = Finding(OK, "key hashes", f"virtual key hashes are salted with {SALT_ENV}")
     elif has_key:
         salt = Finding(OK, "key hashes", "virtual key hashes are salted with a secret derived from the master key")

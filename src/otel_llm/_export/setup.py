@@ -24,7 +24,8 @@ from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from .._config import ContentMode, _from_env, _one_of, _positive_int
+from .. import _parse
+from .._config import Config
 from .export_guard import GuardedSpanExporter
 from .log_limits import limit_pipeline_warnings
 from .url_redaction import UrlRedactingSpanProcessor
@@ -38,8 +39,6 @@ DEFAULT_SERVICE_NAME: Final = "litellm-proxy"
 # often, ~0.5% of a proxy request's CPU.
 SPAN_BATCH_SIZE: Final = 64
 SDK_QUEUE_SIZE: Final = 2048  # OTEL_BSP_MAX_QUEUE_SIZE's default in the OpenTelemetry specification
-EXPORTERS: Final = ("otlp", "prometheus", "console", "none")
-SPAN_ENCODERS: Final = ("wire", "sdk")  # OTEL_LLM_PROXY_SPAN_ENCODER; see span_exporter.py
 
 
 class ConfigurationError(RuntimeError):
@@ -112,9 +111,10 @@ def span_processor(
 
     ``env`` is authoritative for the two sizes (the SDK itself would read ``os.environ``).
     """
-    queue = _from_env(env, "OTEL_BSP_MAX_QUEUE_SIZE", _positive_int, SDK_QUEUE_SIZE)
+    queue_env, batch_env = "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"
+    queue = _parse.or_default(queue_env, env.get(queue_env), _parse.positive_int, SDK_QUEUE_SIZE)
     # The SDK rejects a batch larger than the queue: a deliberately tiny queue caps the default.
-    batch = _from_env(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", _positive_int, min(SPAN_BATCH_SIZE, queue))
+    batch = _parse.or_default(batch_env, env.get(batch_env), _parse.positive_int, min(SPAN_BATCH_SIZE, queue))
     processor: BatchSpanProcessor = _with_self_metrics(
         lambda **kw: BatchSpanProcessor(exporter, max_queue_size=queue, max_export_batch_size=batch, **kw),
         meter_provider,
@@ -122,12 +122,14 @@ def span_processor(
     return processor
 
 
-def _otlp_span_exporter(env: Mapping[str, str], meter_provider: MeterProvider | None) -> SpanExporter:
+def _otlp_span_exporter(
+    env: Mapping[str, str], meter_provider: MeterProvider | None, encoder: str = "wire"
+) -> SpanExporter:
     if _otlp_protocol(env, "TRACES") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as Grpc  # noqa: PLC0415
 
         return _with_self_metrics(Grpc, meter_provider)  # type: ignore[no-any-return]
-    if _from_env(env, "OTEL_LLM_PROXY_SPAN_ENCODER", _one_of(SPAN_ENCODERS), "wire") == "wire":
+    if encoder == "wire":
         from .span_exporter import WireSpanExporter  # noqa: PLC0415
 
         return _with_self_metrics(WireSpanExporter, meter_provider)  # type: ignore[no-any-return]
@@ -185,14 +187,6 @@ def _prometheus_reader(env: Mapping[str, str]) -> MetricReader | None:
     return PrometheusMetricReader()
 
 
-def _exporter_choice(env: Mapping[str, str]) -> str:
-    raw = env.get("OTEL_LLM_EXPORTER", "otlp").strip().lower() or "otlp"
-    if raw not in EXPORTERS:
-        _log.warning("otel-llm: OTEL_LLM_EXPORTER=%r is invalid: set one of %s. Using otlp.", raw, ", ".join(EXPORTERS))
-        return "otlp"
-    return raw
-
-
 def _otlp_available() -> bool:
     try:
         import opentelemetry.exporter.otlp.proto.http  # noqa: F401, PLC0415
@@ -205,10 +199,8 @@ def _otlp_available() -> bool:
     return True
 
 
-def install_providers(
-    env: Mapping[str, str] | None = None, content_mode: ContentMode = ContentMode.NO_CONTENT
-) -> MeterProvider | None:
-    """Install global SDK providers from the environment unless some exist.
+def install_providers(config: Config, env: Mapping[str, str] | None = None) -> MeterProvider | None:
+    """Install global SDK providers from ``config`` and the SDK's ``OTEL_*`` environment unless some exist.
 
     Returns the meter provider for headroom gauges (None when existing providers are
     reused). Its resource has no ``service.instance.id``: a key's budget is the key's,
@@ -218,7 +210,7 @@ def install_providers(
     if sdk_installed():
         return None
     limit_pipeline_warnings()
-    choice = _exporter_choice(env)
+    choice = config.exporter
     resource = _resource(env)
     readers: list[MetricReader] = []
     if choice == "prometheus":
@@ -240,7 +232,7 @@ def install_providers(
     tracer_provider.add_span_processor(UrlRedactingSpanProcessor())
     traces_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     if choice == "otlp" or (choice == "prometheus" and traces_endpoint and _otlp_available()):
-        exporter = GuardedSpanExporter(_otlp_span_exporter(env, meter_provider))
+        exporter = GuardedSpanExporter(_otlp_span_exporter(env, meter_provider, config.proxy_span_encoder))
         tracer_provider.add_span_processor(span_processor(exporter, env, meter_provider))
     elif choice == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter  # noqa: PLC0415
@@ -248,7 +240,7 @@ def install_providers(
         tracer_provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
-    if content_mode.on_events and choice == "otlp":
+    if config.content_mode.on_events and choice == "otlp":
         _install_logger_provider(env, resource)
     _log.info(
         "otel-llm: installed OpenTelemetry providers (exporter=%s, resource=%s)", choice, dict(resource.attributes)
