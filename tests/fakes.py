@@ -48,6 +48,8 @@ class FakeOpenAI:
         self.model = CHAT_MODEL_SERVED
         self.delay_s = 0.0
         self.chunk_delay_s = 0.0
+        # Prompt tokens served from the provider's prompt cache (OpenAI's prompt_tokens_details.cached_tokens).
+        self.cached_tokens = 0
         self.headers = {"x-ratelimit-remaining-requests": "4999", "x-ratelimit-remaining-tokens": "159000"}
         server.expect_request(f"{prefix}/chat/completions").respond_with_handler(self._chat)
         server.expect_request(f"{prefix}/completions").respond_with_handler(self._completion)
@@ -84,9 +86,19 @@ class FakeOpenAI:
             "created": int(time.time()),
             "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": self.reply}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+            "usage": self._usage(prompt, completion),
         }
         return Response(json.dumps(payload), content_type="application/json", headers=self.headers)
+
+    def _usage(self, prompt: int, completion: int) -> dict[str, Any]:
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        if self.cached_tokens:
+            usage["prompt_tokens_details"] = {"cached_tokens": min(self.cached_tokens, prompt)}
+        return usage
 
     def _stream(self, body: dict[str, Any], prompt: int, completion: int, model: str) -> Response:
         base = {

@@ -7,7 +7,7 @@ import asyncio
 import litellm
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otel_llm._emit.metrics import DURATION_BUCKETS, TOKEN_BUCKETS
+from otel_llm._emit.instruments import DURATION_BUCKETS, TOKEN_BUCKETS
 from tests.conftest import Signals
 from tests.fakes import CHAT_MODEL_SERVED, FakeOpenAI
 

@@ -30,7 +30,7 @@ from otel_llm import _errors
 from otel_llm._config import resolve
 from otel_llm._export import span_exporter, span_wire
 from otel_llm._export.setup import _otlp_span_exporter
-from otel_llm._export.span_exporter import WireSpanExporter, _sdk_internals_known
+from otel_llm._export.span_exporter import WireSpanExporter, sdk_internals_known
 from tests.otlp_receiver import OtlpReceiver
 
 INT64_MAX = (1 << 63) - 1
@@ -371,7 +371,7 @@ def test_after_shutdown_nothing_is_sent(receiver: OtlpReceiver) -> None:
 def test_an_exporter_without_the_known_internals_exports_the_sdks_way(
     receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    assert not _sdk_internals_known(object())
+    assert not sdk_internals_known(object())
     monkeypatch.setattr(span_exporter, "_SEND_HELPERS", False)  # as with an exporter version lacking them
     with caplog.at_level(logging.INFO, logger="otel_llm"):
         exporter = WireSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")

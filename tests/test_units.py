@@ -104,13 +104,32 @@ def test_urls() -> None:
 
 
 def test_cardinality_cap(caplog: pytest.LogCaptureFixture) -> None:
-    """Past the cap, new values become _OTHER, known values keep working, and one warning is logged."""
-    limiter = CardinalityLimiter(limit=3)
+    """Past the cap, new values become _OTHER (each counted, by metric and attribute), known values keep
+    working, and one warning is logged."""
+    overflow: list[tuple[str, str]] = []
+    limiter = CardinalityLimiter(3, 3600.0, lambda metric, attribute: overflow.append((metric, attribute)))
     with caplog.at_level(logging.WARNING, logger="otel_llm"):
-        values = [limiter.limit({"model": f"m{i}", "op": "chat"})["model"] for i in range(10)]
+        values = [limiter.limit({"model": f"m{i}", "op": "chat"}, "some.metric")["model"] for i in range(10)]
     assert values == ["m0", "m1", "m2"] + ["_OTHER"] * 7
+    assert overflow == [("some.metric", "model")] * 7
     assert limiter.limit({"model": "m1"})["model"] == "m1"
-    assert len([r for r in caplog.records if "reached 3 distinct values" in r.getMessage()]) == 1
+    assert len([r for r in caplog.records if "has 3 distinct values" in r.getMessage()]) == 1
+
+
+def test_cardinality_cap_forgets_idle_values() -> None:
+    """A value not seen for the idle timeout frees its slot: a new key gets its own series instead of
+    _OTHER, while values in use keep theirs."""
+    now = [0.0]
+    limiter = CardinalityLimiter(2, 600.0, mono=lambda: now[0])
+    assert [limiter.limit({"key": k})["key"] for k in ("old", "busy", "new")] == ["old", "busy", "_OTHER"]
+    for _ in range(3):
+        now[0] += 300
+        assert limiter.limit({"key": "busy"})["key"] == "busy"
+    # "old" was last seen 900 s ago, "busy" just now: "new" takes old's slot, a third still waits.
+    assert limiter.limit({"key": "new"})["key"] == "new"
+    assert limiter.limit({"key": "third"})["key"] == "_OTHER"
+    assert limiter.limit({"key": "busy"})["key"] == "busy"
+    assert limiter.admitted("key") == 2
 
 
 def test_server_span_claims_are_once_per_span_and_bounded_by_live_spans() -> None:
@@ -165,9 +184,10 @@ def test_headroom_gauges_age_out_budgets_after_the_ttl_and_windowed_values_after
     """A key's budget stays reported for OTEL_LLM_HEADROOM_TTL after its last call; its rpm use and
     spend velocity (one-minute windows) stop after a minute: an idle key is not still at 90%."""
     from otel_llm._emit import headroom
+    from otel_llm._emit.store import MetricStore
 
     now = [1000.0]
-    store = headroom.HeadroomStore(ttl_s=300.0, clock=lambda: now[0])
+    store = headroom.HeadroomEmitter(MetricStore(3600.0, 100, 300.0, mono=lambda: now[0]), ttl_s=300.0)
     key = {"otel_llm.key.alias": "agent-alpha"}
     store.set_many(
         key,
@@ -186,8 +206,8 @@ def test_headroom_gauges_age_out_budgets_after_the_ttl_and_windowed_values_after
     assert store.fresh("otel_llm.key.budget.utilization") == [(key, 0.5)]
     now[0] += 240
     assert store.fresh("otel_llm.key.budget.utilization") == []
-    short = headroom.HeadroomStore(ttl_s=10.0, clock=lambda: now[0])
-    short.set("otel_llm.key.rpm.utilization", key, 0.9)
+    short = headroom.HeadroomEmitter(MetricStore(3600.0, 100, 10.0, mono=lambda: now[0]), ttl_s=10.0)
+    short.set_many(key, (("otel_llm.key.rpm.utilization", 0.9),))
     now[0] += 11
     assert short.fresh("otel_llm.key.rpm.utilization") == []
 

@@ -49,13 +49,16 @@ class Config:
     content_mode: ContentMode = ContentMode.NO_CONTENT
     content_max_length: int = 16384
     attribute_max_length: int = 512
-    metric_attribute_value_limit: int = 200
-    metric_series_limit: int = 1000
+    metric_attribute_value_limit: int = 20000
+    metric_series_limit: int = 100000
+    metric_idle_timeout_s: float = 3600.0
+    agent_from: tuple[str, ...] = ("metadata.agent_id",)
+    lean_path: bool = True
     callback_timeout_s: float = 60.0
     pending_limit: int = 10000
     exit_timeout_s: float = 5.0
     raise_internal_errors: bool = False
-    metric_attribution: frozenset[str] = frozenset({"key", "team"})
+    metric_attribution: frozenset[str] = frozenset({"key", "team", "agent"})
     key_hash_salt: str | None = field(default=None, repr=False)
     headroom_ttl_s: float = 300.0
     exporter: str = "otlp"
@@ -90,6 +93,8 @@ def default_text(setting: Setting) -> str:
         return "true" if value else "false"
     if isinstance(value, frozenset):
         return ",".join(sorted(value)) or "none"
+    if isinstance(value, tuple):
+        return ",".join(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

@@ -69,6 +69,15 @@ NAMESPACE: Final = "otel_llm"
 
 # Cost and accounting quality
 USAGE_COST: Final = "otel_llm.usage.cost"  # USD, from LiteLLM's own response_cost
+# LiteLLM's cost breakdown (USD): input (uncached), output, cache reads, cache creation, reasoning, tools
+COST_INPUT: Final = "otel_llm.cost.input"
+COST_OUTPUT: Final = "otel_llm.cost.output"
+COST_CACHE_READ: Final = "otel_llm.cost.cache_read"
+COST_CACHE_CREATION: Final = "otel_llm.cost.cache_creation"
+COST_REASONING: Final = "otel_llm.cost.reasoning"
+COST_TOOL: Final = "otel_llm.cost.tool"
+# USD the cache reads saved: what they would have cost at the model's input price, less what they cost.
+CACHE_SAVINGS: Final = "otel_llm.cache.savings"
 USAGE_SOURCE: Final = "otel_llm.usage.source"  # provider | estimated | missing
 COST_SOURCE: Final = "otel_llm.cost.source"  # litellm | unpriced
 CACHE_HIT: Final = "otel_llm.cache_hit"
@@ -90,6 +99,12 @@ RETRY_MODEL_GROUP: Final = "otel_llm.retry.model_group"
 SPAN_INCOMPLETE: Final = "otel_llm.span.incomplete"  # LiteLLM never delivered its callback
 STREAM_ABANDONED: Final = "otel_llm.stream.abandoned"  # the caller let go before the stream's end
 ACCOUNTING_ISSUE: Final = "otel_llm.accounting.issue"  # usage_estimated | usage_missing | cost_unpriced
+# input | output | cache_read | cache_creation | reasoning (the conventions settle only input and output;
+# cache reads and creation are part of input, reasoning part of output, as on spans)
+TOKEN_TYPE: Final = "otel_llm.token.type"
+COST_COMPONENT: Final = "otel_llm.cost.component"  # input | output | cache_read | cache_creation | reasoning | tool
+OVERFLOW_METRIC_NAME: Final = "otel_llm.metric.name"
+OVERFLOW_ATTRIBUTE: Final = "otel_llm.metric.attribute"  # the capped attribute, or (series) for a series cap
 INTERNAL_COMPONENT: Final = "otel_llm.component"
 
 # Attribution (proxy): virtual key, team, user, organisation, tags
@@ -100,6 +115,8 @@ TEAM_ALIAS: Final = "otel_llm.team.alias"
 ORG_ID: Final = "otel_llm.org.id"
 REQUEST_TAGS: Final = "otel_llm.request.tags"
 USER_ID: Final = _user.USER_ID  # LiteLLM's internal user that owns the key
+GEN_AI_AGENT_ID: Final = _gen_ai.GEN_AI_AGENT_ID  # the agent behind the call (x-litellm-agent-id, metadata)
+GEN_AI_AGENT_NAME: Final = _gen_ai.GEN_AI_AGENT_NAME
 ENDUSER_ID: Final = _enduser.ENDUSER_ID  # the end user the caller passed (``user``)
 
 # Runaway-loop detection
@@ -120,6 +137,15 @@ EVENT_LOOP_REFUSED: Final = "otel_llm.loop.refused"
 
 # Metrics of ours
 COST_METRIC: Final = "otel_llm.client.cost"
+# Per-key counters (cheap series; the histograms carry no key): requests, USD spent, tokens by type.
+REQUESTS_METRIC: Final = "otel_llm.client.requests"
+SPEND_METRIC: Final = "otel_llm.client.spend"
+TOKENS_METRIC: Final = "otel_llm.client.tokens"
+# Cost economics by model group, team and agent: USD by cost component, USD saved by prompt caching.
+COMPONENT_SPEND_METRIC: Final = "otel_llm.client.component_spend"
+CACHE_SAVINGS_METRIC: Final = "otel_llm.client.cache_savings"
+# Points a cap sent to _OTHER (by metric and attribute): the loss is counted, never silent.
+METRIC_OVERFLOW_METRIC: Final = "otel_llm.metric.overflow"
 RETRIES_METRIC: Final = "otel_llm.client.retries"
 FALLBACKS_METRIC: Final = "otel_llm.client.fallbacks"
 ACCOUNTING_ISSUES_METRIC: Final = "otel_llm.client.accounting_issues"

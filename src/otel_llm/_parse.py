@@ -105,6 +105,20 @@ def names(limit: int) -> Callable[[str], tuple[str, ...]]:
     return parse
 
 
+def sources(prefixes: tuple[str, ...], limit: int) -> Callable[[str], tuple[str, ...]]:
+    """A parser for a comma-separated list of at most ``limit`` ``<prefix><name>`` entries."""
+    parse_names = names(limit)
+
+    def parse(raw: str) -> tuple[str, ...]:
+        items = parse_names(raw)
+        if not all(any(item.startswith(prefix) and item != prefix for prefix in prefixes) for item in items):
+            shown = " or ".join(f"{prefix}<name>" for prefix in prefixes)
+            raise SettingError(f"list entries of the form {shown}, separated by commas")
+        return items
+
+    return parse
+
+
 # Schemes redis-py's from_url accepts.
 REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
 

@@ -32,6 +32,9 @@ class Attribution:
     end_user: str | None = None
     org_id: str | None = None
     tags: tuple[str, ...] = ()
+    # The agent behind the call (x-litellm-agent-id, request metadata, LiteLLM's agent registry).
+    agent_id: str | None = None
+    agent_name: str | None = None
 
 
 @dataclass
@@ -125,6 +128,11 @@ class InvocationRecord:
     reasoning_tokens: int | None = None
     embedding_dimensions: int | None = None
     cost_usd: float | None = None
+    # LiteLLM's cost breakdown: (component, USD) for input, output, cache_read, cache_creation,
+    # reasoning (part of output) and tool; only the components LiteLLM reported.
+    cost_components: tuple[tuple[str, float], ...] = ()
+    # USD the cache reads saved: their price at the model's input rate, less what they cost.
+    cache_savings_usd: float | None = None
     usage_source: str | None = None  # provider | estimated | missing
     cost_source: str | None = None  # litellm | unpriced
     cache_hit: bool | None = None

@@ -62,7 +62,7 @@ def content_mode(raw: str) -> ContentMode:
 LOOP_MODES: Final = ("observe", "block", "off")
 # How much of FastAPI's own telemetry the proxy keeps (see _proxy/fastapi_telemetry.py).
 FASTAPI_TELEMETRY_MODES: Final = ("server", "full", "off")
-ATTRIBUTION_CHOICES: Final = ("key", "team", "user", "end_user", "org")
+ATTRIBUTION_CHOICES: Final = ("key", "team", "user", "end_user", "org", "agent")
 EXPORTERS: Final = ("otlp", "prometheus", "console", "none")
 SPAN_ENCODERS: Final = ("wire", "sdk")  # see _export/span_exporter.py
 
@@ -104,13 +104,37 @@ SETTINGS: Final = (
         "OTEL_LLM_METRIC_ATTRIBUTE_VALUE_LIMIT",
         "metric_attribute_value_limit",
         p.positive_int,
-        "Distinct values kept per metric attribute; later values are reported as _OTHER.",
+        "Distinct values per metric attribute among those seen within OTEL_LLM_METRIC_IDLE_TIMEOUT; later values "
+        "are reported as _OTHER and counted in otel_llm.metric.overflow.",
     ),
     Setting(
         "OTEL_LLM_METRIC_SERIES_LIMIT",
         "metric_series_limit",
         p.positive_int,
-        "Distinct attribute combinations kept per metric; later ones keep only operation, provider and error type.",
+        "Series per metric; past it, a new series keeps only its bounded attributes (operation, provider, error "
+        "type, token type) and reports the rest as _OTHER, counted in otel_llm.metric.overflow.",
+    ),
+    Setting(
+        "OTEL_LLM_METRIC_IDLE_TIMEOUT",
+        "metric_idle_timeout_s",
+        p.seconds,
+        "Seconds after which an attribute value or series not seen again frees its slot and (where otel-llm builds "
+        "the pipeline) stops being exported; at least the metric export interval.",
+    ),
+    Setting(
+        "OTEL_LLM_AGENT_FROM",
+        "agent_from",
+        p.sources(("metadata.", "tag."), 16),
+        "Where the agent behind a call is named, first match wins: metadata.<key> (request metadata; LiteLLM puts "
+        "the x-litellm-agent-id header in metadata.agent_id) or tag.<prefix> (the first request tag with that "
+        "prefix, without it).",
+    ),
+    Setting(
+        "OTEL_LLM_LEAN_PATH",
+        "lean_path",
+        p.boolean,
+        "Where otel-llm builds the pipeline (the proxy, the demo): true aggregates its metrics in its own store "
+        "(bounded, idle series expire, ~20x cheaper per point); false uses the SDK's instruments.",
     ),
     Setting(
         "OTEL_LLM_CALLBACK_TIMEOUT",
@@ -134,7 +158,8 @@ SETTINGS: Final = (
         "OTEL_LLM_METRIC_ATTRIBUTION",
         "metric_attribution",
         p.subset_of(ATTRIBUTION_CHOICES),
-        "Who metrics are broken down by: any of key, team, user, end_user, org (or none); values stay capped.",
+        "Who metrics are broken down by: any of key, team, user, end_user, org, agent (or none); histograms take "
+        "only team, org and agent, the per-key counters all of them; values stay capped.",
     ),
     Setting(
         "OTEL_LLM_KEY_HASH_SALT",

@@ -22,7 +22,8 @@ from ._capture.dedupe import SEEN
 from ._capture.fields import mapping, text
 from ._capture.live import REGISTRY
 from ._capture.payload import build_record
-from ._emit.telemetry import Telemetry
+from ._emit.store import MetricStore
+from ._emit.telemetry import Flushable, Telemetry
 from ._names import NO_UPSTREAM_LLM_CALL_KEY
 
 __all__ = ["OtelLLMCallback"]
@@ -40,6 +41,9 @@ class OtelLLMCallback(CustomLogger):
         headroom_meter_provider: where budget and rate-limit gauges go, when they should
             not carry this process's identity (the proxy passes one); ``meter_provider``
             otherwise.
+        metric_store: otel-llm's own metric aggregation, when otel-llm built the readers that
+            export it (the proxy's and the demo's pipelines); SDK instruments otherwise.
+        flush_too: a reader flushed with the providers (the metric store's shared reader).
     """
 
     def __init__(
@@ -50,13 +54,21 @@ class OtelLLMCallback(CustomLogger):
         capture_content: str | None = None,
         *,
         headroom_meter_provider: MeterProvider | None = None,
+        metric_store: MetricStore | None = None,
+        flush_too: Flushable | None = None,
     ) -> None:
         super().__init__()
         self.config = _config.resolve(content_mode=capture_content)
         if self.config.raise_internal_errors:
             _errors.set_strict(True)
         self.telemetry = Telemetry(
-            self.config, tracer_provider, meter_provider, logger_provider, headroom_meter_provider
+            self.config,
+            tracer_provider,
+            meter_provider,
+            logger_provider,
+            headroom_meter_provider,
+            metric_store=metric_store,
+            flush_too=flush_too,
         )
         _lifecycle.watch(self.telemetry)
 

@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import sys
+import time
 from collections.abc import Mapping
 from typing import Final
 
@@ -83,6 +84,56 @@ def read_attribution(metadata: Mapping[str, object], payload: Mapping[str, objec
         org_id=text(metadata.get("user_api_key_org_id"), limit),
         tags=strings(payload.get("request_tags"), limit, limit=32),
     )
+
+
+def read_agent(
+    sources: tuple[str, ...],
+    request_metadata: Mapping[str, object],
+    metadata: Mapping[str, object],
+    tags: tuple[str, ...],
+    limit: int,
+) -> tuple[str | None, str | None]:
+    """(agent id, agent name): the first of ``sources`` (OTEL_LLM_AGENT_FROM) that names the agent
+    (``metadata.<key>`` in the request's or the logging metadata, ``tag.<prefix>`` in the request
+    tags), and its name from the request metadata's ``agent_name`` or LiteLLM's agent registry."""
+    agent: str | None = None
+    for source in sources:
+        if source.startswith("metadata."):
+            key = source[len("metadata.") :]
+            agent = text(request_metadata.get(key), limit) or text(metadata.get(key), limit)
+        elif source.startswith("tag."):
+            prefix = source[len("tag.") :]
+            agent = next((tag[len(prefix) :] for tag in tags if tag.startswith(prefix) and tag != prefix), None)
+        if agent:
+            break
+    if not agent:
+        return None, None
+    name = text(request_metadata.get("agent_name"), limit) or text(metadata.get("agent_name"), limit)
+    return agent, name or _registered_agent_name(agent, limit)
+
+
+_AGENT_NAMES_TTL_S: Final = 60.0
+_agent_names: dict[str, tuple[str | None, float]] = {}
+
+
+def _registered_agent_name(agent_id: str, limit: int) -> str | None:
+    """The name LiteLLM's agent registry (proxy) gives ``agent_id``, looked up at most once a minute."""
+    now = time.monotonic()
+    cached = _agent_names.get(agent_id)
+    if cached is not None and now - cached[1] < _AGENT_NAMES_TTL_S:
+        return cached[0]
+    registry = getattr(sys.modules.get("litellm.proxy.agent_endpoints.agent_registry"), "global_agent_registry", None)
+    name = None
+    lookup = getattr(registry, "get_agent_by_id", None)
+    if callable(lookup):
+        try:
+            name = text(getattr(lookup(agent_id), "agent_name", None), limit)
+        except Exception:  # noqa: BLE001  # LiteLLM's registry raising: no name, not a lost call
+            name = None
+    if len(_agent_names) >= 4096:
+        _agent_names.clear()
+    _agent_names[agent_id] = (name, now)
+    return name
 
 
 def _header(headers: Mapping[str, object], *names: str) -> int | None:

@@ -7,6 +7,7 @@ fields that are malformed.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 from .. import _providers
 from .._config import Config
@@ -14,7 +15,7 @@ from .._loop.fingerprint import fingerprints
 from .._record import InvocationRecord, RouteStep
 from .._redact import known_secrets, scrub, server_of
 from . import content as _content
-from .attribution import read_attribution, read_headroom
+from .attribution import read_agent, read_attribution, read_headroom
 from .fields import attr, count, epoch_ns, flag, mapping, money, number, strings, text, whole
 from .parent import carrier_from, metadata_of
 
@@ -70,6 +71,9 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
         record.response_model = record.request_model
     metadata = mapping(slo.get("metadata"))
     record.attribution = read_attribution(metadata, slo, limit)
+    record.attribution.agent_id, record.attribution.agent_name = read_agent(
+        config.agent_from, _request_metadata(kw), metadata, record.attribution.tags, limit
+    )
     if record.attribution.end_user is None and call_type != _providers.PASS_THROUGH_CALL_TYPE:
         # SDK calls: the OpenAI-style ``user`` parameter names the end user. (Pass-through calls
         # carry LiteLLM's placeholder "unknown" there.)
@@ -198,6 +202,7 @@ def _read_usage(
     record.cost_usd = money(slo.get("response_cost"))
     if record.cost_usd is None:
         record.cost_usd = money(mapping(slo.get("hidden_params")).get("response_cost"))
+    _read_cost_breakdown(record, slo)
     if slo.get("status") == "failure" or slo.get("error_str"):
         return
     tokens = (record.input_tokens or 0) + (record.output_tokens or 0)
@@ -220,6 +225,55 @@ def _read_usage(
 
 def _positive(value: int | None) -> int | None:
     return value if value else None
+
+
+# LiteLLM's cost_breakdown keys, by the component otel-llm names them.
+_BREAKDOWN: Final = (
+    ("input", "input_cost"),
+    ("output", "output_cost"),
+    ("cache_read", "cache_read_cost"),
+    ("cache_creation", "cache_creation_cost"),
+    ("reasoning", "reasoning_cost"),
+    ("tool", "tool_usage_cost"),
+)
+
+
+def _uncached_input(costs: Mapping[str, float | None], total: float | None) -> float | None:
+    """LiteLLM's input cost without its cache reads and writes, so the components add up to the total.
+
+    LiteLLM documents ``input_cost`` as the uncached input only, but some releases and providers
+    include the cache reads and writes in it: which one it is shows in what adds up to the total.
+    """
+    inp = costs["input"]
+    cached = (costs["cache_read"] or 0.0) + (costs["cache_creation"] or 0.0)
+    if inp is None or not cached or total is None:
+        return inp
+    rest = (costs["output"] or 0.0) + (costs["tool"] or 0.0)
+    tolerance = 1e-12 + 1e-6 * total
+    if abs(inp + rest - total) <= tolerance and abs(inp + cached + rest - total) > tolerance:
+        return max(0.0, inp - cached)
+    return inp
+
+
+def _read_cost_breakdown(record: InvocationRecord, slo: Mapping[str, object]) -> None:
+    """LiteLLM's cost components, and what the cache reads saved at the model's input price."""
+    breakdown = mapping(slo.get("cost_breakdown"))
+    costs = {component: money(breakdown.get(key)) for component, key in _BREAKDOWN}
+    costs["input"] = _uncached_input(costs, money(breakdown.get("total_cost")) or record.cost_usd)
+    record.cost_components = tuple((component, usd) for component, usd in costs.items() if usd is not None)
+    tokens = record.cache_read_tokens
+    if not tokens:
+        return
+    prices = mapping(mapping(slo.get("model_map_information")).get("model_map_value"))
+    input_rate = money(prices.get("input_cost_per_token"))
+    if input_rate is None:
+        return
+    paid = money(breakdown.get("cache_read_cost"))
+    if paid is None:
+        cache_rate = money(prices.get("cache_read_input_token_cost"))
+        paid = tokens * (input_rate if cache_rate is None else cache_rate)
+    saved = tokens * input_rate - paid
+    record.cache_savings_usd = saved if saved > 0 else None
 
 
 def _stream_usage_estimated(kw: Mapping[str, object], raw_provider: str | None) -> bool:

@@ -15,6 +15,17 @@ def span_name(operation: str, model: str | None) -> str:
     return f"{operation} {model}" if model else operation
 
 
+_COST_ATTRIBUTE: Final = {
+    "input": n.COST_INPUT,
+    "output": n.COST_OUTPUT,
+    "cache_read": n.COST_CACHE_READ,
+    "cache_creation": n.COST_CACHE_CREATION,
+    "reasoning": n.COST_REASONING,
+    "tool": n.COST_TOOL,
+}
+COST_COMPONENTS: Final = tuple(_COST_ATTRIBUTE)
+
+
 def span_attributes(record: InvocationRecord) -> dict[str, AttributeValue]:
     """Every attribute of an attempt span; no None, NaN or empty values."""
     attrs: dict[str, AttributeValue] = {n.GEN_AI_OPERATION_NAME: record.operation}
@@ -67,6 +78,10 @@ def span_attributes(record: InvocationRecord) -> dict[str, AttributeValue]:
         (n.ENDUSER_ID, record.attribution.end_user),
         (n.ORG_ID, record.attribution.org_id),
         (n.REQUEST_TAGS, record.attribution.tags or None),
+        (n.GEN_AI_AGENT_ID, record.attribution.agent_id),
+        (n.GEN_AI_AGENT_NAME, record.attribution.agent_name),
+        (n.CACHE_SAVINGS, record.cache_savings_usd),
+        *((_COST_ATTRIBUTE[component], usd) for component, usd in record.cost_components),
     )
     for key, value in optional:
         if value is not None:
@@ -74,7 +89,7 @@ def span_attributes(record: InvocationRecord) -> dict[str, AttributeValue]:
     return attrs
 
 
-# The only attributes a metric point may carry (besides gen_ai.token.type on token usage).
+# The only attributes a GenAI metric point may carry (besides the token type).
 METRIC_ATTRIBUTE_KEYS: Final = (
     n.GEN_AI_OPERATION_NAME,
     n.GEN_AI_PROVIDER_NAME,
@@ -82,7 +97,7 @@ METRIC_ATTRIBUTE_KEYS: Final = (
     n.GEN_AI_RESPONSE_MODEL,
     n.MODEL_GROUP,
     n.ERROR_TYPE,
-    # Opt-in attribution (OTEL_LLM_METRIC_ATTRIBUTION; key and team by default):
+    # Attribution (OTEL_LLM_METRIC_ATTRIBUTION; key, team and agent by default):
     n.KEY_HASH,
     n.KEY_ALIAS,
     n.TEAM_ID,
@@ -90,15 +105,14 @@ METRIC_ATTRIBUTE_KEYS: Final = (
     n.USER_ID,
     n.ENDUSER_ID,
     n.ORG_ID,
+    n.GEN_AI_AGENT_ID,
+    n.GEN_AI_AGENT_NAME,
 )
 
 
 def metric_attributes(record: InvocationRecord, attribution: frozenset[str] = frozenset()) -> dict[str, AttributeValue]:
-    """The small, low-cardinality attribute set shared by all metric points of a record.
-
-    ``attribution`` names who the metrics are broken down by (OTEL_LLM_METRIC_ATTRIBUTION);
-    each value is still capped by the cardinality limiter.
-    """
+    """What was called and how it ended: the model attributes shared by all metric points of a record,
+    plus who made the call as far as ``attribution`` names (each value is still capped)."""
     attrs: dict[str, AttributeValue] = {
         n.GEN_AI_OPERATION_NAME: record.operation,
         n.GEN_AI_PROVIDER_NAME: record.provider or n.UNKNOWN_VALUE,
@@ -128,6 +142,8 @@ def who_attributes(record: InvocationRecord, attribution: frozenset[str]) -> dic
         ("user", n.USER_ID, who.user_id),
         ("end_user", n.ENDUSER_ID, who.end_user),
         ("org", n.ORG_ID, who.org_id),
+        ("agent", n.GEN_AI_AGENT_ID, who.agent_id),
+        ("agent", n.GEN_AI_AGENT_NAME, who.agent_name),
     ):
         if field in attribution and value:
             attrs[key] = value

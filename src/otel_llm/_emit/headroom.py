@@ -1,27 +1,20 @@
 """Budget and rate-limit headroom gauges: the freshest value seen for each key, team and deployment.
 
-Gauges are observable and report a series only while it is fresh (updated within the
-headroom TTL), so an idle worker never re-reports a stale spend and a dead worker's
-values simply stop. Series carry no process identity: the Collector configuration in
-``collector/`` collapses them across workers (last write wins).
+Gauges report a series only while it is fresh (updated within the headroom TTL), so an idle
+worker never re-reports a stale spend and a dead worker's values simply stop. Series carry
+no process identity: the Collector configuration in ``collector/`` collapses them across
+workers (last write wins).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Final
-
-from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from .. import _names as n
 from .._record import InvocationRecord
-from .attributes import AttributeValue
-from .cardinality import CardinalityLimiter
-
-_MAX_SERIES: Final = 10000
+from .instruments import AttributeValue
+from .store import Instrument, MetricStore, Spec, sorted_key
 
 # (metric name, unit, description)
 GAUGES: Final = (
@@ -59,49 +52,14 @@ WINDOWED: Final = frozenset(
     }
 )
 
-AttrKey = tuple[tuple[str, AttributeValue], ...]
 
-
-class HeadroomStore:
-    """Latest value per (gauge, attribute set), bounded and aged out after ``ttl_s`` (windowed
-    values after at most WINDOW_S)."""
-
-    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._ttl_s = ttl_s
-        self._clock = clock
-        self._values: OrderedDict[tuple[str, AttrKey], tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def set(self, name: str, attributes: dict[str, AttributeValue], value: float) -> None:
-        self.set_many(attributes, ((name, value),))
-
-    def set_many(self, attributes: dict[str, AttributeValue], values: Iterable[tuple[str, float | None]]) -> None:
-        """Several gauges of one attribute set (None values skipped): one key, one lock, one clock read."""
-        attr_key = tuple(sorted(attributes.items()))
-        now = self._clock()
-        with self._lock:
-            for name, value in values:
-                if value is None:
-                    continue
-                key = (name, attr_key)
-                self._values[key] = (float(value), now)
-                self._values.move_to_end(key)
-            while len(self._values) > _MAX_SERIES:
-                self._values.popitem(last=False)
-
-    def _ttl(self, name: str) -> float:
-        return min(self._ttl_s, WINDOW_S) if name in WINDOWED else self._ttl_s
-
-    def fresh(self, name: str) -> list[tuple[dict[str, AttributeValue], float]]:
-        now = self._clock()
-        result = []
-        with self._lock:
-            for stale in [k for k, (_, seen) in self._values.items() if now - seen > self._ttl(k[0])]:
-                del self._values[stale]
-            for (metric, attrs), (value, _) in self._values.items():
-                if metric == name:
-                    result.append((dict(attrs), value))
-        return result
+def gauge_specs(ttl_s: float) -> tuple[Spec, ...]:
+    """The headroom gauges as store instruments: shared (a key's, not a worker's), fresh for ``ttl_s``
+    (one-minute window values for at most WINDOW_S)."""
+    return tuple(
+        Spec(name, "gauge", unit, description, shared=True, ttl_s=min(ttl_s, WINDOW_S) if name in WINDOWED else ttl_s)
+        for name, unit, description in GAUGES
+    )
 
 
 def _ratio(used: float | None, limit: float | None) -> float | None:
@@ -111,19 +69,30 @@ def _ratio(used: float | None, limit: float | None) -> float | None:
 
 
 class HeadroomEmitter:
-    """Records a call's headroom into the store; observable gauges read it."""
+    """Records a call's headroom as gauges of the metric store.
 
-    def __init__(self, meter: Meter, limiter: CardinalityLimiter, ttl_s: float) -> None:
-        self.store = HeadroomStore(ttl_s)
-        self._limiter = limiter
-        for name, unit, description in GAUGES:
-            meter.create_observable_gauge(name, callbacks=[self._observer(name)], unit=unit, description=description)
+    Never capped by attribute value: a key's budget gauge is that key's, or nothing (folding it
+    into _OTHER would show a stranger's budget). The store bounds the series per gauge and
+    counts what it refuses in ``otel_llm.metric.overflow``.
+    """
 
-    def _observer(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        def observe(options: CallbackOptions) -> Iterable[Observation]:
-            return [Observation(value, attrs) for attrs, value in self.store.fresh(name)]
+    def __init__(self, store: MetricStore, ttl_s: float) -> None:
+        self._gauges = {spec.name: store.instrument(spec) for spec in gauge_specs(ttl_s)}
 
-        return observe
+    @property
+    def instruments(self) -> list[Instrument]:
+        return list(self._gauges.values())
+
+    def set_many(self, attributes: dict[str, AttributeValue], values: Iterable[tuple[str, float | None]]) -> None:
+        """Several gauges of one attribute set (None values skipped)."""
+        key = sorted_key(attributes.items())
+        for name, value in values:
+            if value is not None:
+                self._gauges[name].set(value, key)
+
+    def fresh(self, name: str) -> list[tuple[dict[str, object], float]]:
+        """(attributes, value) of each fresh series of one gauge."""
+        return self._gauges[name].series()
 
     def emit(self, record: InvocationRecord) -> None:
         h = record.headroom
@@ -149,8 +118,8 @@ class HeadroomEmitter:
                 if h.key_tpm_limit is None or h.key_tpm_remaining is None
                 else h.key_tpm_limit - h.key_tpm_remaining
             )
-            self.store.set_many(
-                self._limiter.limit({**key_attrs, **team_attrs}),
+            self.set_many(
+                {**key_attrs, **team_attrs},
                 (
                     (n.KEY_SPEND, h.key_spend),
                     (n.KEY_MAX_BUDGET, h.key_max_budget),
@@ -163,8 +132,8 @@ class HeadroomEmitter:
                 ),
             )
         if team_attrs:
-            self.store.set_many(
-                self._limiter.limit(team_attrs),
+            self.set_many(
+                team_attrs,
                 (
                     (n.TEAM_SPEND, h.team_spend),
                     (n.TEAM_MAX_BUDGET, h.team_max_budget),
@@ -179,8 +148,8 @@ class HeadroomEmitter:
                 deployment[n.DEPLOYMENT_ID] = record.deployment_id
             if record.server_address:
                 deployment[n.SERVER_ADDRESS] = record.server_address
-            self.store.set_many(
-                self._limiter.limit(deployment),
+            self.set_many(
+                deployment,
                 (
                     (n.PROVIDER_REMAINING_REQUESTS, h.provider_remaining_requests),
                     (n.PROVIDER_REMAINING_TOKENS, h.provider_remaining_tokens),

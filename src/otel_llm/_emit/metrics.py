@@ -1,127 +1,37 @@
-"""Records → GenAI metric points plus otel-llm's cost, retry, fallback and accounting counters."""
+"""Records → metric points: the GenAI histograms (by model and group), per-key counters, economics.
+
+Two attribute sets per attempt keep the series count proportional to what each answers:
+
+* **Histograms** (duration, tokens, time to first chunk, time per chunk, cost) carry the
+  model attributes and the *group* attribution only (team, org, agent): latency per key is
+  not a question anyone asks, and 17 series per histogram series per key would be.
+* **Counters** (``otel_llm.client.requests``, ``.spend``, ``.tokens``) carry everyone the
+  call is attributed to (key, team, user, end user, org, agent: OTEL_LLM_METRIC_ATTRIBUTION):
+  exact per-key spend and tokens at one series per key, model and type.
+
+Each value passes the cardinality limiter (which forgets idle values and counts what it folds).
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
 from typing import Final
 
 from opentelemetry.context import Context
-from opentelemetry.metrics import Meter
 
 from .. import _names as n
 from .._record import InvocationRecord
-from .attributes import AttributeValue, metric_attributes, who_attributes
+from .attributes import metric_attributes, who_attributes
 from .cardinality import CardinalityLimiter
+from .instruments import AttributeValue, AttrSet, Instruments
 
-# The GenAI conventions' advisory buckets.
-DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
-TOKEN_BUCKETS: Final = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
-TIME_TO_FIRST_CHUNK_BUCKETS: Final = (
-    0.001,
-    0.005,
-    0.01,
-    0.02,
-    0.04,
-    0.06,
-    0.08,
-    0.1,
-    0.25,
-    0.5,
-    0.75,
-    1.0,
-    2.5,
-    5.0,
-    7.5,
-    10.0,
-)
-TIME_PER_OUTPUT_CHUNK_BUCKETS: Final = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
-# USD per call: from a fraction of a cent (small embeddings) to tens of dollars (long reasoning runs).
-COST_BUCKETS: Final = (
-    0.00001,
-    0.00005,
-    0.0001,
-    0.0005,
-    0.001,
-    0.005,
-    0.01,
-    0.05,
-    0.1,
-    0.5,
-    1.0,
-    5.0,
-    10.0,
-    50.0,
-)
+# Who a histogram may be broken down by: groups with few members, never a key or a person.
+GROUP_ATTRIBUTION: Final = frozenset({"team", "org", "agent"})
 
-
-_CACHE_LIMIT: Final = 4096
-
-
-class Instruments:
-    """Every instrument otel-llm records, created once per meter."""
-
-    def __init__(self, meter: Meter) -> None:
-        self.duration = meter.create_histogram(
-            n.GEN_AI_CLIENT_OPERATION_DURATION,
-            unit="s",
-            description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
-        )
-        self.token_usage = meter.create_histogram(
-            n.GEN_AI_CLIENT_TOKEN_USAGE,
-            unit="{token}",
-            description="Number of input and output tokens used.",
-            explicit_bucket_boundaries_advisory=list(TOKEN_BUCKETS),
-        )
-        self.time_to_first_chunk = meter.create_histogram(
-            n.GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK,
-            unit="s",
-            description="Time to receive the first chunk of a streamed response.",
-            explicit_bucket_boundaries_advisory=list(TIME_TO_FIRST_CHUNK_BUCKETS),
-        )
-        self.time_per_output_chunk = meter.create_histogram(
-            n.GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK,
-            unit="s",
-            description="Time between consecutive chunks of a streamed response, after the first.",
-            explicit_bucket_boundaries_advisory=list(TIME_PER_OUTPUT_CHUNK_BUCKETS),
-        )
-        self.cost = meter.create_histogram(
-            n.COST_METRIC,
-            unit="USD",
-            description="Cost of GenAI operations in USD, as priced by LiteLLM (sum it for spend).",
-            explicit_bucket_boundaries_advisory=list(COST_BUCKETS),
-        )
-        self.retries = meter.create_counter(
-            n.RETRIES_METRIC, unit="{retry}", description="Router retries of a model group after a failed attempt."
-        )
-        self.fallbacks = meter.create_counter(
-            n.FALLBACKS_METRIC, unit="{fallback}", description="Router fallbacks from one model group to another."
-        )
-        self.accounting_issues = meter.create_counter(
-            n.ACCOUNTING_ISSUES_METRIC,
-            unit="{call}",
-            description="Calls whose tokens or cost are not what the provider billed (estimated, missing, unpriced).",
-        )
-        self.loop_detections = meter.create_counter(
-            n.LOOP_DETECTIONS_METRIC,
-            unit="{detection}",
-            description="Runaway agent loops detected (once per episode), by reason and action.",
-        )
-        self.loop_refusals = meter.create_counter(
-            n.LOOP_REFUSALS_METRIC,
-            unit="{request}",
-            description="Calls refused by the loop guard (OTEL_LLM_LOOP_MODE=block) during a cool-down.",
-        )
-        self.proxy_refusals = meter.create_counter(
-            n.PROXY_REFUSALS_METRIC,
-            unit="{request}",
-            description="Requests the LiteLLM proxy refused before calling any provider (authentication, "
-            "unknown model, budget, rate limit, guardrail, loop guard).",
-        )
-        self.internal_errors = meter.create_counter(
-            n.INTERNAL_ERRORS_METRIC,
-            unit="{error}",
-            description="Errors inside otel-llm (telemetry lost, call unaffected).",
-        )
+_CACHE_LIMIT: Final = 8192
+# Token types of the per-key counter, with the record field each comes from.
+_TOKEN_TYPES: Final = ("input", "output", "cache_read", "cache_creation", "reasoning")
 
 
 def loop_attributes(record: InvocationRecord, reason: str, action: str) -> dict[str, AttributeValue]:
@@ -133,6 +43,8 @@ def loop_attributes(record: InvocationRecord, reason: str, action: str) -> dict[
         (n.KEY_ALIAS, who.key_alias),
         (n.TEAM_ID, who.team_id),
         (n.TEAM_ALIAS, who.team_alias),
+        (n.GEN_AI_AGENT_ID, who.agent_id),
+        (n.GEN_AI_AGENT_NAME, who.agent_name),
         (n.MODEL_GROUP, record.requested_model),
     ):
         if value:
@@ -158,83 +70,164 @@ def refusal_attributes(record: InvocationRecord, attribution: frozenset[str]) ->
     return attrs
 
 
+class _Sets:
+    """The limited attribute sets of one kind of attempt, built once and reused."""
+
+    __slots__ = ("checked", "economics", "folded", "hist", "hist_input", "hist_output", "requests", "tokens", "who")
+
+    def __init__(self, hist: dict[str, AttributeValue], who: dict[str, AttributeValue], folded: tuple[str, ...]):
+        self.folded = folded
+        self.checked = time.monotonic()
+        self.hist = AttrSet(hist)
+        self.hist_input = AttrSet({**hist, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_INPUT})
+        self.hist_output = AttrSet({**hist, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_OUTPUT})
+        base = {k: v for k, v in who.items() if k != n.ERROR_TYPE}
+        self.who = AttrSet(base)
+        self.requests = AttrSet(who)
+        self.tokens = {kind: AttrSet({**base, n.TOKEN_TYPE: kind}) for kind in _TOKEN_TYPES}
+        group = {k: v for k, v in hist.items() if k not in (n.ERROR_TYPE, n.GEN_AI_RESPONSE_MODEL)}
+        self.economics = group
+
+
 class MetricEmitter:
     """Records the metric points of one attempt."""
 
-    def __init__(self, instruments: Instruments, limiter: CardinalityLimiter, attribution: frozenset[str]) -> None:
+    def __init__(
+        self, instruments: Instruments, limiter: CardinalityLimiter, attribution: frozenset[str], idle_s: float
+    ) -> None:
         self._i = instruments
         self._limiter = limiter
         self._attribution = attribution
-        # Limited attribute sets (plain, input tokens, output tokens) by raw attribute values: the
-        # same few combinations repeat on every call, so they are built once. Bounded.
-        self._cache: dict[tuple[tuple[str, AttributeValue], ...], tuple[dict[str, AttributeValue], ...]] = {}
+        self._groups = attribution & GROUP_ATTRIBUTION
+        # A cached set is checked against the limiter again after a quarter of the idle timeout,
+        # so a value in use keeps its slot (the limiter frees slots of values idle past it).
+        self._recheck_s = idle_s / 4
+        self._cache: dict[tuple[object, ...], _Sets] = {}
+        self._economics: dict[tuple[tuple[str, AttributeValue], ...], AttrSet] = {}
 
     def emit(self, record: InvocationRecord, context: Context | None = None) -> None:
         """Record the points of one attempt; ``context`` (the attempt span's) links exemplars to the trace."""
-        attrs, input_attrs, output_attrs = self._attribute_sets(record)
+        sets = self._sets(record)
         i = self._i
+        for attribute in sets.folded:
+            i.overflow(n.REQUESTS_METRIC, attribute)
+        hist = sets.hist
         duration = record.duration_s
         if duration is not None:
-            i.duration.record(duration, attrs, context=context)
-        if record.input_tokens is not None and not record.failed:
-            i.token_usage.record(record.input_tokens, input_attrs)
-        if record.output_tokens is not None and not record.failed and record.operation != "embeddings":
-            i.token_usage.record(record.output_tokens, output_attrs)
+            i.duration(duration, hist, context)
+        failed = record.failed
+        if record.input_tokens is not None and not failed:
+            i.token_usage(record.input_tokens, sets.hist_input)
+        if record.output_tokens is not None and not failed and record.operation != "embeddings":
+            i.token_usage(record.output_tokens, sets.hist_output)
         ttfc = record.time_to_first_chunk_s
         if ttfc is not None:
-            i.time_to_first_chunk.record(ttfc, attrs, context=context)
+            i.time_to_first_chunk(ttfc, hist, context)
         for gap in record.chunk_intervals_s:
-            i.time_per_output_chunk.record(gap, attrs)
-        if record.cost_usd is not None and not record.failed:
-            i.cost.record(record.cost_usd, attrs, context=context)
-        self._route(record, attrs)
-        self._accounting(record, attrs)
+            i.time_per_output_chunk(gap, hist)
+        if record.cost_usd is not None and not failed:
+            i.cost(record.cost_usd, hist, context)
+        i.requests(1, sets.requests)
+        if record.cost_usd:
+            i.spend(record.cost_usd, sets.who)
+        self._tokens(record, sets)
+        self._economics_points(record, sets)
+        self._route(record)
+        self._accounting(record, hist.mapping)
         if record.loop is not None:
-            self._i.loop_detections.add(
-                1, self._limiter.limit(loop_attributes(record, record.loop.reason, record.loop.action))
-            )
+            attrs = self._limiter.limit(loop_attributes(record, record.loop.reason, record.loop.action))
+            i.loop_detections(1, AttrSet(attrs))
 
-    def _attribute_sets(self, record: InvocationRecord) -> tuple[dict[str, AttributeValue], ...]:
-        raw = metric_attributes(record, self._attribution)
-        key = tuple(raw.items())
-        cached = self._cache.get(key)
+    def _tokens(self, record: InvocationRecord, sets: _Sets) -> None:
+        if record.failed:
+            return
+        tokens = sets.tokens
+        for kind, value in (
+            ("input", record.input_tokens),
+            ("output", None if record.operation == "embeddings" else record.output_tokens),
+            ("cache_read", record.cache_read_tokens),
+            ("cache_creation", record.cache_creation_tokens),
+            ("reasoning", record.reasoning_tokens),
+        ):
+            if value:
+                self._i.tokens(value, tokens[kind])
+
+    def _economics_points(self, record: InvocationRecord, sets: _Sets) -> None:
+        if not record.cost_components and not record.cache_savings_usd:
+            return
+        for component, usd in record.cost_components:
+            if usd:
+                self._i.component_spend(usd, self._economics_set(sets.economics, component))
+        if record.cache_savings_usd:
+            self._i.cache_savings(record.cache_savings_usd, self._economics_set(sets.economics, None))
+
+    def _economics_set(self, group: dict[str, AttributeValue], component: str | None) -> AttrSet:
+        attrs = dict(group) if component is None else {**group, n.COST_COMPONENT: component}
+        key = tuple(attrs.items())
+        cached = self._economics.get(key)
         if cached is None:
-            attrs = self._limiter.limit(raw)
-            cached = (
-                attrs,
-                {**attrs, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_INPUT},
-                {**attrs, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_OUTPUT},
-            )
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[key] = cached
+            if len(self._economics) >= _CACHE_LIMIT:
+                self._economics.clear()
+            cached = self._economics[key] = AttrSet(attrs)
         return cached
 
-    def _route(self, record: InvocationRecord, attrs: dict[str, AttributeValue]) -> None:
+    def _sets(self, record: InvocationRecord) -> _Sets:
+        who = record.attribution
+        key = (
+            record.operation,
+            record.provider,
+            record.request_model,
+            record.response_model,
+            record.model_group,
+            record.error_type,
+            who.key_hash,
+            who.key_alias,
+            who.team_id,
+            who.team_alias,
+            who.user_id,
+            who.end_user,
+            who.org_id,
+            who.agent_id,
+            who.agent_name,
+        )
+        cached = self._cache.get(key)
+        if cached is not None and time.monotonic() - cached.checked < self._recheck_s:
+            return cached
+        base = metric_attributes(record)
+        hist_raw = {**base, **who_attributes(record, self._groups)}
+        who_raw = {k: v for k, v in base.items() if k != n.GEN_AI_RESPONSE_MODEL}
+        who_raw.update(who_attributes(record, self._attribution))
+        hist, hist_folded = self._limiter.apply(hist_raw)
+        who_limited, who_folded = self._limiter.apply(who_raw)
+        sets = _Sets(hist, who_limited, tuple(dict.fromkeys((*hist_folded, *who_folded))))
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = sets
+        return sets
+
+    def _route(self, record: InvocationRecord) -> None:
         step = record.route_step
         if step is None:
             return
-        route_attrs: dict[str, AttributeValue] = {
-            n.GEN_AI_OPERATION_NAME: attrs[n.GEN_AI_OPERATION_NAME],
-        }
+        route_attrs: dict[str, AttributeValue] = {n.GEN_AI_OPERATION_NAME: record.operation}
         if step.error_type:
             route_attrs[n.ERROR_TYPE] = step.error_type
         if step.kind == "retry":
             if step.to_model_group:
                 route_attrs[n.MODEL_GROUP] = step.to_model_group
-            self._i.retries.add(1, self._limiter.limit(route_attrs))
+            self._i.retries(1, AttrSet(self._limiter.limit(route_attrs, n.RETRIES_METRIC)))
         else:
             if step.from_model_group:
                 route_attrs[n.FALLBACK_FROM] = step.from_model_group
             if step.to_model_group:
                 route_attrs[n.FALLBACK_TO] = step.to_model_group
-            self._i.fallbacks.add(1, self._limiter.limit(route_attrs))
+            self._i.fallbacks(1, AttrSet(self._limiter.limit(route_attrs, n.FALLBACKS_METRIC)))
 
-    def _accounting(self, record: InvocationRecord, attrs: dict[str, AttributeValue]) -> None:
+    def _accounting(self, record: InvocationRecord, attrs: Mapping[str, AttributeValue]) -> None:
         issues = []
         if record.usage_source in ("estimated", "missing"):
             issues.append(f"usage_{record.usage_source}")
         if record.cost_source == "unpriced":
             issues.append("cost_unpriced")
         for issue in issues:
-            self._i.accounting_issues.add(1, {**attrs, n.ACCOUNTING_ISSUE: issue})
+            self._i.accounting_issues(1, AttrSet({**attrs, n.ACCOUNTING_ISSUE: issue}))

@@ -7,7 +7,7 @@ and does not stop the others, nor reach the host call.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, Protocol
 
 from opentelemetry import trace
 from opentelemetry._logs import LoggerProvider, get_logger
@@ -24,11 +24,17 @@ from .build_info import register_build_info
 from .cardinality import CardinalityLimiter
 from .events import ContentEventEmitter
 from .headroom import HeadroomEmitter
-from .metrics import Instruments, MetricEmitter, refusal_attributes
+from .instruments import AttrSet, Instruments, observe_gauges
+from .metrics import MetricEmitter, refusal_attributes
 from .spans import SpanEmitter, context_when_detached, route_event
+from .store import MetricStore
 
-_SCOPE: Final = "otel_llm"
-_SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.37.0"
+SCOPE: Final = "otel_llm"
+SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.37.0"
+
+
+class Flushable(Protocol):
+    def force_flush(self, timeout_millis: float = ...) -> bool: ...
 
 
 class Telemetry:
@@ -41,28 +47,44 @@ class Telemetry:
         meter_provider: MeterProvider | None = None,
         logger_provider: LoggerProvider | None = None,
         headroom_meter_provider: MeterProvider | None = None,
+        metric_store: MetricStore | None = None,
+        flush_too: Flushable | None = None,
     ) -> None:
+        """``metric_store``: otel-llm's own aggregation, whose readers otel-llm built (the lean path);
+        without one, metrics go through the SDK instruments of ``meter_provider``."""
         self.config = config
         self._providers = (tracer_provider, meter_provider, logger_provider)
         self._headroom_provider = headroom_meter_provider
+        self._flush_too = flush_too
         # The proxy sets this: a Router request then annotates the request's SERVER span
         # instead of opening a span of its own (OTEL_LLM_PROXY_ROUTER_SPAN).
         self.fold_router_into_server_span = False
-        self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider, schema_url=_SCHEMA_URL)
-        meter = get_meter(_SCOPE, __version__, meter_provider, schema_url=_SCHEMA_URL)
-        self.instruments = Instruments(meter)
+        self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL)
+        meter = get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
         register_build_info(meter)
-        self.limiter = CardinalityLimiter(config.metric_attribute_value_limit, config.metric_series_limit)
+        self.lean = metric_store is not None
+        if metric_store is None:
+            store = MetricStore(config.metric_idle_timeout_s, config.metric_series_limit, config.headroom_ttl_s)
+            idle_s = config.metric_idle_timeout_s
+            self.instruments = Instruments(store, meter, config.metric_series_limit)
+        else:
+            store = metric_store
+            self.instruments = Instruments(store)
+            idle_s = store.idle_timeout_s  # at least the export interval
+        self.metric_store = store
+        self.limiter = CardinalityLimiter(config.metric_attribute_value_limit, idle_s, self.instruments.overflow)
         self._spans = SpanEmitter(self.tracer, config)
-        self._metrics = MetricEmitter(self.instruments, self.limiter, config.metric_attribution)
-        headroom_meter = (
-            get_meter(_SCOPE, __version__, headroom_meter_provider, schema_url=_SCHEMA_URL)
-            if headroom_meter_provider is not None
-            else meter
-        )
-        self.headroom = HeadroomEmitter(headroom_meter, self.limiter, config.headroom_ttl_s)
+        self._metrics = MetricEmitter(self.instruments, self.limiter, config.metric_attribution, idle_s)
+        self.headroom = HeadroomEmitter(store, config.headroom_ttl_s)
+        if metric_store is None:
+            headroom_meter = (
+                get_meter(SCOPE, __version__, headroom_meter_provider, schema_url=SCHEMA_URL)
+                if headroom_meter_provider is not None
+                else meter
+            )
+            observe_gauges(headroom_meter, self.headroom.instruments)
         self._events = (
-            ContentEventEmitter(get_logger(_SCOPE, __version__, logger_provider, schema_url=_SCHEMA_URL))
+            ContentEventEmitter(get_logger(SCOPE, __version__, logger_provider, schema_url=SCHEMA_URL))
             if config.content_mode.on_events
             else None
         )
@@ -79,6 +101,7 @@ class Telemetry:
             meter_provider or metrics.get_meter_provider(),
             logger_provider or get_logger_provider(),
             self._headroom_provider,
+            self._flush_too,
         ):
             flush = getattr(provider, "force_flush", None)
             if callable(flush):
@@ -88,7 +111,7 @@ class Telemetry:
         _errors.remove_count_sink(self._count_internal_error)
 
     def _count_internal_error(self, component: str) -> None:
-        self.instruments.internal_errors.add(1, {n.INTERNAL_COMPONENT: component})
+        self.instruments.internal_errors(1, AttrSet({n.INTERNAL_COMPONENT: component}))
 
     # --- attempts -------------------------------------------------------------------
     def start_attempt_span(
@@ -128,8 +151,8 @@ class Telemetry:
     def record_loop_refusal(self, reason: str, attributes: dict[str, AttributeValue]) -> None:
         """Count a call the loop guard refused, and mark the current span (if any)."""
         try:
-            attrs = self.limiter.limit({**attributes, n.LOOP_REASON: reason, n.LOOP_ACTION: "blocked"})
-            self.instruments.loop_refusals.add(1, attrs)
+            attrs = {**attributes, n.LOOP_REASON: reason, n.LOOP_ACTION: "blocked"}
+            self.instruments.loop_refusals(1, AttrSet(self.limiter.limit(attrs, n.LOOP_REFUSALS_METRIC)))
             current = trace.get_current_span()
             if current.is_recording():
                 current.add_event(n.EVENT_LOOP_REFUSED, {n.LOOP_REASON: reason})
@@ -141,7 +164,7 @@ class Telemetry:
         GenAI operation point, since no LLM operation took place."""
         try:
             attrs = refusal_attributes(record, self.config.metric_attribution)
-            self.instruments.proxy_refusals.add(1, self.limiter.limit(attrs))
+            self.instruments.proxy_refusals(1, AttrSet(self.limiter.limit(attrs, n.PROXY_REFUSALS_METRIC)))
         except Exception as error:  # noqa: BLE001  # the boundary: see _errors
             _errors.report("emit.metrics", error)
 

@@ -12,22 +12,26 @@ batch, and a fresh ``service.instance.id`` in every (forked) worker.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from .. import _parse
 from .._config import Config
+from .._emit.store import MetricStore
 from .export_guard import GuardedSpanExporter
 from .log_limits import limit_pipeline_warnings
+from .readers import SharedStoreReader, StorePeriodicReader, exemplar_filter, prometheus_reader
 from .url_redaction import UrlRedactingSpanProcessor
 
 _log: Final = logging.getLogger("otel_llm")
@@ -138,19 +142,26 @@ def _otlp_span_exporter(
     return _with_self_metrics(Http, meter_provider)  # type: ignore[no-any-return]
 
 
-def _otlp_metric_reader(env: Mapping[str, str]) -> MetricReader:
+def _otlp_metric_exporter(env: Mapping[str, str]) -> MetricExporter:
     if _otlp_protocol(env, "METRICS") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # noqa: PLC0415
             OTLPMetricExporter as GrpcMetrics,
         )
 
-        return PeriodicExportingMetricReader(GrpcMetrics())
+        return GrpcMetrics()
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
 
-    return PeriodicExportingMetricReader(OTLPMetricExporter())
+    return OTLPMetricExporter()
 
 
-def _prometheus_reader(env: Mapping[str, str]) -> MetricReader | None:
+def _metric_reader(exporter: MetricExporter, store: MetricStore | None, shared_too: bool = False) -> MetricReader:
+    """A periodic reader of ``exporter``: adding the metric store's series on the lean path."""
+    if store is None:
+        return PeriodicExportingMetricReader(exporter)
+    return StorePeriodicReader(exporter, store, (False, True) if shared_too else (False,))
+
+
+def _prometheus_reader(env: Mapping[str, str], store: MetricStore | None) -> MetricReader | None:
     workers = env.get("NUM_WORKERS", "1").strip()
     if workers.isdigit() and int(workers) > 1:
         raise ConfigurationError(
@@ -184,7 +195,7 @@ def _prometheus_reader(env: Mapping[str, str]) -> MetricReader | None:
             "free the port or set OTEL_EXPORTER_PROMETHEUS_PORT."
         ) from error
     _log.info("otel-llm: serving Prometheus metrics on http://%s:%d/metrics", host, port)
-    return PrometheusMetricReader()
+    return PrometheusMetricReader() if store is None else prometheus_reader(store)
 
 
 def _otlp_available() -> bool:
@@ -199,22 +210,60 @@ def _otlp_available() -> bool:
     return True
 
 
-def install_providers(config: Config, env: Mapping[str, str] | None = None) -> MeterProvider | None:
+@dataclass
+class Pipeline:
+    """What ``install_providers`` built for the emitters: where headroom gauges go."""
+
+    # The lean path: otel-llm's metric store, exported by the readers built here.
+    metric_store: MetricStore | None = None
+    # The SDK path: the meter provider of series that describe a key, not a process.
+    headroom_meter_provider: MeterProvider | None = None
+    # The lean path's reader of shared series (flushed with the providers at exit).
+    shared_reader: MetricReader | None = None
+
+
+def _export_interval_s(env: Mapping[str, str]) -> float:
+    name = "OTEL_METRIC_EXPORT_INTERVAL"
+    return _parse.or_default(name, env.get(name), _parse.positive_int, 60000) / 1000
+
+
+def metric_store(config: Config, env: Mapping[str, str]) -> MetricStore:
+    """The lean path's store: series idle past OTEL_LLM_METRIC_IDLE_TIMEOUT expire, but never before a
+    metric export has carried their last value (the timeout is at least the export interval)."""
+    interval = _export_interval_s(env)
+    idle = config.metric_idle_timeout_s
+    if idle < interval:
+        _log.warning(
+            "otel-llm: OTEL_LLM_METRIC_IDLE_TIMEOUT=%g is shorter than the metric export interval (%g s, "
+            "OTEL_METRIC_EXPORT_INTERVAL): a series could expire before it is exported. Using %g s; set it to at "
+            "least the export interval.",
+            idle,
+            interval,
+            interval,
+        )
+        idle = interval
+    return MetricStore(idle, config.metric_series_limit, config.headroom_ttl_s, exemplar_filter())
+
+
+def install_providers(config: Config, env: Mapping[str, str] | None = None) -> Pipeline:
     """Install global SDK providers from ``config`` and the SDK's ``OTEL_*`` environment unless some exist.
 
-    Returns the meter provider for headroom gauges (None when existing providers are
-    reused). Its resource has no ``service.instance.id``: a key's budget is the key's,
-    not a worker's, so every worker writes the same series instead of one per worker.
+    On the lean path (OTEL_LLM_LEAN_PATH, the default) otel-llm's metrics aggregate in the
+    returned metric store, which the readers built here export. Series that describe a key,
+    not a process (headroom gauges), go out under a resource without ``service.instance.id``,
+    so every worker writes the same series instead of one per worker. An empty Pipeline when
+    existing providers are reused (then they are the application's: the SDK path).
     """
     env = os.environ if env is None else env
     if sdk_installed():
-        return None
+        return Pipeline()
     limit_pipeline_warnings()
     choice = config.exporter
     resource = _resource(env)
+    store = metric_store(config, env) if config.lean_path else None
     readers: list[MetricReader] = []
     if choice == "prometheus":
-        prometheus = _prometheus_reader(env)
+        prometheus = _prometheus_reader(env, store)
         if prometheus is None:
             choice = "otlp"
         else:
@@ -222,11 +271,11 @@ def install_providers(config: Config, env: Mapping[str, str] | None = None) -> M
     if choice == "otlp" and not _otlp_available():
         choice = "none"
     if choice == "otlp":
-        readers.append(_otlp_metric_reader(env))
+        readers.append(_metric_reader(_otlp_metric_exporter(env), store))
     elif choice == "console":
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter  # noqa: PLC0415
 
-        readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
+        readers.append(_metric_reader(ConsoleMetricExporter(), store, shared_too=True))
     meter_provider = MeterProvider(resource=resource, metric_readers=readers)
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(UrlRedactingSpanProcessor())
@@ -243,12 +292,24 @@ def install_providers(config: Config, env: Mapping[str, str] | None = None) -> M
     if config.content_mode.on_events and choice == "otlp":
         _install_logger_provider(env, resource)
     _log.info(
-        "otel-llm: installed OpenTelemetry providers (exporter=%s, resource=%s)", choice, dict(resource.attributes)
+        "otel-llm: installed OpenTelemetry providers (exporter=%s, lean path=%s, resource=%s)",
+        choice,
+        store is not None,
+        dict(resource.attributes),
     )
     if choice != "otlp":
-        return None  # Prometheus (one worker), console, none: the process's own provider serves them
-    shared = {k: v for k, v in resource.attributes.items() if k != "service.instance.id"}
-    return SharedMeterProvider(resource=Resource(shared), metric_readers=[_otlp_metric_reader(env)])
+        # Prometheus (one worker), console, none: the process's own reader serves the shared series too.
+        return Pipeline(metric_store=store)
+    shared = Resource({k: v for k, v in resource.attributes.items() if k != "service.instance.id"})
+    if store is None:
+        return Pipeline(
+            headroom_meter_provider=SharedMeterProvider(
+                resource=shared, metric_readers=[PeriodicExportingMetricReader(_otlp_metric_exporter(env))]
+            )
+        )
+    reader = SharedStoreReader(_otlp_metric_exporter(env), store, shared)
+    atexit.register(reader.shutdown)
+    return Pipeline(metric_store=store, shared_reader=reader)
 
 
 def _install_logger_provider(env: Mapping[str, str], resource: Resource) -> None:

@@ -38,7 +38,7 @@ except ImportError:  # pragma: no cover - older exporters
     _SEND_HELPERS = False  # type: ignore[misc]
 
 
-def _sdk_internals_known(exporter: Any) -> bool:
+def sdk_internals_known(exporter: Any) -> bool:
     """The SDK exporter's private parts the send path below uses, as of 1.45."""
     client = getattr(exporter, "_client", None)
     self_metrics = getattr(exporter, "_metrics", None)
@@ -56,7 +56,7 @@ class WireSpanExporter(_sdk.OTLPSpanExporter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.wire_encoding = _sdk_internals_known(self)
+        self.wire_encoding = sdk_internals_known(self)
         if not self.wire_encoding:
             _log.info("otel-llm: this OTLP exporter version is not the one the span encoder knows; using the SDK's")
 

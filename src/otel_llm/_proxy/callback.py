@@ -28,7 +28,7 @@ from .._capture.fields import mapping, text
 from .._capture.parent import PARENT_KEY
 from .._capture.payload import build_record
 from .._config import resolve
-from .._export.setup import install_providers
+from .._export.setup import Pipeline, install_providers
 from .._export.shutdown import flush_before_reraised_signals
 from .._loop.guard import LoopBlockedError, refusal
 from ..callback import OtelLLMCallback
@@ -76,8 +76,15 @@ class ProxyCallback(OtelLLMCallback):
     ) -> None:
         """``setup=False`` skips installing providers and instrumenting LiteLLM (tests, embedding)."""
         config = resolve()
-        headroom_provider = install_providers(config) if setup else None
-        super().__init__(tracer_provider, meter_provider, logger_provider, headroom_meter_provider=headroom_provider)
+        pipeline = install_providers(config) if setup else Pipeline()
+        super().__init__(
+            tracer_provider,
+            meter_provider,
+            logger_provider,
+            headroom_meter_provider=pipeline.headroom_meter_provider,
+            metric_store=pipeline.metric_store,
+            flush_too=pipeline.shared_reader,
+        )
         self._requests = RequestSpans()
         # One span fewer per request: the Router request's counts go on the SERVER span.
         fold = not self.config.proxy_router_span

@@ -1,0 +1,392 @@
+"""otel-llm's own metric aggregation: bounded, expiring series, exported through readers it builds.
+
+The OpenTelemetry Python SDK keeps every cumulative series it has seen for the life of the
+process and charges 16–23 µs per histogram point (attribute cleaning and hashing). Where
+otel-llm builds the pipeline (the proxy's, the demo's), its instruments aggregate here
+instead: one dict lookup and a few list updates per point, keyed by the attribute tuple the
+emitter already built. Readers otel-llm builds (``_export/readers.py``) merge the series
+into each collection, with the temporality their exporter prefers.
+
+Semantics are the SDK's, point for point (tests/test_metric_store.py compares the two):
+explicit-bucket histograms with ``bisect_left`` bucketing, min/max and sum; monotonic sums;
+last-value gauges; cumulative and delta temporality; exemplars per the trace-based filter
+(one per histogram bucket, the last seen, per collection). What the SDK does not do:
+
+* A series not updated for ``idle_timeout_s`` is forgotten once every reader has collected
+  its last value: its slot is free, and it is no longer exported. (Should it come back, it
+  starts again from zero with a new start time: a counter reset, as after a restart.)
+* Gauges report only while fresh (``ttl_s`` after their last update).
+* Each instrument holds at most ``series_limit`` series; a point for a new series past it
+  goes to the instrument's overflow series (its unbounded attributes as ``_OTHER``) and is
+  counted by the ``on_overflow`` callback, so totals stay right and the loss is visible.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.metrics import Exemplar
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Gauge,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    NumberDataPoint,
+    Sum,
+)
+from opentelemetry.util.types import AnyValue
+
+from .._names import OVERFLOW_VALUE
+
+AttrKey = tuple[tuple[str, object], ...]
+Kind = Literal["counter", "histogram", "gauge"]
+ExemplarFilter = Literal["trace_based", "always_on", "always_off"]
+
+CUMULATIVE: Final = AggregationTemporality.CUMULATIVE
+DELTA: Final = AggregationTemporality.DELTA
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One instrument: what it is called, measures and how it aggregates."""
+
+    name: str
+    kind: Kind
+    unit: str
+    description: str
+    buckets: tuple[float, ...] = ()
+    # Shared series describe a key or team, not a process: exported by the readers of the
+    # provider without process identity (see _export/setup.py), so workers write one series.
+    shared: bool = False
+    # Attributes kept on the overflow series (bounded by construction).
+    bounded: frozenset[str] = frozenset()
+    # Gauges: seconds a value is reported after its last update (None: the store's ttl).
+    ttl_s: float | None = None
+
+
+class _Interval:
+    """What one reader has not collected yet: the delta, and the exemplars of the interval."""
+
+    __slots__ = ("count", "counts", "exemplars", "max", "min", "start_ns", "sum", "touched")
+
+    def __init__(self, buckets: int, start_ns: int) -> None:
+        self.start_ns = start_ns
+        self.touched = False
+        self.sum: float = 0
+        self.count = 0
+        self.min = math.inf
+        self.max = -math.inf
+        self.counts = [0] * buckets if buckets else []
+        self.exemplars: list[Exemplar | None] | None = None
+
+
+class _Series:
+    __slots__ = ("attrs", "count", "counts", "intervals", "last_mono", "max", "min", "start_ns", "sum")
+
+    def __init__(self, attrs: dict[str, object], buckets: int, start_ns: int, readers: int, mono: float) -> None:
+        self.attrs = attrs
+        self.start_ns = start_ns
+        self.last_mono = mono
+        self.sum: float = 0  # counters: the total; gauges: the last value
+        self.count = 0
+        self.min = math.inf
+        self.max = -math.inf
+        self.counts = [0] * buckets if buckets else []
+        self.intervals = [_Interval(buckets, start_ns) for _ in range(readers)]
+
+
+_NO_SPAN: Final = (None, None)
+
+
+def _span_of(context: Context | None) -> tuple[int | None, int | None] | None:
+    """(span id, trace id) of the span current in ``context``, when it is valid and sampled."""
+    span_context = trace.get_current_span(context).get_span_context()
+    if span_context.is_valid and span_context.trace_flags.sampled:
+        return span_context.span_id, span_context.trace_id
+    return None
+
+
+class Instrument:
+    """One instrument's series; ``add``/``record``/``set`` take the attribute tuple (sorted items)."""
+
+    def __init__(self, store: MetricStore, spec: Spec) -> None:
+        self.spec = spec
+        self._store = store
+        self._series: dict[AttrKey, _Series] = {}
+        self._lock = threading.Lock()
+        self._bounds = spec.buckets
+        self._buckets = len(spec.buckets) + 1 if spec.kind == "histogram" else 0
+
+    def __len__(self) -> int:
+        return len(self._series)
+
+    def _get(self, key: AttrKey) -> _Series | None:
+        """The series of ``key`` (caller holds the lock), created or redirected to overflow; None for a
+        gauge past the limit (a last value on _OTHER would be a stranger's)."""
+        series = self._series.get(key)
+        if series is not None:
+            return series
+        store = self._store
+        if len(self._series) >= store.series_limit:
+            store.count_overflow(self.spec.name)
+            if self.spec.kind == "gauge":
+                return None
+            bounded = self.spec.bounded
+            key = tuple((k, v if k in bounded else OVERFLOW_VALUE) for k, v in key)
+            series = self._series.get(key)
+            if series is not None:
+                return series
+        series = _Series(dict(key), self._buckets, store.now_ns(), len(store.readers), store.mono())
+        self._series[key] = series
+        return series
+
+    def add(self, value: float, key: AttrKey, context: Context | None = None) -> None:
+        """Counters: add a non-negative amount (negative and non-finite amounts are refused)."""
+        if not value >= 0 or value == math.inf:
+            return
+        with self._lock:
+            series = self._get(key)
+            if series is None:  # only gauges are refused
+                return
+            series.sum += value
+            series.last_mono = self._store.mono()
+            for interval in series.intervals:
+                interval.sum += value
+                interval.touched = True
+
+    def record(self, value: float, key: AttrKey, context: Context | None = None) -> None:
+        """Histograms: record one measurement (negative and non-finite ones are refused, as by the SDK)."""
+        if not value >= 0 or value == math.inf:
+            return
+        index = bisect_left(self._bounds, value)
+        sampled = self._store.sample(context)
+        with self._lock:
+            series = self._get(key)
+            if series is None:  # only gauges are refused
+                return
+            series.sum += value
+            series.count += 1
+            series.counts[index] += 1
+            series.min = min(series.min, value)
+            series.max = max(series.max, value)
+            series.last_mono = self._store.mono()
+            for interval in series.intervals:
+                interval.touched = True
+                interval.sum += value
+                interval.count += 1
+                interval.counts[index] += 1
+                interval.min = min(interval.min, value)
+                interval.max = max(interval.max, value)
+                if sampled is not None:
+                    if interval.exemplars is None:
+                        interval.exemplars = [None] * self._buckets
+                    # The measurement's attributes less the point's: none (None when there were none, as the SDK).
+                    filtered: dict[str, AnyValue] | None = {} if series.attrs else None
+                    interval.exemplars[index] = Exemplar(filtered, value, self._store.now_ns(), *sampled)
+
+    def set(self, value: float, key: AttrKey, context: Context | None = None) -> None:
+        """Gauges: the latest value (non-finite values are refused)."""
+        if not math.isfinite(value):
+            return
+        with self._lock:
+            series = self._get(key)
+            if series is None:
+                return
+            series.sum = value
+            series.last_mono = self._store.mono()
+            for interval in series.intervals:
+                interval.touched = True
+
+    def series(self) -> list[tuple[dict[str, object], float]]:
+        """(attributes, value) of each live series: counter totals, fresh gauge values; series idle
+        past their time are forgotten (the store read without readers: observable instruments)."""
+        store = self._store
+        idle_s = store.gauge_ttl(self.spec) if self.spec.kind == "gauge" else store.idle_timeout_s
+        now = store.mono()
+        with self._lock:
+            if not self._store.readers:
+                for key in [k for k, s in self._series.items() if now - s.last_mono > idle_s]:
+                    del self._series[key]
+            return [(dict(s.attrs), s.sum) for s in self._series.values() if now - s.last_mono <= idle_s]
+
+    def forget(self, key: AttrKey) -> None:
+        """Drop one series now (a gauge whose subject is gone)."""
+        with self._lock:
+            self._series.pop(key, None)
+
+    def collect(self, reader: int, temporality: AggregationTemporality, now_ns: int) -> Metric | None:
+        """This reader's points, and forget the series every reader has seen idle past the timeout."""
+        spec, store = self.spec, self._store
+        points: list[NumberDataPoint | HistogramDataPoint] = []
+        now_mono = store.mono()
+        idle_s = store.gauge_ttl(spec) if spec.kind == "gauge" else store.idle_timeout_s
+        with self._lock:
+            for key, series in list(self._series.items()):
+                interval = series.intervals[reader]
+                point = self._point(series, interval, temporality, now_ns, now_mono)
+                if point is not None:
+                    points.append(point)
+                # The next interval starts now, for this reader.
+                series.intervals[reader] = _Interval(self._buckets, now_ns)
+                if now_mono - series.last_mono > idle_s and not any(i.touched for i in series.intervals):
+                    del self._series[key]
+        if not points:
+            return None
+        if spec.kind == "counter":
+            data: Sum | Histogram | Gauge = Sum(points, temporality, True)  # type: ignore[arg-type]
+        elif spec.kind == "histogram":
+            data = Histogram(points, temporality)  # type: ignore[arg-type]
+        else:
+            data = Gauge(points)  # type: ignore[arg-type]
+        return Metric(spec.name, spec.description, spec.unit, data)
+
+    def _point(
+        self,
+        series: _Series,
+        interval: _Interval,
+        temporality: AggregationTemporality,
+        now_ns: int,
+        now_mono: float,
+    ) -> NumberDataPoint | HistogramDataPoint | None:
+        kind = self.spec.kind
+        if kind == "gauge":
+            if now_mono - series.last_mono > self._store.gauge_ttl(self.spec):
+                return None
+            return NumberDataPoint(series.attrs, None, now_ns, series.sum, [])  # type: ignore[arg-type]
+        delta = temporality is DELTA
+        if delta and not interval.touched:
+            return None
+        start = interval.start_ns if delta else series.start_ns
+        exemplars = [e for e in interval.exemplars if e is not None] if interval.exemplars else []
+        if kind == "counter":
+            value = interval.sum if delta else series.sum
+            return NumberDataPoint(series.attrs, start, now_ns, value, exemplars)  # type: ignore[arg-type]
+        source: _Series | _Interval = interval if delta else series
+        return HistogramDataPoint(
+            attributes=series.attrs,  # type: ignore[arg-type]
+            start_time_unix_nano=start,
+            time_unix_nano=now_ns,
+            count=source.count,
+            sum=source.sum,
+            bucket_counts=tuple(source.counts),
+            explicit_bounds=self._bounds,
+            min=source.min,
+            max=source.max,
+            exemplars=exemplars,
+        )
+
+    def _add_reader(self) -> None:
+        with self._lock:
+            now = self._store.now_ns()
+            for series in self._series.values():
+                series.intervals.append(_Interval(self._buckets, now))
+
+    def _clear(self) -> None:
+        with self._lock:
+            self._series.clear()
+
+
+class MetricStore:
+    """otel-llm's instruments, aggregated in process; readers otel-llm builds collect them."""
+
+    def __init__(
+        self,
+        idle_timeout_s: float,
+        series_limit: int,
+        ttl_s: float,
+        exemplar_filter: ExemplarFilter = "trace_based",
+        clock_ns: Callable[[], int] = time.time_ns,
+        mono: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.idle_timeout_s = idle_timeout_s
+        self.series_limit = series_limit
+        self.ttl_s = ttl_s
+        self.exemplar_filter = exemplar_filter
+        self.now_ns = clock_ns
+        self.mono = mono
+        self.readers: list[str] = []
+        self._instruments: dict[str, Instrument] = {}
+        self._lock = threading.Lock()
+        self._overflow: Callable[[str], None] | None = None
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def instrument(self, spec: Spec) -> Instrument:
+        """The instrument named ``spec.name``, created once."""
+        with self._lock:
+            instrument = self._instruments.get(spec.name)
+            if instrument is None:
+                instrument = self._instruments[spec.name] = Instrument(self, spec)
+            return instrument
+
+    def instruments(self) -> list[Instrument]:
+        with self._lock:
+            return list(self._instruments.values())
+
+    def add_reader(self, name: str) -> int:
+        """A reader's slot: each reader collects its own intervals (deltas, exemplars)."""
+        with self._lock:
+            self.readers.append(name)
+            instruments = list(self._instruments.values())
+        for instrument in instruments:
+            instrument._add_reader()  # noqa: SLF001  # the store's own instruments
+        return len(self.readers) - 1
+
+    def on_overflow(self, callback: Callable[[str], None]) -> None:
+        """Told the metric name of each point a series limit sent to the overflow series."""
+        self._overflow = callback
+
+    def count_overflow(self, metric: str) -> None:
+        callback = self._overflow
+        if callback is not None:
+            callback(metric)
+
+    def gauge_ttl(self, spec: Spec) -> float:
+        return self.ttl_s if spec.ttl_s is None else min(spec.ttl_s, self.ttl_s)
+
+    def sample(self, context: Context | None) -> tuple[int | None, int | None] | None:
+        """(span id, trace id) when the exemplar filter keeps a measurement made in ``context``
+        (the SDK's filters: trace_based keeps those made in a sampled span), else None."""
+        if self.exemplar_filter == "always_off":
+            return None
+        span = _span_of(context)
+        if span is None and self.exemplar_filter == "always_on":
+            return _NO_SPAN
+        return span
+
+    def collect(self, reader: int, temporality: Callable[[Kind], AggregationTemporality], shared: bool) -> list[Metric]:
+        """The metrics of one reader's collection (shared or process series), at one instant."""
+        now_ns = self.now_ns()
+        metrics = []
+        for instrument in self.instruments():
+            if instrument.spec.shared is not shared:
+                continue
+            metric = instrument.collect(reader, temporality(instrument.spec.kind), now_ns)
+            if metric is not None:
+                metrics.append(metric)
+        return metrics
+
+    def _after_fork(self) -> None:
+        # A forked worker's counts are its own: the parent's belong to the parent's exports.
+        self._lock = threading.Lock()
+        for instrument in self._instruments.values():
+            instrument._lock = threading.Lock()  # noqa: SLF001
+            instrument._clear()  # noqa: SLF001
+
+
+def sorted_key(attributes: Iterable[tuple[str, object]]) -> AttrKey:
+    """The attribute tuple the store keys series by."""
+    return tuple(sorted(attributes))
+
+
+def bounded_keys(specs: Sequence[Spec]) -> frozenset[str]:
+    return frozenset().union(*(s.bounded for s in specs))

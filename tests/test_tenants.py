@@ -1,0 +1,105 @@
+"""Tenants: per-key counters, histograms without keys, agents, cache economics, caps that age and count."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import litellm
+import pytest
+
+from tests.conftest import Signals
+from tests.fakes import FakeOpenAI
+
+MODEL = "openai/gpt-4o-mini"  # priced in LiteLLM's map, with a cache-read price
+
+
+def _attrs(point: Any) -> dict[str, Any]:
+    return dict(point.attributes or {})
+
+
+async def _call(openai: FakeOpenAI, alias: str, team: str, agent: str | None = None, text: str = "hi there") -> Any:
+    metadata: dict[str, Any] = {"user_api_key_alias": alias, "user_api_key_team_id": team}
+    if agent:
+        metadata["agent_id"] = agent
+    return await litellm.acompletion(
+        model=MODEL,
+        messages=[{"role": "user", "content": text}],
+        api_base=openai.api_base,
+        api_key="sk-fake-tenants",
+        metadata=metadata,
+    )
+
+
+async def test_per_key_counters_and_histograms_without_keys(
+    capture_mode: str, signals: Signals, fake_openai: FakeOpenAI
+) -> None:
+    """Spend and tokens per key are exact on the counters; the histograms carry team and agent, never a key."""
+    for alias, calls in (("key-a", 3), ("key-b", 1)):
+        for _ in range(calls):
+            await _call(fake_openai, alias, "team-1", agent="planner", text="one two three four")
+    await asyncio.to_thread(signals.wait_spans, 4)
+    spend = {_attrs(p)["otel_llm.key.alias"]: p.value for p in signals.points("otel_llm.client.spend")}
+    costs = [s.attributes["otel_llm.usage.cost"] for s in signals.llm_spans()]
+    assert spend["key-a"] == pytest.approx(3 * costs[0]) and spend["key-b"] == pytest.approx(costs[0])
+    tokens = {
+        (_attrs(p)["otel_llm.key.alias"], _attrs(p)["otel_llm.token.type"]): p.value
+        for p in signals.points("otel_llm.client.tokens")
+    }
+    assert tokens[("key-a", "input")] == 3 * 4 and tokens[("key-b", "output")] == len(fake_openai.reply.split())
+    requests = {_attrs(p)["otel_llm.key.alias"]: p.value for p in signals.points("otel_llm.client.requests")}
+    assert requests == {"key-a": 3, "key-b": 1}
+    for point in signals.points("otel_llm.client.spend"):
+        assert _attrs(point)["gen_ai.agent.id"] == "planner" and _attrs(point)["otel_llm.team.id"] == "team-1"
+    for name in ("gen_ai.client.operation.duration", "gen_ai.client.token.usage", "otel_llm.client.cost"):
+        for point in signals.points(name):
+            attrs = _attrs(point)
+            assert "otel_llm.key.alias" not in attrs and "otel_llm.key.hash" not in attrs, name
+            assert attrs["gen_ai.agent.id"] == "planner" and attrs["otel_llm.team.id"] == "team-1"
+    (span, *_) = signals.llm_spans()
+    assert span.attributes["gen_ai.agent.id"] == "planner"
+
+
+async def test_two_agents_on_one_key_are_apart(
+    callback_only: object, signals: Signals, fake_openai: FakeOpenAI
+) -> None:
+    """Many agents behind one team key: per-agent spend and tokens are exact."""
+    for agent, calls in (("planner", 2), ("coder", 3)):
+        for _ in range(calls):
+            await _call(fake_openai, "team-key", "team-1", agent=agent, text="a b")
+    await asyncio.to_thread(signals.wait_spans, 5)
+    requests = {_attrs(p)["gen_ai.agent.id"]: p.value for p in signals.points("otel_llm.client.requests")}
+    assert requests == {"planner": 2, "coder": 3}
+    tokens = {
+        _attrs(p)["gen_ai.agent.id"]: p.value
+        for p in signals.points("otel_llm.client.tokens")
+        if _attrs(p)["otel_llm.token.type"] == "input"
+    }
+    assert tokens == {"planner": 4, "coder": 6}
+
+
+async def test_prompt_cache_tokens_cost_components_and_savings(
+    callback_only: object, signals: Signals, fake_openai: FakeOpenAI
+) -> None:
+    """A provider reporting cached prompt tokens: cache-read token points, LiteLLM's cost breakdown on the
+    span and as component spend, and the USD saved at the model's input price."""
+    fake_openai.cached_tokens = 6
+    await _call(fake_openai, "key-a", "team-1", agent="coder", text="w " * 10)
+    (span,) = await asyncio.to_thread(signals.wait_spans, 1)
+    attrs = span.attributes
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == 6
+    info = litellm.get_model_info(MODEL)
+    input_rate, cache_rate = info["input_cost_per_token"], info["cache_read_input_token_cost"]
+    assert attrs["otel_llm.cache.savings"] == pytest.approx(6 * (input_rate - cache_rate))
+    assert attrs["otel_llm.cost.cache_read"] == pytest.approx(6 * cache_rate)
+    assert attrs["otel_llm.cost.input"] == pytest.approx(4 * input_rate)  # the uncached input only
+    tokens = {_attrs(p)["otel_llm.token.type"]: p.value for p in signals.points("otel_llm.client.tokens")}
+    assert tokens["cache_read"] == 6 and tokens["input"] == 10
+    components = {
+        _attrs(p)["otel_llm.cost.component"]: p.value for p in signals.points("otel_llm.client.component_spend")
+    }
+    assert components["cache_read"] == pytest.approx(6 * cache_rate)
+    assert sum(v for k, v in components.items() if k != "reasoning") == pytest.approx(attrs["otel_llm.usage.cost"])
+    (saved,) = signals.points("otel_llm.client.cache_savings")
+    assert saved.value == pytest.approx(attrs["otel_llm.cache.savings"])
+    assert _attrs(saved)["gen_ai.agent.id"] == "coder" and "otel_llm.key.alias" not in _attrs(saved)
