@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import litellm
 import pytest
@@ -46,7 +47,13 @@ def instrument_with(signals: Signals) -> Iterator[object]:
 def _call_and_get(signals: Signals, fake: FakeOpenAI) -> tuple[dict[str, object], list[object]]:
     litellm.completion(model="openai/gpt-4o-mini", messages=MESSAGES, api_base=fake.api_base, api_key="sk-x")
     (span,) = signals.wait_spans(1)
-    return dict(span.attributes), [r.log_record for r in signals.log_exporter.get_finished_logs()]
+    return dict(span.attributes), _content_events(signals)
+
+
+def _content_events(signals: Signals) -> list[Any]:
+    """The log records but the usage records (content-free, one per call, tested in test_tenants.py)."""
+    logs = [r.log_record for r in signals.log_exporter.get_finished_logs()]
+    return [r for r in logs if r.event_name != "otel_llm.usage"]
 
 
 def _without_content_and_ids(attrs: dict[str, object]) -> dict[str, object]:
@@ -105,8 +112,7 @@ def test_event_only(instrument_with: object, signals: Signals, fake_openai: Fake
     instrument_with("EVENT_ONLY")  # type: ignore[operator]
     attrs, _ = _call_and_get(signals, fake_openai)
     assert not CONTENT_KEYS & attrs.keys()
-    logs = wait_for(signals.log_exporter.get_finished_logs)
-    (event,) = [r.log_record for r in logs]
+    (event,) = wait_for(lambda: _content_events(signals))
     assert event.event_name == "gen_ai.client.inference.operation.details"
     # Structured, as the conventions require on events (a JSON string only on spans).
     assert list(event.attributes["gen_ai.input.messages"]) == [
@@ -124,7 +130,7 @@ def test_event_only(instrument_with: object, signals: Signals, fake_openai: Fake
     # And it encodes for OTLP as nested values (kvlist / array), not strings.
     from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 
-    encoded = encode_logs(logs)
+    encoded = encode_logs([r for r in signals.log_exporter.get_finished_logs() if r.log_record is event])
     (record,) = encoded.resource_logs[0].scope_logs[0].log_records
     (messages,) = [a.value for a in record.attributes if a.key == "gen_ai.input.messages"]
     assert messages.WhichOneof("value") == "array_value"

@@ -7,9 +7,14 @@ from typing import Any
 
 import litellm
 import pytest
+from pytest_httpserver import HTTPServer
 
-from tests.conftest import Signals
-from tests.fakes import FakeOpenAI
+from otel_llm import OtelLLMCallback
+from otel_llm._emit.usage import USAGE_KEYS
+from tests.conftest import Signals, wait_for
+from tests.fakes import FailingProvider, FakeOpenAI, fallback_router
+
+MESSAGES = [{"role": "user", "content": "route me"}]
 
 MODEL = "openai/gpt-4o-mini"  # priced in LiteLLM's map, with a cache-read price
 
@@ -103,3 +108,60 @@ async def test_prompt_cache_tokens_cost_components_and_savings(
     (saved,) = signals.points("otel_llm.client.cache_savings")
     assert saved.value == pytest.approx(attrs["otel_llm.cache.savings"])
     assert _attrs(saved)["gen_ai.agent.id"] == "coder" and "otel_llm.key.alias" not in _attrs(saved)
+
+
+def _usage_records(signals: Signals) -> list[Any]:
+    return [
+        log.log_record
+        for log in signals.log_exporter.get_finished_logs()
+        if log.log_record.event_name == "otel_llm.usage"
+    ]
+
+
+def test_one_usage_record_per_attempt_with_failures_and_fallbacks(
+    capture_mode: str, signals: Signals, fake_openai: FakeOpenAI, httpserver: HTTPServer
+) -> None:
+    """A Router request that fails, is retried, then falls back: one usage record per attempt the providers
+    served (three), each with its span's trace and span ids, status and error type; the sums equal the
+    per-key counters."""
+    primary = FailingProvider(httpserver, "/primary", 500)
+    fallback_router(primary, fake_openai).completion(
+        model="primary", messages=MESSAGES, metadata={"user_api_key_alias": "key-r", "agent_id": "planner"}
+    )
+    signals.wait_spans(3)
+    wait_for(lambda: len(_usage_records(signals)) >= 3, message="three usage records")
+    records = _usage_records(signals)
+    assert len(records) == 3 == primary.hits + fake_openai.served.requests
+    attempts = {s.context.span_id: s for s in signals.llm_spans() if s.name.startswith("chat ")}
+    for record in records:
+        span = attempts[record.span_id]
+        assert record.trace_id == span.context.trace_id
+        assert record.attributes["otel_llm.key.alias"] == "key-r"
+        assert record.attributes["gen_ai.agent.id"] == "planner"
+    statuses = sorted((r.attributes["otel_llm.usage.status"], r.attributes.get("error.type")) for r in records)
+    assert statuses == [("error", "InternalServerError"), ("error", "InternalServerError"), ("ok", None)]
+    (ok,) = [r for r in records if r.attributes["otel_llm.usage.status"] == "ok"]
+    (spend,) = signals.points("otel_llm.client.spend")
+    assert spend.value == pytest.approx(ok.attributes["otel_llm.usage.cost"])
+    assert ok.attributes["gen_ai.usage.input_tokens"] == fake_openai.served.input_tokens
+
+
+def test_usage_records_never_carry_content(signals: Signals, fake_openai: FakeOpenAI) -> None:
+    """With content capture on, the span has the messages; the usage record never does."""
+    callback = OtelLLMCallback(
+        signals.tracer_provider, signals.meter_provider, signals.logger_provider, capture_content="SPAN_AND_EVENT"
+    )
+    litellm.callbacks.append(callback)
+    litellm.completion(
+        model=MODEL,
+        messages=[{"role": "user", "content": "the secret recipe is basil"}],
+        api_base=fake_openai.api_base,
+        api_key="sk-fake-tenants",
+    )
+    (span,) = signals.wait_spans(1)
+    assert "basil" in str(span.attributes["gen_ai.input.messages"])
+    wait_for(lambda: _usage_records(signals), message="a usage record")
+    (record,) = _usage_records(signals)
+    text = str(record.attributes) + str(record.body)
+    assert "basil" not in text and fake_openai.reply not in text
+    assert set(record.attributes) <= USAGE_KEYS | {"otel_llm.usage.status", "otel_llm.usage.duration"}

@@ -54,6 +54,7 @@ class Config:
     metric_idle_timeout_s: float = 3600.0
     agent_from: tuple[str, ...] = ("metadata.agent_id",)
     lean_path: bool = True
+    usage_records: bool = True
     callback_timeout_s: float = 60.0
     pending_limit: int = 10000
     exit_timeout_s: float = 5.0

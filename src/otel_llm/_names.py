@@ -63,6 +63,10 @@ GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK: Final = _gen_ai_metrics.GEN_AI_CLIENT_OPERA
 
 # The opt-in content event, as the GenAI conventions name it.
 GEN_AI_INFERENCE_DETAILS_EVENT: Final = "gen_ai.client.inference.operation.details"
+# The content-free usage record, one per LLM attempt (a log record with this event name), for chargeback.
+USAGE_EVENT: Final = "otel_llm.usage"
+USAGE_STATUS: Final = "otel_llm.usage.status"  # ok | error
+USAGE_DURATION: Final = "otel_llm.usage.duration"  # seconds
 
 # --- otel_llm namespace: what the conventions lack ------------------------------------
 NAMESPACE: Final = "otel_llm"

@@ -130,6 +130,13 @@ SETTINGS: Final = (
         "prefix, without it).",
     ),
     Setting(
+        "OTEL_LLM_USAGE_RECORDS",
+        "usage_records",
+        p.boolean,
+        "One content-free log record (event otel_llm.usage) per LLM attempt, for chargeback: who, what, tokens, "
+        "cost, status, trace; unsampled. false turns them off.",
+    ),
+    Setting(
         "OTEL_LLM_LEAN_PATH",
         "lean_path",
         p.boolean,

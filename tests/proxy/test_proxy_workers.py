@@ -52,7 +52,7 @@ def test_key_hashes_agree_across_workers_with_the_master_key_only_in_config(
 
             def hashes_by_worker() -> dict[str, set[str]]:
                 seen: dict[str, set[str]] = defaultdict(set)
-                for attrs, _, resource in receiver.latest_points("gen_ai.client.operation.duration"):
+                for attrs, _, resource in receiver.latest_points("otel_llm.client.requests"):
                     if attrs.get("otel_llm.key.alias") == KEYS[ALPHA]["key_alias"]:
                         seen[resource["service.instance.id"]].add(attrs["otel_llm.key.hash"])
                 return seen

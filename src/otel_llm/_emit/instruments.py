@@ -8,6 +8,7 @@ in both cases: on SDK providers they are observable instruments reading it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Protocol
 
@@ -16,6 +17,8 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from .. import _names as n
 from .store import AttrKey, Instrument, MetricStore, Spec
+
+_log: Final = logging.getLogger("otel_llm")
 
 AttributeValue = str | bool | int | float | tuple[str, ...]
 
@@ -208,6 +211,7 @@ class Instruments:
     def __init__(self, store: MetricStore, meter: Meter | None = None, series_limit: int = 0) -> None:
         """On ``meter`` (SDK instruments, each capped at ``series_limit`` series) when given,
         otherwise on ``store`` (whose readers otel-llm built)."""
+        self._warned: set[str] = set()
         recorders: dict[str, Any] = {}
         for spec in (*HISTOGRAMS, *COUNTERS):
             if meter is None:
@@ -240,5 +244,14 @@ class Instruments:
         self.metric_overflow(1, AttrSet({n.OVERFLOW_METRIC_NAME: metric, n.OVERFLOW_ATTRIBUTE: attribute}))
 
     def _series_overflow(self, metric: str) -> None:
-        if metric != n.METRIC_OVERFLOW_METRIC:  # its own series are bounded: never recurse
-            self.overflow(metric, "(series)")
+        if metric == n.METRIC_OVERFLOW_METRIC:  # its own series are bounded: never recurse
+            return
+        if metric not in self._warned:
+            self._warned.add(metric)
+            _log.warning(
+                "otel-llm: metric %s reached OTEL_LLM_METRIC_SERIES_LIMIT series; new series keep only their "
+                "bounded attributes (a gauge: none is reported) and are counted in otel_llm.metric.overflow "
+                "until series go idle (OTEL_LLM_METRIC_IDLE_TIMEOUT).",
+                metric,
+            )
+        self.overflow(metric, "(series)")

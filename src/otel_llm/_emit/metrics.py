@@ -15,7 +15,7 @@ Each value passes the cardinality limiter (which forgets idle values and counts 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from opentelemetry.context import Context
@@ -75,9 +75,11 @@ class _Sets:
 
     __slots__ = ("checked", "economics", "folded", "hist", "hist_input", "hist_output", "requests", "tokens", "who")
 
-    def __init__(self, hist: dict[str, AttributeValue], who: dict[str, AttributeValue], folded: tuple[str, ...]):
+    def __init__(
+        self, hist: dict[str, AttributeValue], who: dict[str, AttributeValue], folded: tuple[str, ...], now: float
+    ):
         self.folded = folded
-        self.checked = time.monotonic()
+        self.checked = now
         self.hist = AttrSet(hist)
         self.hist_input = AttrSet({**hist, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_INPUT})
         self.hist_output = AttrSet({**hist, n.GEN_AI_TOKEN_TYPE: n.TOKEN_TYPE_OUTPUT})
@@ -93,7 +95,12 @@ class MetricEmitter:
     """Records the metric points of one attempt."""
 
     def __init__(
-        self, instruments: Instruments, limiter: CardinalityLimiter, attribution: frozenset[str], idle_s: float
+        self,
+        instruments: Instruments,
+        limiter: CardinalityLimiter,
+        attribution: frozenset[str],
+        idle_s: float,
+        mono: Callable[[], float] = time.monotonic,
     ) -> None:
         self._i = instruments
         self._limiter = limiter
@@ -102,6 +109,7 @@ class MetricEmitter:
         # A cached set is checked against the limiter again after a quarter of the idle timeout,
         # so a value in use keeps its slot (the limiter frees slots of values idle past it).
         self._recheck_s = idle_s / 4
+        self._mono = mono
         self._cache: dict[tuple[object, ...], _Sets] = {}
         self._economics: dict[tuple[tuple[str, AttributeValue], ...], AttrSet] = {}
 
@@ -191,7 +199,8 @@ class MetricEmitter:
             who.agent_name,
         )
         cached = self._cache.get(key)
-        if cached is not None and time.monotonic() - cached.checked < self._recheck_s:
+        now = self._mono()
+        if cached is not None and now - cached.checked < self._recheck_s:
             return cached
         base = metric_attributes(record)
         hist_raw = {**base, **who_attributes(record, self._groups)}
@@ -199,7 +208,7 @@ class MetricEmitter:
         who_raw.update(who_attributes(record, self._attribution))
         hist, hist_folded = self._limiter.apply(hist_raw)
         who_limited, who_folded = self._limiter.apply(who_raw)
-        sets = _Sets(hist, who_limited, tuple(dict.fromkeys((*hist_folded, *who_folded))))
+        sets = _Sets(hist, who_limited, tuple(dict.fromkeys((*hist_folded, *who_folded))), now)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[key] = sets

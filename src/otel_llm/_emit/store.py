@@ -74,12 +74,18 @@ class Spec:
     ttl_s: float | None = None
 
 
+# What a cumulative reader reported last: (sum, count, bucket counts, min, max).
+_Carry = tuple[float, int, list[int], float, float]
+
+
 class _Interval:
-    """What one reader has not collected yet: the delta, and the exemplars of the interval."""
+    """What one reader has not collected yet (the delta, the exemplars of the interval) and, for a
+    cumulative reader, the totals it reported so far: the SDK adds each interval to those, in that
+    order, and so does the store, so float sums come out bit for bit the same."""
 
-    __slots__ = ("count", "counts", "exemplars", "max", "min", "start_ns", "sum", "touched")
+    __slots__ = ("carry", "count", "counts", "exemplars", "max", "min", "start_ns", "sum", "touched")
 
-    def __init__(self, buckets: int, start_ns: int) -> None:
+    def __init__(self, buckets: int, start_ns: int, carry: _Carry | None = None) -> None:
         self.start_ns = start_ns
         self.touched = False
         self.sum: float = 0
@@ -88,6 +94,15 @@ class _Interval:
         self.max = -math.inf
         self.counts = [0] * buckets if buckets else []
         self.exemplars: list[Exemplar | None] | None = None
+        self.carry = carry
+
+    def cumulative(self) -> _Carry:
+        """This interval added to what was reported before (SDK order: interval + previous)."""
+        if self.carry is None:
+            return self.sum, self.count, list(self.counts), self.min, self.max
+        psum, pcount, pcounts, pmin, pmax = self.carry
+        counts = [value + previous for value, previous in zip(self.counts, pcounts, strict=True)]
+        return self.sum + psum, self.count + pcount, counts, min(self.min, pmin), max(self.max, pmax)
 
 
 class _Series:
@@ -202,7 +217,7 @@ class Instrument:
             series = self._get(key)
             if series is None:
                 return
-            series.sum = value
+            series.sum = float(value)  # gauges are doubles, whatever the source's type
             series.last_mono = self._store.mono()
             for interval in series.intervals:
                 interval.touched = True
@@ -233,11 +248,12 @@ class Instrument:
         with self._lock:
             for key, series in list(self._series.items()):
                 interval = series.intervals[reader]
-                point = self._point(series, interval, temporality, now_ns, now_mono)
+                carry = interval.cumulative() if temporality is CUMULATIVE else None
+                point = self._point(series, interval, temporality, now_ns, now_mono, carry)
                 if point is not None:
                     points.append(point)
                 # The next interval starts now, for this reader.
-                series.intervals[reader] = _Interval(self._buckets, now_ns)
+                series.intervals[reader] = _Interval(self._buckets, now_ns, carry)
                 if now_mono - series.last_mono > idle_s and not any(i.touched for i in series.intervals):
                     del self._series[key]
         if not points:
@@ -257,6 +273,7 @@ class Instrument:
         temporality: AggregationTemporality,
         now_ns: int,
         now_mono: float,
+        carry: _Carry | None,
     ) -> NumberDataPoint | HistogramDataPoint | None:
         kind = self.spec.kind
         if kind == "gauge":
@@ -268,20 +285,21 @@ class Instrument:
             return None
         start = interval.start_ns if delta else series.start_ns
         exemplars = [e for e in interval.exemplars if e is not None] if interval.exemplars else []
+        total, count, counts, low, high = (
+            (interval.sum, interval.count, interval.counts, interval.min, interval.max) if carry is None else carry
+        )
         if kind == "counter":
-            value = interval.sum if delta else series.sum
-            return NumberDataPoint(series.attrs, start, now_ns, value, exemplars)  # type: ignore[arg-type]
-        source: _Series | _Interval = interval if delta else series
+            return NumberDataPoint(series.attrs, start, now_ns, total, exemplars)  # type: ignore[arg-type]
         return HistogramDataPoint(
             attributes=series.attrs,  # type: ignore[arg-type]
             start_time_unix_nano=start,
             time_unix_nano=now_ns,
-            count=source.count,
-            sum=source.sum,
-            bucket_counts=tuple(source.counts),
+            count=count,
+            sum=total,
+            bucket_counts=tuple(counts),
             explicit_bounds=self._bounds,
-            min=source.min,
-            max=source.max,
+            min=low,
+            max=high,
             exemplars=exemplars,
         )
 

@@ -28,6 +28,7 @@ from .instruments import AttrSet, Instruments, observe_gauges
 from .metrics import MetricEmitter, refusal_attributes
 from .spans import SpanEmitter, context_when_detached, route_event
 from .store import MetricStore
+from .usage import UsageRecordEmitter
 
 SCOPE: Final = "otel_llm"
 SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.37.0"
@@ -72,9 +73,12 @@ class Telemetry:
             self.instruments = Instruments(store)
             idle_s = store.idle_timeout_s  # at least the export interval
         self.metric_store = store
-        self.limiter = CardinalityLimiter(config.metric_attribute_value_limit, idle_s, self.instruments.overflow)
+        # The limiter ages values on the store's clock: a value and its series expire together.
+        self.limiter = CardinalityLimiter(
+            config.metric_attribute_value_limit, idle_s, self.instruments.overflow, mono=store.mono
+        )
         self._spans = SpanEmitter(self.tracer, config)
-        self._metrics = MetricEmitter(self.instruments, self.limiter, config.metric_attribution, idle_s)
+        self._metrics = MetricEmitter(self.instruments, self.limiter, config.metric_attribution, idle_s, store.mono)
         self.headroom = HeadroomEmitter(store, config.headroom_ttl_s)
         if metric_store is None:
             headroom_meter = (
@@ -83,11 +87,9 @@ class Telemetry:
                 else meter
             )
             observe_gauges(headroom_meter, self.headroom.instruments)
-        self._events = (
-            ContentEventEmitter(get_logger(SCOPE, __version__, logger_provider, schema_url=SCHEMA_URL))
-            if config.content_mode.on_events
-            else None
-        )
+        logger = get_logger(SCOPE, __version__, logger_provider, schema_url=SCHEMA_URL)
+        self._events = ContentEventEmitter(logger) if config.content_mode.on_events else None
+        self._usage = UsageRecordEmitter(logger) if config.usage_records else None
         _errors.add_count_sink(self._count_internal_error)
 
     def force_flush(self, timeout_ms: int) -> None:
@@ -142,6 +144,11 @@ class Telemetry:
             self.headroom.emit(record)
         except Exception as error:  # noqa: BLE001
             _errors.report("emit.headroom", error)
+        if self._usage is not None:
+            try:
+                self._usage.emit(record, span)
+            except Exception as error:  # noqa: BLE001
+                _errors.report("emit.usage", error)
         if self._events is not None and record.content is not None:
             try:
                 self._events.emit(record, live_span)

@@ -289,7 +289,7 @@ def install_providers(config: Config, env: Mapping[str, str] | None = None) -> P
         tracer_provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
-    if config.content_mode.on_events and choice == "otlp":
+    if (config.content_mode.on_events or config.usage_records) and choice == "otlp":
         _install_logger_provider(env, resource)
     _log.info(
         "otel-llm: installed OpenTelemetry providers (exporter=%s, lean path=%s, resource=%s)",
