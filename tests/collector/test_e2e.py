@@ -12,14 +12,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from pytest_httpserver import HTTPServer
 
-from tests.collector.series import COLLECTOR_SERIES, NOT_IN_PROXY_TRAFFIC, all_series
+from tests.collector.series import (
+    COLLECTOR_SERIES,
+    NOT_IN_PROXY_TRAFFIC,
+    RUNBOOK_BASE,
+    RUNBOOKS,
+    all_series,
+    runbook_queries,
+)
 from tests.collector.stack import (
     COLLECTOR,
     DEADMANS_SWITCH_PATH,
+    REPO,
     Alertmanager,
     Collector,
     Prometheus,
@@ -224,6 +233,36 @@ def test_every_dashboard_panel_query_returns_data(stack: Stack, traffic: Traffic
     assert float(stack.prometheus.query(_substitute(spend))[0]["value"][1]) > 0
 
 
+def test_every_runbook_query_runs_on_the_real_prometheus(stack: Stack, traffic: Traffic) -> None:
+    """The first queries of every runbook page are valid PromQL for Prometheus as it runs here; those
+    about a key, team or model return data once its placeholder is the traffic's key, team or model."""
+    examples = {
+        '"<key hash from the alert>"': '"' + _alpha_hash(stack) + '"',
+        '"<team id from the alert>"': '"team-a"',
+        '"<model group from the alert>"': '"gpt-main"',
+        '"<service from the alert>"': '"litellm-proxy"',
+    }
+
+    def example(query: str) -> str:
+        for placeholder, value in examples.items():
+            query = query.replace(placeholder, value)
+        return query
+
+    queries = [(page.name, q) for page in sorted(RUNBOOKS.glob("*.md")) for q in runbook_queries(page.read_text())]
+    assert len(queries) >= 3 * 32
+    for _, query in queries:
+        stack.prometheus.query(example(query))  # fails on a PromQL error
+    budget = next(q for p, q in queries if p == "LLMKeyBudgetHigh.md" and "max_budget" in q)
+    left = stack.prometheus.query(example(budget))
+    assert float(left[0]["value"][1]) == pytest.approx(10.0 - 8.5)  # max_budget - spend of agent-alpha
+
+
+def _alpha_hash(stack: Stack) -> str:
+    spend = 'otel_llm_key_spend_USD{otel_llm_key_alias="agent-alpha"}'
+    (hash_,) = stack.prometheus.label_values("otel_llm_key_hash", spend)
+    return hash_
+
+
 def test_dashboard_variables_list_the_traffic(stack: Stack, traffic: Traffic) -> None:
     """The key, team, model, provider and service variables offer the values the traffic produced."""
     dashboard = json.loads((COLLECTOR / "grafana" / "dashboards" / "llm-spend-and-usage.json").read_text())
@@ -256,9 +295,44 @@ def test_budget_alert_reaches_slack(stack: Stack, traffic: Traffic) -> None:
     (attachment,) = body["attachments"]
     assert attachment["title"] == "[FIRING:1] LLMKeyBudgetHigh · team Team A · key agent-alpha"
     assert "*Key agent-alpha (team Team A) has used 85% of its budget*" in attachment["text"]
-    assert "_Runbook:_ Check who is spending" in attachment["text"]
     assert attachment["color"] == "warning"
+    links = _links(attachment["text"])
+    assert set(links) == {"Runbook", "Dashboard", "Query", "Silence"}
+    assert _runbook_page(links["Runbook"]) == REPO / "docs" / "runbooks" / "LLMKeyBudgetHigh.md"
+    dashboard, filters = _dashboard(links["Dashboard"])
+    assert dashboard["title"] == "LLM spend and usage"
+    assert filters == {"key": ["agent-alpha"], "team": ["Team A"]}
+    assert links["Query"].startswith(f"{stack.prometheus.url}/graph?g0.expr=")
+    assert links["Silence"].startswith(f"{stack.alertmanager.url}/#/silences/new?filter=")
     assert not [m for m in budget_messages() if "agent-beta" in json.dumps(m["body"])]  # beta is at 1%
+
+
+def _links(text: str) -> dict[str, str]:
+    """Slack's <url|label> links of a message, by label."""
+    return {label: url for url, label in re.findall(r"<([^|>]+)\|([^>]+)>", text)}
+
+
+def _runbook_page(url: str) -> Path:
+    """The repository file a runbook_url points at (it must exist)."""
+    assert url.startswith(RUNBOOK_BASE), url
+    page = REPO / "docs" / "runbooks" / url.removeprefix(RUNBOOK_BASE)
+    assert page.is_file(), url
+    return page
+
+
+def _dashboard(url: str) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The committed dashboard a Grafana link opens (by UID), and the variables it sets (which it must have)."""
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}" == "http://localhost:3000", url  # compose's Grafana
+    uid = parts.path.removeprefix("/d/")
+    dashboards = [json.loads(p.read_text()) for p in (COLLECTOR / "grafana" / "dashboards").glob("*.json")]
+    (dashboard,) = [d for d in dashboards if d["uid"] == uid]
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    query = parse_qs(parts.query)
+    assert query.pop("from") == ["now-6h"] and query.pop("to") == ["now"]
+    filters = {name.removeprefix("var-"): values for name, values in query.items()}
+    assert set(filters) <= variables, url
+    return dashboard, filters
 
 
 def test_runaway_loop_alert_reaches_slack(stack: Stack, traffic: Traffic) -> None:
@@ -271,6 +345,11 @@ def test_runaway_loop_alert_reaches_slack(stack: Stack, traffic: Traffic) -> Non
     text = json.dumps(message["body"])
     assert "agent-beta" in text and "Team B" in text and "repeat" in text
     assert "agent-alpha" not in text
+    links = _links(message["body"]["attachments"][0]["text"])
+    assert _runbook_page(links["Runbook"]).name == "LLMRunawayLoopDetected.md"
+    dashboard, filters = _dashboard(links["Dashboard"])
+    assert dashboard["uid"] == "otel-llm-performance"
+    assert filters == {"key": ["agent-beta"], "team": ["Team B"], "model": ["gpt-main"]}
 
 
 def test_watchdog_reaches_the_deadmans_switch_and_not_slack(stack: Stack, traffic: Traffic) -> None:
