@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -208,8 +211,8 @@ def _panel_queries() -> list[tuple[str, str, str]]:
     return queries
 
 
-def _substitute(expr: str) -> str:
-    for name, value in sorted(VARIABLES.items(), key=lambda kv: -len(kv[0])):
+def _substitute(expr: str, overrides: dict[str, str] | None = None) -> str:
+    for name, value in sorted({**VARIABLES, **(overrides or {})}.items(), key=lambda kv: -len(kv[0])):
         expr = expr.replace(name, value)
     assert "$" not in expr.replace("$1", ""), f"unsubstituted variable in {expr}"
     return expr
@@ -339,7 +342,9 @@ def test_runaway_loop_alert_reaches_slack(stack: Stack, traffic: Traffic) -> Non
     """agent-beta repeating one prompt: the detector's counter fires LLMRunawayLoopDetected, naming key and team."""
 
     def loop_messages() -> list[dict[str, Any]]:
-        return [m for m in stack.slack.received() if "LLMRunawayLoopDetected" in json.dumps(m["body"])]
+        # agent-beta's (the demo, run later in this module, loops too: agent runaway-agent).
+        texts = [(m, json.dumps(m["body"])) for m in stack.slack.received()]
+        return [m for m, text in texts if "LLMRunawayLoopDetected" in text and "agent-beta" in text]
 
     (message, *_) = wait_until(loop_messages, 30, "LLMRunawayLoopDetected posted to the Slack stand-in", interval=0.2)
     text = json.dumps(message["body"])
@@ -448,3 +453,46 @@ def test_latency_exemplars_link_to_proxy_traces(stack: Stack, traffic: Traffic) 
         ]
 
     assert wait_until(linked, 30, "an exemplar of a proxy call linked to its trace in Tempo")
+
+
+# Panels the demo (compose's `demo` profile) must fill: its agents' spend, budgets, loops, routing.
+DEMO_PANELS = {
+    "Spend by key",
+    "Key budget used",
+    "Team budget used",
+    "Key spend and budget",
+    "Top spenders",
+    "Requests per second",
+    "Failed attempts",
+    "Latency p50 / p95 / p99",
+    "Time to first token p50 / p95 / p99",
+    "Fallbacks",
+    "Loop detections",
+}
+
+
+def test_the_demo_fills_the_dashboards(stack: Stack, tmp_path: Path) -> None:
+    """`otel-llm demo --otlp <the Collector>` (what compose's demo profile runs, no provider key): its
+    agents' spend, budgets, loop, fallbacks and latency fill the dashboards' panels for its service."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    command = [str(Path(sys.executable).parent / "otel-llm"), "demo", "--otlp", stack.collector.otlp_http]
+    result = subprocess.run(
+        [*command, "--duration", "4", "--rate", "20", "--seed", "3"],
+        # Exports every second: several points per series while the traffic runs (rates, quantiles).
+        env={**env, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OTEL_METRIC_EXPORT_INTERVAL": "1000"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    queries = [(p, e) for _, p, e in _panel_queries() if p.split(" [")[0] in DEMO_PANELS]
+    assert {p.split(" [")[0] for p, _ in queries} == DEMO_PANELS
+
+    def empty() -> list[str]:
+        demo = {"$service": "otel-llm-demo"}
+        return [f"{p}: {e}" for p, e in queries if not _has_values(stack.prometheus.query(_substitute(e, demo)))]
+
+    missing = wait_for_nothing_missing(empty, 60)
+    assert not missing, "panels the demo left empty:\n" + "\n".join(missing)
