@@ -32,6 +32,13 @@ EXAMPLES = {
 _binary: Path | None = None
 
 
+def _go() -> str:
+    """The machine's Go, else the one collector/setup.sh fetched into the cache (as build.sh finds it)."""
+    found = shutil.which("go") or next((str(p) for p in sorted(CACHE.glob("go1.*/bin/go"), reverse=True)), None)
+    assert found, "Go is needed to build collector/compose-check: run collector/setup.sh"
+    return found
+
+
 def checker() -> Path:
     """The compose-check binary for the committed go.sum (built on first use, then cached)."""
     global _binary  # one build per test session
@@ -41,7 +48,7 @@ def checker() -> Path:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             result = subprocess.run(
-                ["go", "build", "-o", str(path), "."],
+                [_go(), "build", "-o", str(path), "."],
                 cwd=CHECKER,
                 capture_output=True,
                 text=True,
