@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the collector/ tests need on a fresh Debian machine, each only when missing:
-#   - Debian's `prometheus` (prometheus, promtool) and `prometheus-alertmanager` (alertmanager, amtool);
-#     their system services are stopped and disabled: the tests start their own on 127.0.0.1;
+#   - Debian's `prometheus` + `promtool` 2.53.3 and `prometheus-alertmanager` (alertmanager, amtool)
+#     0.28.1: trixie's packages, the versions docker-compose.yml runs (prom/prometheus:v2.53.3,
+#     prom/alertmanager:v0.28.1), so the rules and routes are tested on what users run. On bookworm
+#     they come from trixie, pinned so that nothing else is taken from it (they need only libc6 >= 2.34).
+#     Their system services are stopped and disabled: the tests start their own on 127.0.0.1;
 #   - a Go toolchain >= 1.21 (the Collector build fetches the exact Go it needs through the module
 #     proxy); without one, Go 1.25.7 is fetched from the Go module proxy (golang.org/toolchain)
 #     into the cache, checksum-verified;
@@ -17,17 +20,28 @@ log() { echo "collector/setup.sh: $*" >&2; }
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
-missing=()
-for program in prometheus promtool; do
-  command -v "$program" >/dev/null 2>&1 || { missing+=(prometheus); break; }
-done
-for program in prometheus-alertmanager amtool; do
-  command -v "$program" >/dev/null 2>&1 || { missing+=(prometheus-alertmanager); break; }
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
+# The versions docker-compose.yml pins (tests/collector/test_compose.py keeps them equal).
+prometheus_version=2.53.3
+alertmanager_version=0.28.1
+version_of() { "$1" --version 2>&1 | sed -n 's/^[a-z]*, version \([0-9.]*\).*/\1/p' | head -1; }
+if [ "$(version_of prometheus)" != "$prometheus_version" ] || [ "$(version_of promtool)" != "$prometheus_version" ] \
+  || [ "$(version_of prometheus-alertmanager)" != "$alertmanager_version" ] || [ "$(version_of amtool)" != "$alertmanager_version" ]; then
+  log "installing prometheus $prometheus_version and prometheus-alertmanager $alertmanager_version"
+  target=()
+  if ! grep -qs '^VERSION_CODENAME=trixie' /etc/os-release; then
+    $sudo tee /etc/apt/sources.list.d/otel-llm-trixie.sources >/dev/null <<'SOURCES'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' | $sudo tee /etc/apt/preferences.d/otel-llm-trixie >/dev/null
+    target=(-t trixie)
+  fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${target[@]}" \
+    "prometheus=$prometheus_version*" "promtool=$prometheus_version*" "prometheus-alertmanager=$alertmanager_version*" >/dev/null
   if [ -d /run/systemd/system ]; then
     $sudo systemctl disable --now prometheus.service prometheus-alertmanager.service >/dev/null 2>&1 || true
   fi

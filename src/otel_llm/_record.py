@@ -49,6 +49,10 @@ class Headroom:
     key_rpm_remaining: int | None = None
     key_tpm_limit: int | None = None
     key_tpm_remaining: int | None = None
+    team_rpm_limit: int | None = None
+    team_rpm_remaining: int | None = None
+    team_tpm_limit: int | None = None
+    team_tpm_remaining: int | None = None
     provider_remaining_requests: int | None = None
     provider_remaining_tokens: int | None = None
     provider_limit_requests: int | None = None

@@ -165,3 +165,30 @@ def test_missing_otlp_exporter_says_what_to_install(
     monkeypatch.setattr(cli, "module_available", lambda name: name != "opentelemetry.exporter.prometheus")
     assert cli.main(["demo"]) == 2
     assert "pip install 'otel-llm[prometheus]'" in capsys.readouterr().err
+
+
+def test_otlp_alone_sends_to_the_stack_s_collector() -> None:
+    """`--otlp` with no endpoint sends to the Collector collector/docker-compose.yml publishes on this host."""
+    import yaml
+
+    from otel_llm import cli
+
+    assert cli.parser().parse_args(["demo", "--otlp"]).otlp == "http://localhost:4318"
+    assert cli.parser().parse_args(["demo"]).otlp is None
+    compose = Path(__file__).resolve().parents[2] / "collector" / "docker-compose.yml"
+    ports = yaml.safe_load(compose.read_text())["services"]["otel-collector"]["ports"]
+    assert "127.0.0.1:4318:4318" in ports
+
+
+def test_agents_report_their_budgets_as_the_proxy_would() -> None:
+    """Each agent's calls carry its key's and team's budget and spend so far (the budget panels and alerts)."""
+    from otel_llm.cli import demo
+
+    traffic = demo.Traffic(router=None, duration_s=1, rate=1, seed=1)
+    runaway = next(a for a in demo.AGENTS if a.loops)
+    traffic.spend[runaway.name] = 0.04
+    metadata = traffic.metadata(runaway)
+    assert metadata["user_api_key_max_budget"] == runaway.budget and metadata["user_api_key_spend"] == 0.04
+    assert metadata["user_api_key_team_max_budget"] == demo.TEAM_BUDGETS[runaway.team]
+    assert metadata["user_api_key_team_spend"] == 0.04
+    assert metadata["user_api_key_alias"] == runaway.name

@@ -14,6 +14,10 @@ from pathlib import Path
 import yaml
 
 COLLECTOR = Path(__file__).resolve().parents[2] / "collector"
+# Where each alert's runbook_url points (collector/README.md: replace this prefix to serve the pages
+# elsewhere), and the pages themselves.
+RUNBOOK_BASE = "https://github.com/otel-llm/otel-llm/blob/main/docs/runbooks/"
+RUNBOOKS = COLLECTOR.parent / "docs" / "runbooks"
 
 # otel-llm metric → its Prometheus series (histograms: _bucket, _sum, _count).
 HISTOGRAMS = {
@@ -44,6 +48,10 @@ GAUGES = {
     "otel_llm.key.rpm.utilization": "otel_llm_key_rpm_utilization_ratio",
     "otel_llm.key.tpm.limit": "otel_llm_key_tpm_limit_per_min",
     "otel_llm.key.tpm.utilization": "otel_llm_key_tpm_utilization_ratio",
+    "otel_llm.team.rpm.limit": "otel_llm_team_rpm_limit_per_min",
+    "otel_llm.team.rpm.utilization": "otel_llm_team_rpm_utilization_ratio",
+    "otel_llm.team.tpm.limit": "otel_llm_team_tpm_limit_per_min",
+    "otel_llm.team.tpm.utilization": "otel_llm_team_tpm_utilization_ratio",
     "otel_llm.key.spend_velocity": "otel_llm_key_spend_velocity_USD_per_min",
     "otel_llm.provider.ratelimit.remaining_requests": "otel_llm_provider_ratelimit_remaining_requests",
     "otel_llm.provider.ratelimit.remaining_tokens": "otel_llm_provider_ratelimit_remaining_tokens",
@@ -62,10 +70,17 @@ COLLECTOR_SERIES = {
     "otelcol_exporter_queue_capacity",
     "up",
 }
+# FastAPI's own request metric in the proxy (http.server.request.duration, kept by
+# OTEL_LLM_PROXY_FASTAPI_TELEMETRY=server): the client-visible availability SLO's source.
+HTTP_SERVER_SERIES = {f"http_server_request_duration_seconds_{suffix}" for suffix in ("bucket", "sum", "count")}
 # The alerting path's own series (Prometheus scraping itself and Alertmanager), checked end to end.
 ALERTING_SERIES = {
     "prometheus_rule_evaluation_failures_total",
+    "prometheus_rule_evaluations_total",
+    "prometheus_rule_group_last_duration_seconds",
     "alertmanager_notifications_failed_total",
+    "alertmanager_notifications_total",
+    "ALERTS",  # Prometheus' own series of the alerts it evaluates (runbooks query it)
 }
 # Not produced by the proxy test traffic: checked with synthetic OTLP through the real Collector in
 # test_collector_pipeline.py. (The traffic includes a runaway loop, so loop detections are real.)
@@ -84,7 +99,9 @@ NOT_IN_PROXY_TRAFFIC = SYNTHETIC | {
 def all_series() -> set[str]:
     """Every series name otel-llm's metrics can have in Prometheus."""
     names = {f"{base}_{suffix}" for base in HISTOGRAMS.values() for suffix in ("bucket", "sum", "count")}
-    return names | set(COUNTERS.values()) | set(GAUGES.values()) | COLLECTOR_SERIES | ALERTING_SERIES
+    return (
+        names | set(COUNTERS.values()) | set(GAUGES.values()) | COLLECTOR_SERIES | ALERTING_SERIES | HTTP_SERVER_SERIES
+    )
 
 
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"' + r"|'(?:[^'\\]|\\.)*'")
@@ -96,6 +113,7 @@ _FUNCTIONS_AND_KEYWORDS = {
     "sum", "min", "max", "avg", "count", "topk", "bottomk", "rate", "irate", "increase", "histogram_quantile",
     "label_replace", "last_over_time", "avg_over_time", "max_over_time", "absent", "clamp_min", "sort", "vector",
     "and", "or", "unless", "offset", "by", "without", "on", "ignoring", "group_left", "group_right", "bool",
+    "time", "timestamp", "sort_desc", "round", "label_join",
 }  # fmt: skip
 
 
@@ -126,3 +144,8 @@ def recorded_names() -> set[str]:
         for group in yaml.safe_load(path.read_text())["groups"]:
             names |= {rule["record"] for rule in group["rules"] if "record" in rule}
     return names
+
+
+def runbook_queries(text: str) -> list[str]:
+    """The PromQL blocks (```promql) of a runbook page."""
+    return [block.strip() for block in re.findall(r"```promql\n(.*?)```", text, re.DOTALL)]

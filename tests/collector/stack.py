@@ -203,6 +203,7 @@ class Prometheus(Process):
             f"--config.file={self.config_path}",
             f"--storage.tsdb.path={self.workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
+            f"--web.external-url={self.url}",  # as compose sets it: alert links open this URL
             "--enable-feature=exemplar-storage",
             "--web.enable-remote-write-receiver",
             # The first notification goes out before the notifier has found its Alertmanager; it
@@ -301,11 +302,12 @@ class Alertmanager(Process):
                 assert "api_url" not in slack_config, "the webhook URL must come from api_url_file"
                 slack_config["api_url_file"] = str(webhook)
             if receiver["name"] == "deadmans-switch":
-                # What collector/README.md tells users to add, pointed at the stand-in on a path of
-                # its own; `url`, as Debian's Alertmanager 0.25 has no `url_file` (0.26+, compose).
+                # What collector/README.md tells users to add (the ping URL from a secret file),
+                # pointed at the stand-in on a path of its own.
                 assert "webhook_configs" not in receiver, "the shipped dead man's switch sends nothing"
-                switch = slack.url.replace(slack.webhook_path, DEADMANS_SWITCH_PATH)
-                receiver["webhook_configs"] = [{"url": switch, "send_resolved": False}]
+                switch = workdir / "deadmans-switch-url"
+                switch.write_text(slack.url.replace(slack.webhook_path, DEADMANS_SWITCH_PATH) + "\n")
+                receiver["webhook_configs"] = [{"url_file": str(switch), "send_resolved": False}]
         for route in [config["route"], *config["route"].get("routes", [])]:
             route["group_wait"] = "1s"
         self.config_path = workdir / "alertmanager.yml"
@@ -321,6 +323,7 @@ class Alertmanager(Process):
             f"--config.file={self.config_path}",
             f"--storage.path={self.workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
+            f"--web.external-url={self.url}",
             "--cluster.listen-address=",
         ]
 

@@ -3,6 +3,7 @@ team and key — checked with `amtool config routes test` for every alert the ru
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -84,17 +85,19 @@ def test_grouped_by_team_and_key_with_the_webhook_from_a_file() -> None:
         assert slack["api_url_file"] == "/run/secrets/slack_webhook_url"
         assert slack["send_resolved"] is True
         assert slack["text"] == '{{ template "otel_llm.slack.text" . }}'
-    assert (ALERTMANAGER / "templates" / "otel-llm.tmpl").read_text().count("{{ define ") == 3
+    defined = re.findall(r"\{\{ define \"([\w.]+)\"", (ALERTMANAGER / "templates" / "otel-llm.tmpl").read_text())
+    assert {"otel_llm.slack.title", "otel_llm.slack.text", "otel_llm.grafana_url"} <= set(defined)
 
 
 def test_fast_burn_inhibits_slow_burn() -> None:
-    """A fast SLO burn silences the slow-burn notification of the same model group."""
+    """A fast SLO burn silences the slow-burn notification of the same model group (service, for availability)."""
     inhibitions = {
         (rule["source_matchers"][0], rule["target_matchers"][0]): rule.get("equal", [])
         for rule in yaml.safe_load(CONFIG.read_text())["inhibit_rules"]
     }
-    key = ('alertname="LLMLatencySLOBurnFast"', 'alertname="LLMLatencySLOBurnSlow"')
-    assert inhibitions[key] == ["service_name", "otel_llm_model_group"]
+    for slo, equal in (("Latency", ["service_name", "otel_llm_model_group"]), ("Availability", ["service_name"])):
+        key = (f'alertname="LLM{slo}SLOBurnFast"', f'alertname="LLM{slo}SLOBurnSlow"')
+        assert inhibitions[key] == equal
 
 
 def test_the_watchdog_never_goes_to_slack() -> None:
@@ -118,3 +121,44 @@ def test_a_collector_down_explains_silent_services() -> None:
         if r["target_matchers"] == ['alertname="OtelLLMTelemetryStopped"']
     ]
     assert rule["source_matchers"] == ['alertname="OtelCollectorDown"'] and "equal" not in rule
+
+
+def _repeat_interval(alert: dict[str, Any]) -> str:
+    """How often a still-firing alert's notification is sent again (collector/README.md's policy)."""
+    name, severity = alert["alert"], alert["labels"]["severity"]
+    if name == "Watchdog":
+        return "5m"
+    if name in ("LLMKeyBudgetHigh", "LLMTeamBudgetHigh") or name.endswith("SLOBurnSlow"):
+        return "24h"  # states that last for days: once a day
+    if name in ("LLMKeyBudgetExhausted", "LLMTeamBudgetExhausted"):
+        return "12h"
+    return {"critical": "1h", "warning": "4h"}[severity]
+
+
+def _matched_route(labels: list[str]) -> dict[str, Any]:
+    """The route amtool's --tree says the labels match, with the repeat_interval it inherits."""
+    result = _amtool("config", "routes", "test", "--tree", *labels)
+    assert result.returncode == 0, result.stdout + result.stderr
+    path = re.findall(r"└── (\{[^}]*\})", result.stdout)
+    route = yaml.safe_load(CONFIG.read_text())["route"]
+    effective = dict(route)
+    for matchers in path:
+        (route,) = [r for r in route.get("routes", []) if "{" + ",".join(r.get("matchers", [])) + "}" == matchers]
+        effective.update({k: v for k, v in route.items() if k != "routes"})
+    return effective
+
+
+@pytest.mark.parametrize("alert", _alerts(), ids=lambda a: a["alert"])
+def test_every_alert_repeats_as_often_as_it_deserves(alert: dict[str, Any]) -> None:
+    """`amtool config routes test --tree` finds each alert's route; its repeat_interval fits the alert:
+    a monthly budget warning once a day, not six times; an incident every hour; the Watchdog every 5 minutes."""
+    labels = [f"alertname={alert['alert']}", *(f"{k}={v}" for k, v in alert["labels"].items())]
+    route = _matched_route([*labels, "otel_llm_team_id=team-a", "otel_llm_key_hash=712dfaed4eaeb100"])
+    assert route["repeat_interval"] == _repeat_interval(alert)
+    assert route["receiver"] == _expected_receiver(alert)
+
+
+def test_route_tree_lookup_can_fail() -> None:
+    """The lookup reads what amtool matched: a budget warning is not the default route's 4 hours."""
+    route = _matched_route(["alertname=LLMKeyBudgetHigh", "severity=warning"])
+    assert route["repeat_interval"] == "24h" != yaml.safe_load(CONFIG.read_text())["route"]["repeat_interval"]

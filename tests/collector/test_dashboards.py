@@ -126,18 +126,28 @@ def test_spend_and_usage_dashboard() -> None:
 
 
 def test_performance_and_reliability_dashboard() -> None:
-    """Requests/s, errors, p50/p95/p99, TTFT, retries/fallbacks, headroom, loops, pipeline health."""
+    """What clients see next to failed attempts, errors, latency and TTFT (p50/p95/p99) by model,
+    deployment and provider, SLOs, retries/fallbacks, headroom, loops and loop refusals, alerts, pipeline."""
     dashboard = _dashboard("LLM performance and reliability")
     titles = {p["title"] for p in dashboard["panels"]}
     assert titles >= {
+        "Alerts firing",
+        "Requests answered with an error (clients)",
+        "Failed attempts",
         "Requests per second",
-        "Error ratio",
         "Refused by the proxy",
+        "Loop guard refusals",
+        "p95 latency by deployment",
+        "Failed attempts by deployment",
         "Latency p50 / p95 / p99",
-        "Time to first token p50 / p95",
+        "Time to first token p50 / p95 / p99",
+        "Availability SLO: requests without a server error",
+        "Latency SLO: calls within 10.24 s",
+        "TTFT SLO: streams within 2.5 s",
         "Retries",
         "Fallbacks",
         "Key rpm limit used",
+        "Team rpm limit used",
         "Provider requests left",
         "Loop detections",
         "Collector up",
@@ -146,6 +156,39 @@ def test_performance_and_reliability_dashboard() -> None:
     (latency,) = [p for p in dashboard["panels"] if p["title"] == "Latency p50 / p95 / p99"]
     assert [t["legendFormat"] for t in latency["targets"]] == ["p50", "p95", "p99"]
     assert all(t["exemplar"] for t in latency["targets"])
+    # Like latency, time to first token counts successful streams only.
+    (ttft,) = [p for p in dashboard["panels"] if p["title"] == "Time to first token p50 / p95 / p99"]
+    assert all('error_type=""' in t["expr"] for t in ttft["targets"])
+    (deployments,) = [p for p in dashboard["panels"] if p["title"] == "p95 latency by deployment"]
+    assert "otel_llm_deployment_id, gen_ai_provider_name" in deployments["targets"][0]["expr"]
+
+
+def test_the_two_dashboards_link_to_each_other() -> None:
+    """Each dashboard links the other by UID, keeping the time range and the filters."""
+    spend, performance = _dashboard("LLM spend and usage"), _dashboard("LLM performance and reliability")
+    for board, other in ((spend, performance), (performance, spend)):
+        (link,) = board["links"]
+        assert link["url"] == f"/d/{other['uid']}" and link["keepTime"] and link["includeVars"]
+
+
+def test_keys_without_an_alias_get_a_series_of_their_own() -> None:
+    """Every query grouped by key alias first names alias-less keys by their hash (no blank merged series)."""
+    for panel in _all_panels():
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            if re.search(r"by \([^)]*otel_llm_key_alias", expr) and "ALERTS" not in expr:
+                assert "label_join(" in expr and '"otel_llm_key_hash"' in expr, (panel["title"], expr)
+
+
+def test_spend_rates_are_labelled_per_hour() -> None:
+    """A panel charting USD per hour says so in its unit; sums of USD are USD."""
+    for panel in _all_panels():
+        exprs = [t["expr"] for t in panel.get("targets", [])]
+        unit = panel.get("fieldConfig", {}).get("defaults", {}).get("unit")
+        if any(e.endswith(" * 3600") for e in exprs):
+            assert unit == "suffix: USD/h", panel["title"]
+        elif unit == "currencyUSD":
+            assert not any("rate(" in e and "increase(" not in e and "[1d]" not in e for e in exprs), panel["title"]
 
 
 def test_grafana_provisioning_links_exemplars_to_tempo() -> None:
@@ -164,7 +207,14 @@ def test_grafana_provisioning_links_exemplars_to_tempo() -> None:
 def test_bar_gauges_show_one_bar_per_key_or_team() -> None:
     """Budget and rpm/tpm bar gauges: every row of the instant table is a bar (named by its labels), highest first."""
     gauges = {p["title"]: p for p in _all_panels() if p["type"] == "bargauge"}
-    assert set(gauges) == {"Key budget used", "Team budget used", "Key rpm limit used", "Key tpm limit used"}
+    assert set(gauges) == {
+        "Key budget used",
+        "Team budget used",
+        "Key rpm limit used",
+        "Key tpm limit used",
+        "Team rpm limit used",
+        "Team tpm limit used",
+    }
     for title, panel in gauges.items():
         reduce = panel["options"]["reduceOptions"]
         assert reduce["values"] is True, title  # False reduces the whole column to one bar
@@ -176,11 +226,13 @@ def test_bar_gauges_show_one_bar_per_key_or_team() -> None:
 
 
 def test_key_spend_and_budget_side_by_side() -> None:
-    """Spend and max_budget are merged into one row per key, with readable columns."""
+    """Spend, max_budget, USD left and days left at the last day's pace: one row per key, readable columns."""
     panel = _panel("LLM spend and usage", "Key spend and budget")
-    assert [t["refId"] for t in panel["targets"]] == ["A", "B"]
-    assert "otel_llm_key_spend_USD" in panel["targets"][0]["expr"]
-    assert "otel_llm_key_max_budget_USD" in panel["targets"][1]["expr"]
+    assert [t["refId"] for t in panel["targets"]] == ["A", "B", "C", "D"]
+    spend, budget, left, days = (t["expr"] for t in panel["targets"])
+    assert "otel_llm_key_spend_USD" in spend and "otel_llm_key_max_budget_USD" in budget
+    assert left == f"{budget} - {spend}"
+    assert days.startswith(f"({budget} - {spend}) / (") and "[1d]" in days and days.endswith(" * 86400 > 0)")
     assert all(t["instant"] and t["format"] == "table" for t in panel["targets"])
     ids = [t["id"] for t in panel["transformations"]]
     assert ids[0] in ("merge", "joinByField") and "organize" in ids
@@ -191,8 +243,11 @@ def test_key_spend_and_budget_side_by_side() -> None:
         "otel_llm_team_alias": "Team",
         "Value #A": "Spend",
         "Value #B": "Max budget",
+        "Value #C": "USD left",
+        "Value #D": "Days left",
     }
-    assert organize["indexByName"] == {"otel_llm_key_alias": 0, "otel_llm_team_alias": 1, "Value #A": 2, "Value #B": 3}
+    team = _panel("LLM spend and usage", "Team spend and budget")
+    assert [t["refId"] for t in team["targets"]] == ["A", "B", "C", "D"]
 
 
 def test_loop_detections_count_the_time_range() -> None:

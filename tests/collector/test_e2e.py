@@ -5,21 +5,33 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from pytest_httpserver import HTTPServer
 
-from tests.collector.series import COLLECTOR_SERIES, NOT_IN_PROXY_TRAFFIC, all_series
+from tests.collector.series import (
+    COLLECTOR_SERIES,
+    NOT_IN_PROXY_TRAFFIC,
+    RUNBOOK_BASE,
+    RUNBOOKS,
+    all_series,
+    runbook_queries,
+)
 from tests.collector.stack import (
     COLLECTOR,
     DEADMANS_SWITCH_PATH,
+    REPO,
     Alertmanager,
     Collector,
     Prometheus,
@@ -199,8 +211,8 @@ def _panel_queries() -> list[tuple[str, str, str]]:
     return queries
 
 
-def _substitute(expr: str) -> str:
-    for name, value in sorted(VARIABLES.items(), key=lambda kv: -len(kv[0])):
+def _substitute(expr: str, overrides: dict[str, str] | None = None) -> str:
+    for name, value in sorted({**VARIABLES, **(overrides or {})}.items(), key=lambda kv: -len(kv[0])):
         expr = expr.replace(name, value)
     assert "$" not in expr.replace("$1", ""), f"unsubstituted variable in {expr}"
     return expr
@@ -222,6 +234,36 @@ def test_every_dashboard_panel_query_returns_data(stack: Stack, traffic: Traffic
     assert not missing, "panels without data:\n" + "\n".join(missing)
     (spend,) = [e for _, p, e in queries if p.startswith("Spend in range")]
     assert float(stack.prometheus.query(_substitute(spend))[0]["value"][1]) > 0
+
+
+def test_every_runbook_query_runs_on_the_real_prometheus(stack: Stack, traffic: Traffic) -> None:
+    """The first queries of every runbook page are valid PromQL for Prometheus as it runs here; those
+    about a key, team or model return data once its placeholder is the traffic's key, team or model."""
+    examples = {
+        '"<key hash from the alert>"': '"' + _alpha_hash(stack) + '"',
+        '"<team id from the alert>"': '"team-a"',
+        '"<model group from the alert>"': '"gpt-main"',
+        '"<service from the alert>"': '"litellm-proxy"',
+    }
+
+    def example(query: str) -> str:
+        for placeholder, value in examples.items():
+            query = query.replace(placeholder, value)
+        return query
+
+    queries = [(page.name, q) for page in sorted(RUNBOOKS.glob("*.md")) for q in runbook_queries(page.read_text())]
+    assert len(queries) >= 3 * 32
+    for _, query in queries:
+        stack.prometheus.query(example(query))  # fails on a PromQL error
+    budget = next(q for p, q in queries if p == "LLMKeyBudgetHigh.md" and "max_budget" in q)
+    left = stack.prometheus.query(example(budget))
+    assert float(left[0]["value"][1]) == pytest.approx(10.0 - 8.5)  # max_budget - spend of agent-alpha
+
+
+def _alpha_hash(stack: Stack) -> str:
+    spend = 'otel_llm_key_spend_USD{otel_llm_key_alias="agent-alpha"}'
+    (hash_,) = stack.prometheus.label_values("otel_llm_key_hash", spend)
+    return hash_
 
 
 def test_dashboard_variables_list_the_traffic(stack: Stack, traffic: Traffic) -> None:
@@ -256,21 +298,63 @@ def test_budget_alert_reaches_slack(stack: Stack, traffic: Traffic) -> None:
     (attachment,) = body["attachments"]
     assert attachment["title"] == "[FIRING:1] LLMKeyBudgetHigh · team Team A · key agent-alpha"
     assert "*Key agent-alpha (team Team A) has used 85% of its budget*" in attachment["text"]
-    assert "_Runbook:_ Check who is spending" in attachment["text"]
     assert attachment["color"] == "warning"
+    links = _links(attachment["text"])
+    assert set(links) == {"Runbook", "Dashboard", "Query", "Silence"}
+    assert _runbook_page(links["Runbook"]) == REPO / "docs" / "runbooks" / "LLMKeyBudgetHigh.md"
+    dashboard, filters = _dashboard(links["Dashboard"])
+    assert dashboard["title"] == "LLM spend and usage"
+    assert filters == {"key": ["agent-alpha"], "team": ["Team A"]}
+    assert links["Query"].startswith(f"{stack.prometheus.url}/graph?g0.expr=")
+    assert links["Silence"].startswith(f"{stack.alertmanager.url}/#/silences/new?filter=")
     assert not [m for m in budget_messages() if "agent-beta" in json.dumps(m["body"])]  # beta is at 1%
+
+
+def _links(text: str) -> dict[str, str]:
+    """Slack's <url|label> links of a message, by label."""
+    return {label: url for url, label in re.findall(r"<([^|>]+)\|([^>]+)>", text)}
+
+
+def _runbook_page(url: str) -> Path:
+    """The repository file a runbook_url points at (it must exist)."""
+    assert url.startswith(RUNBOOK_BASE), url
+    page = REPO / "docs" / "runbooks" / url.removeprefix(RUNBOOK_BASE)
+    assert page.is_file(), url
+    return page
+
+
+def _dashboard(url: str) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The committed dashboard a Grafana link opens (by UID), and the variables it sets (which it must have)."""
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}" == "http://localhost:3000", url  # compose's Grafana
+    uid = parts.path.removeprefix("/d/")
+    dashboards = [json.loads(p.read_text()) for p in (COLLECTOR / "grafana" / "dashboards").glob("*.json")]
+    (dashboard,) = [d for d in dashboards if d["uid"] == uid]
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    query = parse_qs(parts.query)
+    assert query.pop("from") == ["now-6h"] and query.pop("to") == ["now"]
+    filters = {name.removeprefix("var-"): values for name, values in query.items()}
+    assert set(filters) <= variables, url
+    return dashboard, filters
 
 
 def test_runaway_loop_alert_reaches_slack(stack: Stack, traffic: Traffic) -> None:
     """agent-beta repeating one prompt: the detector's counter fires LLMRunawayLoopDetected, naming key and team."""
 
     def loop_messages() -> list[dict[str, Any]]:
-        return [m for m in stack.slack.received() if "LLMRunawayLoopDetected" in json.dumps(m["body"])]
+        # agent-beta's (the demo, run later in this module, loops too: agent runaway-agent).
+        texts = [(m, json.dumps(m["body"])) for m in stack.slack.received()]
+        return [m for m, text in texts if "LLMRunawayLoopDetected" in text and "agent-beta" in text]
 
     (message, *_) = wait_until(loop_messages, 30, "LLMRunawayLoopDetected posted to the Slack stand-in", interval=0.2)
     text = json.dumps(message["body"])
     assert "agent-beta" in text and "Team B" in text and "repeat" in text
     assert "agent-alpha" not in text
+    links = _links(message["body"]["attachments"][0]["text"])
+    assert _runbook_page(links["Runbook"]).name == "LLMRunawayLoopDetected.md"
+    dashboard, filters = _dashboard(links["Dashboard"])
+    assert dashboard["uid"] == "otel-llm-performance"
+    assert filters == {"key": ["agent-beta"], "team": ["Team B"], "model": ["gpt-main"]}
 
 
 def test_watchdog_reaches_the_deadmans_switch_and_not_slack(stack: Stack, traffic: Traffic) -> None:
@@ -369,3 +453,46 @@ def test_latency_exemplars_link_to_proxy_traces(stack: Stack, traffic: Traffic) 
         ]
 
     assert wait_until(linked, 30, "an exemplar of a proxy call linked to its trace in Tempo")
+
+
+# Panels the demo (compose's `demo` profile) must fill: its agents' spend, budgets, loops, routing.
+DEMO_PANELS = {
+    "Spend by key",
+    "Key budget used",
+    "Team budget used",
+    "Key spend and budget",
+    "Top spenders",
+    "Requests per second",
+    "Failed attempts",
+    "Latency p50 / p95 / p99",
+    "Time to first token p50 / p95 / p99",
+    "Fallbacks",
+    "Loop detections",
+}
+
+
+def test_the_demo_fills_the_dashboards(stack: Stack, tmp_path: Path) -> None:
+    """`otel-llm demo --otlp <the Collector>` (what compose's demo profile runs, no provider key): its
+    agents' spend, budgets, loop, fallbacks and latency fill the dashboards' panels for its service."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    command = [str(Path(sys.executable).parent / "otel-llm"), "demo", "--otlp", stack.collector.otlp_http]
+    result = subprocess.run(
+        [*command, "--duration", "4", "--rate", "20", "--seed", "3"],
+        # Exports every second: several points per series while the traffic runs (rates, quantiles).
+        env={**env, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OTEL_METRIC_EXPORT_INTERVAL": "1000"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    queries = [(p, e) for _, p, e in _panel_queries() if p.split(" [")[0] in DEMO_PANELS]
+    assert {p.split(" [")[0] for p, _ in queries} == DEMO_PANELS
+
+    def empty() -> list[str]:
+        demo = {"$service": "otel-llm-demo"}
+        return [f"{p}: {e}" for p, e in queries if not _has_values(stack.prometheus.query(_substitute(e, demo)))]
+
+    missing = wait_for_nothing_missing(empty, 60)
+    assert not missing, "panels the demo left empty:\n" + "\n".join(missing)

@@ -3,6 +3,7 @@ firing, and rules only use series names the real pipeline produces."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -11,13 +12,23 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.collector.series import all_series, metric_names, name_patterns, recorded_names, rule_files
-from tests.collector.stack import COLLECTOR, tool
+from tests.collector.series import (
+    RUNBOOK_BASE,
+    RUNBOOKS,
+    all_series,
+    metric_names,
+    name_patterns,
+    recorded_names,
+    rule_files,
+    runbook_queries,
+)
+from tests.collector.stack import COLLECTOR, REPO, tool
 
 PROMETHEUS = COLLECTOR / "prometheus"
 TESTS = sorted((PROMETHEUS / "tests").glob("*.test.yml"))
 LLM_LABELS = ("otel_llm_key_alias", "otel_llm_team_alias", "otel_llm_model_group", "otel_llm_fallback_from_model_group")
 PIPELINE_LABELS = ("instance", "exporter", "receiver", "service_name")
+SECTIONS = ("What it means", "First queries", "Fix", "Silence")
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -128,14 +139,60 @@ def test_the_watchdog_alone_has_no_severity() -> None:
 
 @pytest.mark.parametrize("name", sorted(set(_alerts()) - {"Watchdog"}))
 def test_alert_has_severity_summary_naming_what_and_runbook(name: str) -> None:
-    """severity is critical or warning; the summary names key/team/model (or the Collector part); a runbook."""
+    """severity is critical or warning; the summary names key/team/model (or the service or Collector
+    part); a runbook page and a dashboard to open."""
     alert = _alerts()[name]
     assert alert["labels"]["severity"] in ("critical", "warning")
     annotations = alert["annotations"]
-    assert annotations["summary"] and annotations["description"] and annotations["runbook"]
-    labels = PIPELINE_LABELS if alert["group"] == "otel-llm.pipeline" else LLM_LABELS
+    assert set(annotations) == {"summary", "description", "runbook_url", "dashboard"}
+    labels = PIPELINE_LABELS if alert["group"] == "otel-llm.pipeline" else (*LLM_LABELS, "service_name")
     assert any(f"$labels.{label}" in annotations["summary"] for label in labels), annotations["summary"]
-    assert "\n" not in annotations["runbook"]
+
+
+def _dashboard_uids() -> set[str]:
+    return {json.loads(p.read_text())["uid"] for p in (COLLECTOR / "grafana" / "dashboards").glob("*.json")}
+
+
+@pytest.mark.parametrize("name", sorted(_alerts()))
+def test_every_alert_links_its_runbook_page_and_a_dashboard(name: str) -> None:
+    """runbook_url is the repository's docs/runbooks/<alert>.md (the file exists, with what it means,
+    the first three queries, the fix and how to silence it); `dashboard` is a dashboard UID here."""
+    annotations = _alerts()[name]["annotations"]
+    assert annotations["runbook_url"] == f"{RUNBOOK_BASE}{name}.md"
+    page = RUNBOOKS / f"{name}.md"
+    assert page.is_file(), f"{name}: no {page.relative_to(REPO)}"
+    text = page.read_text()
+    assert text.startswith(f"# {name}\n")
+    for section in SECTIONS:
+        assert f"\n## {section}\n" in text, f"{name}: no '## {section}'"
+    assert len(runbook_queries(text)) >= 3, f"{name}: fewer than three queries"
+    if name != "Watchdog":
+        assert annotations["dashboard"] in _dashboard_uids(), annotations["dashboard"]
+
+
+def test_every_runbook_page_is_an_alert_s() -> None:
+    """No page for an alert that no longer exists; the index lists every page."""
+    pages = {p.stem for p in RUNBOOKS.glob("*.md")} - {"README"}
+    assert pages == set(_alerts())
+    index = (RUNBOOKS / "README.md").read_text()
+    assert not [name for name in pages if f"({name}.md)" not in index]
+
+
+def test_runbook_queries_are_promql_on_known_series(tmp_path: Path) -> None:
+    """The runbooks' queries parse (promtool checks them as recording rules) and name only series the
+    pipeline produces or the rules record (the end-to-end test runs them on the real Prometheus)."""
+    known = all_series() | recorded_names()
+    rules = []
+    for page in sorted(RUNBOOKS.glob("*.md")):
+        for number, expr in enumerate(runbook_queries(page.read_text())):
+            names = metric_names(expr)
+            assert names <= known, (page.name, names - known)
+            rules.append({"record": f"runbook:{page.stem}:{number}", "expr": expr})
+    path = tmp_path / "runbooks.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "runbooks", "rules": rules}]}))
+    result = _promtool("check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout
 
 
 def test_rules_use_only_series_the_pipeline_produces() -> None:

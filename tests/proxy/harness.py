@@ -33,6 +33,8 @@ KEYS: dict[str, dict[str, Any]] = {
         "tpm_limit": 1000000,
         "team_max_budget": 50.0,
         "team_spend": 20.0,
+        "team_rpm_limit": 2000,
+        "team_tpm_limit": 2000000,
     },
     "sk-vk-beta-9c1e3a5b7d9f2e4a": {
         "key_alias": "agent-beta",

@@ -474,6 +474,12 @@ def test_headroom_gauges(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
     receiver.wait_for(lambda: gauge("otel_llm.key.rpm.utilization", **alpha) == pytest.approx(rpm_used))
     team_a = {"otel_llm.team.id": "team-a"}
     assert gauge("otel_llm.team.budget.utilization", **team_a) == pytest.approx(20 / 50)
+    # The team's own limits (all its keys together), from LiteLLM's x-ratelimit-team-* headers.
+    assert gauge("otel_llm.team.rpm.limit", **team_a) == KEYS[ALPHA]["team_rpm_limit"]
+    assert gauge("otel_llm.team.tpm.limit", **team_a) == KEYS[ALPHA]["team_tpm_limit"]
+    team_rpm_used = 1 - int(response.headers["x-ratelimit-team-remaining-requests"]) / KEYS[ALPHA]["team_rpm_limit"]
+    receiver.wait_for(lambda: gauge("otel_llm.team.rpm.utilization", **team_a) == pytest.approx(team_rpm_used))
+    assert 0 < team_rpm_used < 1 and gauge("otel_llm.team.tpm.utilization", **team_a) is not None
     assert gauge("otel_llm.provider.ratelimit.remaining_requests", **{"otel_llm.model_group": "gpt-main"}) == 4999
     assert gauge("otel_llm.provider.ratelimit.remaining_tokens", **{"otel_llm.model_group": "gpt-main"}) == 159000
     for name in ("otel_llm.key.spend", "otel_llm.key.budget.utilization", "otel_llm.team.spend"):

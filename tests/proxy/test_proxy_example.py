@@ -1,16 +1,20 @@
-"""examples/proxy/config.yaml runs as documented: master-key auth, two providers, a fallback, and
-Claude Code's streamed /v1/messages."""
+"""examples/proxy runs as documented: config.yaml (master-key auth, two providers, a fallback,
+Claude Code's streamed /v1/messages) and the DB-less variant (config.no-db.yaml, keys from a file)."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from pytest_httpserver import HTTPServer
 
-from tests.fakes import FailingProvider, FakeAnthropic
+from tests.fakes import FailingProvider, FakeAnthropic, FakeOpenAI
 from tests.otlp_receiver import OtlpReceiver
 from tests.proxy.harness import MASTER_KEY, ProxyProcess, stream_messages
 
@@ -109,3 +113,64 @@ def test_example_proxy_config(tmp_path: Path, server: HTTPServer) -> None:
         finally:
             proxy.stop()
         assert "otel-llm: internal error" not in proxy.log()
+
+
+def test_example_without_a_database(tmp_path: Path, server: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DB-less variant as its README runs it: keys.yaml made from keys.example.yaml with a key of
+    our own; calls with it carry its alias, team and budget; an unknown key is refused; a keys file
+    still holding the example's placeholder stops the proxy with the fix named."""
+    openai = FakeOpenAI(server)
+    key = "sk-" + secrets.token_urlsafe(24)
+    keys = yaml.safe_load((EXAMPLE.parent / "keys.example.yaml").read_text())
+    placeholder = tmp_path / "placeholder.yaml"
+    placeholder.write_text(yaml.safe_dump(keys))
+    keys["keys"][0]["key"] = key
+    keys["keys"][1]["key"] = "sk-" + secrets.token_urlsafe(24)
+    keys_file = tmp_path / "keys.yaml"
+    keys_file.write_text(yaml.safe_dump(keys))
+    with OtlpReceiver() as receiver:
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OPENAI_API_KEY": "sk-openai-example",
+            "OPENAI_API_BASE": openai.api_base,
+            "ANTHROPIC_API_KEY": "sk-ant-example",
+            "ANTHROPIC_API_BASE": openai.api_base,
+            "PYTHONPATH": str(EXAMPLE.parent),
+            "OTEL_LLM_EXAMPLE_KEYS": str(keys_file),
+        }
+        proxy = ProxyProcess(tmp_path / "proxy", [], env, config_file=EXAMPLE.parent / "config.no-db.yaml").start()
+        try:
+            chat = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}
+            url = f"{proxy.url}/v1/chat/completions"
+            response = httpx.post(url, headers={"Authorization": f"Bearer {key}"}, json=chat, timeout=30)
+            assert response.status_code == 200, response.text
+            unknown = httpx.post(url, headers={"Authorization": "Bearer sk-nobody-0000"}, json=chat, timeout=30)
+            assert unknown.status_code == 401
+            (attempt, *_) = receiver.wait_for(
+                lambda: [s for s in receiver.spans() if s["scope"] == "otel_llm" and s["kind"] == 3],
+                message="the attempt span of the key's call",
+            )
+            assert attempt["attributes"]["otel_llm.key.alias"] == "agent-alpha"
+            assert attempt["attributes"]["otel_llm.team.alias"] == "Team A"
+            assert key not in json.dumps(receiver.spans())
+
+            def utilization() -> list[float]:
+                points = receiver.latest_points("otel_llm.key.budget.utilization")
+                return [p.as_double for attrs, p, _ in points if attrs.get("otel_llm.key.alias") == "agent-alpha"]
+
+            assert receiver.wait_for(utilization, message="the key's budget gauge") == [pytest.approx(8.5 / 10)]
+        finally:
+            proxy.stop()
+        assert "otel-llm: internal error" not in proxy.log()
+    # The keys module as the proxy imports it: a file still holding the example's placeholder, or no
+    # file at all, stops it with the fix named.
+    monkeypatch.setenv("OTEL_LLM_EXAMPLE_KEYS", str(keys_file))
+    spec = importlib.util.spec_from_file_location("example_proxy_keys", EXAMPLE.parent / "keys.py")
+    assert spec and spec.loader
+    example_keys = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example_keys)
+    assert set(example_keys.KEYS) == {k["key"] for k in keys["keys"]}
+    with pytest.raises(RuntimeError, match="set `key` to a secret of your own starting with sk-"):
+        example_keys.load_keys(placeholder)
+    with pytest.raises(RuntimeError, match=r"cp examples/proxy/keys\.example\.yaml"):
+        example_keys.load_keys(tmp_path / "missing.yaml")

@@ -156,6 +156,10 @@ def read_headroom(metadata: Mapping[str, object], hidden_params: Mapping[str, ob
         key_rpm_remaining=_header(headers, "x-ratelimit-api_key-remaining-requests"),
         key_tpm_limit=_header(headers, "x-ratelimit-api_key-limit-tokens"),
         key_tpm_remaining=_header(headers, "x-ratelimit-api_key-remaining-tokens"),
+        team_rpm_limit=_header(headers, "x-ratelimit-team-limit-requests"),
+        team_rpm_remaining=_header(headers, "x-ratelimit-team-remaining-requests"),
+        team_tpm_limit=_header(headers, "x-ratelimit-team-limit-tokens"),
+        team_tpm_remaining=_header(headers, "x-ratelimit-team-remaining-tokens"),
         provider_remaining_requests=_header(
             headers, "llm_provider-x-ratelimit-remaining-requests", "x-ratelimit-remaining-requests"
         ),

@@ -28,6 +28,10 @@ GAUGES: Final = (
     (n.KEY_RPM_UTILIZATION, "1", "Share of the key's requests-per-minute limit in use (0-1)."),
     (n.KEY_TPM_LIMIT, "{token}/min", "Tokens-per-minute limit of the virtual key."),
     (n.KEY_TPM_UTILIZATION, "1", "Share of the key's tokens-per-minute limit in use (0-1)."),
+    (n.TEAM_RPM_LIMIT, "{request}/min", "Requests-per-minute limit of the team (all its keys together)."),
+    (n.TEAM_RPM_UTILIZATION, "1", "Share of the team's requests-per-minute limit in use (0-1)."),
+    (n.TEAM_TPM_LIMIT, "{token}/min", "Tokens-per-minute limit of the team."),
+    (n.TEAM_TPM_UTILIZATION, "1", "Share of the team's tokens-per-minute limit in use (0-1)."),
     (n.KEY_SPEND_VELOCITY, "USD/min", "USD the virtual key spent in the last minute (loop detection's window)."),
     (
         n.PROVIDER_REMAINING_REQUESTS,
@@ -46,6 +50,8 @@ WINDOWED: Final = frozenset(
     {
         n.KEY_RPM_UTILIZATION,
         n.KEY_TPM_UTILIZATION,
+        n.TEAM_RPM_UTILIZATION,
+        n.TEAM_TPM_UTILIZATION,
         n.KEY_SPEND_VELOCITY,
         n.PROVIDER_REMAINING_REQUESTS,
         n.PROVIDER_REMAINING_TOKENS,
@@ -66,6 +72,11 @@ def _ratio(used: float | None, limit: float | None) -> float | None:
     if used is None or not limit:
         return None
     return max(0.0, used / limit)
+
+
+def _used_ratio(limit: int | None, remaining: int | None) -> float | None:
+    """Share of a rate limit in use, from LiteLLM's limit and remaining headers."""
+    return None if limit is None or remaining is None else _ratio(limit - remaining, limit)
 
 
 class HeadroomEmitter:
@@ -108,16 +119,6 @@ class HeadroomEmitter:
         if who.team_alias:
             team_attrs[n.TEAM_ALIAS] = who.team_alias
         if key_attrs:
-            rpm_used = (
-                None
-                if h.key_rpm_limit is None or h.key_rpm_remaining is None
-                else h.key_rpm_limit - h.key_rpm_remaining
-            )
-            tpm_used = (
-                None
-                if h.key_tpm_limit is None or h.key_tpm_remaining is None
-                else h.key_tpm_limit - h.key_tpm_remaining
-            )
             self.set_many(
                 {**key_attrs, **team_attrs},
                 (
@@ -126,9 +127,9 @@ class HeadroomEmitter:
                     (n.KEY_BUDGET_UTILIZATION, _ratio(h.key_spend, h.key_max_budget)),
                     (n.KEY_RPM_LIMIT, h.key_rpm_limit),
                     (n.KEY_TPM_LIMIT, h.key_tpm_limit),
-                    (n.KEY_RPM_UTILIZATION, _ratio(rpm_used, h.key_rpm_limit)),
+                    (n.KEY_RPM_UTILIZATION, _used_ratio(h.key_rpm_limit, h.key_rpm_remaining)),
                     (n.KEY_SPEND_VELOCITY, record.spend_per_minute),
-                    (n.KEY_TPM_UTILIZATION, _ratio(tpm_used, h.key_tpm_limit)),
+                    (n.KEY_TPM_UTILIZATION, _used_ratio(h.key_tpm_limit, h.key_tpm_remaining)),
                 ),
             )
         if team_attrs:
@@ -138,6 +139,10 @@ class HeadroomEmitter:
                     (n.TEAM_SPEND, h.team_spend),
                     (n.TEAM_MAX_BUDGET, h.team_max_budget),
                     (n.TEAM_BUDGET_UTILIZATION, _ratio(h.team_spend, h.team_max_budget)),
+                    (n.TEAM_RPM_LIMIT, h.team_rpm_limit),
+                    (n.TEAM_RPM_UTILIZATION, _used_ratio(h.team_rpm_limit, h.team_rpm_remaining)),
+                    (n.TEAM_TPM_LIMIT, h.team_tpm_limit),
+                    (n.TEAM_TPM_UTILIZATION, _used_ratio(h.team_tpm_limit, h.team_tpm_remaining)),
                 ),
             )
         if h.provider_remaining_requests is not None or h.provider_remaining_tokens is not None:

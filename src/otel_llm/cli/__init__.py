@@ -9,6 +9,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+# The Collector of collector/docker-compose.yml (service otel-collector), as published on the host.
+DEFAULT_OTLP = "http://localhost:4318"
+
 
 def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
     def parse(text: str) -> float | int:
@@ -50,7 +53,12 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=_positive(float), default=20.0, help="requests per second (default 20)")
     demo.add_argument("--seed", type=int, default=1, help="random seed: the same seed gives the same traffic")
     demo.add_argument(
-        "--otlp", metavar="ENDPOINT", help="send spans and metrics over OTLP/HTTP (e.g. http://localhost:4318)"
+        "--otlp",
+        metavar="ENDPOINT",
+        nargs="?",
+        const=DEFAULT_OTLP,
+        help=f"send spans and metrics over OTLP/HTTP to a Collector instead (alone: {DEFAULT_OTLP}, the "
+        "otel-collector service collector/docker-compose.yml publishes on this host)",
     )
     demo.add_argument(
         "--prometheus-port", type=int, default=9464, help="port of the live metrics endpoint (0: any free port)"

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
 import random
 import signal
 import sys
@@ -34,6 +35,7 @@ class Agent:
     team: str
     model: str
     weight: int
+    budget: float  # USD, the key's max_budget
     stream: bool = False
     loops: bool = False
 
@@ -48,11 +50,14 @@ class Agent:
 
 
 AGENTS = (
-    Agent("support-bot", "Customer Care", "fast", weight=5, stream=True),
-    Agent("research-agent", "Research", "legacy", weight=2),
-    Agent("summarizer", "Research", "smart", weight=2),
-    Agent("runaway-agent", "Growth", "fast", weight=4, loops=True),  # loops run at machine speed
+    Agent("support-bot", "Customer Care", "fast", weight=5, budget=5.0, stream=True),
+    Agent("research-agent", "Research", "legacy", weight=2, budget=2.0),
+    Agent("summarizer", "Research", "smart", weight=2, budget=1.0),
+    # Loops run at machine speed, and its small budget fills within minutes: the budget alert.
+    Agent("runaway-agent", "Growth", "fast", weight=4, budget=0.05, loops=True),
 )
+# Teams' budgets (USD), as LiteLLM's /team/new would set them.
+TEAM_BUDGETS = {"Customer Care": 20.0, "Research": 10.0, "Growth": 0.2}
 
 
 def _router(api_base: str) -> Any:
@@ -102,6 +107,7 @@ class Traffic:
         self.sent = 0
         self.failed = 0
         self.steps: dict[str, int] = {}
+        self.spend: dict[str, float] = {}  # USD per agent so far, as the proxy would report it
         self.tasks: set[asyncio.Task[None]] = set()
         self.interrupted = False
         self._stop: asyncio.Event | None = None
@@ -118,18 +124,32 @@ class Traffic:
             self._stop.set()
         asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
 
+    def metadata(self, agent: Agent) -> dict[str, Any]:
+        """The agent's key metadata with its budget and spend so far, and its team's (budget panels)."""
+        team_spend = sum(self.spend.get(a.name, 0.0) for a in AGENTS if a.team == agent.team)
+        return {
+            **agent.metadata(),
+            "user_api_key_max_budget": agent.budget,
+            "user_api_key_spend": self.spend.get(agent.name, 0.0),
+            "user_api_key_team_max_budget": TEAM_BUDGETS[agent.team],
+            "user_api_key_team_spend": team_spend,
+        }
+
     async def call(self, agent: Agent, messages: list[dict[str, Any]]) -> None:
         try:
             response = await self.router.acompletion(
                 model=agent.model,
                 messages=messages,
-                metadata=agent.metadata(),
+                metadata=self.metadata(agent),
                 stream=agent.stream,
                 **({"stream_options": {"include_usage": True}} if agent.stream else {}),
             )
             if agent.stream:
                 async for _ in response:
                     pass
+            else:
+                cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost") or 0.0
+                self.spend[agent.name] = self.spend.get(agent.name, 0.0) + float(cost)
         except Exception:  # noqa: BLE001  # a failed request is part of the demo: it is in the report
             self.failed += 1
 
@@ -192,7 +212,9 @@ def _telemetry(otlp: str | None, prometheus_port: int, collector: ReportCollecto
         spans = OTLPSpanExporter(endpoint=f"{base}/v1/traces", timeout=_EXPORT_TIMEOUT_S)
         tracer_provider.add_span_processor(BatchSpanProcessor(spans))
         metrics = OTLPMetricExporter(endpoint=f"{base}/v1/metrics", timeout=_EXPORT_TIMEOUT_S)
-        readers.append(PeriodicExportingMetricReader(metrics, 5000))
+        # Every 5 s unless OTEL_METRIC_EXPORT_INTERVAL (ms) says otherwise, as for any OpenTelemetry SDK.
+        interval = os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "").strip()
+        readers.append(PeriodicExportingMetricReader(metrics, int(interval) if interval.isdigit() else 5000))
         where = f"Sending spans and metrics over OTLP to {base}"
     else:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader  # noqa: PLC0415

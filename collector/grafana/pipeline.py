@@ -1,0 +1,78 @@
+"""The telemetry pipeline's section of the performance dashboard: the Collector, otel-llm's own
+drops and errors, and which processes export (with which versions)."""
+
+from __future__ import annotations
+
+from panels import CALLS, DURATION, FAILED, REFUSED, SENT, SERVICE, Panel, grid, per_signal, query, rate, ts
+
+
+def pipeline() -> list[Panel]:
+    """Collector up, exporters sent/failed and queues, refusals, internal errors, dropped spans, versions."""
+    calls = f"{DURATION}_count{{{CALLS}}}"
+    dropped = f"otel_llm_telemetry_dropped_total{{{SERVICE}}}"
+    no_failures = f"{per_signal(SENT, 'exporter')} * 0"
+    no_errors = f"{rate('service_name', calls)} * 0"
+    internal = f"otel_llm_internal_errors_total{{{SERVICE}}}"
+    return [
+        ts(
+            "Collector up",
+            "1 when Prometheus can scrape the Collector's exporter and its own telemetry.",
+            [query('up{job=~"otel-collector.*"}', "{{job}}")],
+            "short",
+            8,
+        ),
+        ts(
+            "Exporter sent / failed",
+            "Items per second each exporter sent, and gave up on (0 when none failed).",
+            [
+                query(per_signal(SENT, "exporter"), "sent {{exporter}} {{signal}}"),
+                query(f"{per_signal(FAILED, 'exporter')} or {no_failures}", "failed {{exporter}} {{signal}}"),
+            ],
+            "short",
+            8,
+        ),
+        ts(
+            "Exporter queue used",
+            "Sending queue size / capacity per exporter (alert over 80%).",
+            [query("max by (exporter) (otelcol_exporter_queue_size / otelcol_exporter_queue_capacity)")],
+            "percentunit",
+            8,
+        ),
+        ts(
+            "Refused and internal errors",
+            "Items the Collector refused (memory limit), and otel-llm internal errors (0 when none).",
+            [
+                query(per_signal(REFUSED, "receiver"), "refused {{receiver}} {{signal}}"),
+                query(f"{rate('service_name', internal, 'increase')} or {no_errors}", "otel-llm {{service_name}}"),
+            ],
+            "short",
+        ),
+        ts(
+            "Spans dropped by otel-llm",
+            "Spans per second otel-llm's proxy pipeline dropped instead of exporting, by reason: "
+            "export_failed (the export failed) or endpoint_down (dropped at once for 5 s after a "
+            "failure). 0 when none were dropped.",
+            [
+                query(
+                    f"{rate('service_name, otel_llm_drop_reason', dropped)} or on (service_name) {no_errors}",
+                    "{{service_name}} {{otel_llm_drop_reason}}",
+                )
+            ],
+            "short",
+        ),
+        grid(
+            "Processes exporting, by version",
+            "Processes (workers, replicas, SDK apps) whose otel-llm telemetry arrives now, by service and "
+            "by otel-llm and LiteLLM version (otel_llm_build_info, sent at every export; a service "
+            "missing here for 5 min fires OtelLLMTelemetryStopped).",
+            [
+                query(
+                    "count by (service_name, otel_llm_version, otel_llm_litellm_version) "
+                    f"(otel_llm_build_info{{{SERVICE}}})",
+                    instant=True,
+                )
+            ],
+            "short",
+            24,
+        ).decimals(0),
+    ]
