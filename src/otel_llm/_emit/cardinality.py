@@ -43,6 +43,10 @@ class CardinalityLimiter:
         self._swept: dict[str, float] = {}
         self._warned: set[str] = set()
         self._lock = threading.Lock()
+        # Idle values are also forgotten every quarter of the timeout, so memory follows the
+        # active values, not every value ever seen up to the cap.
+        self._sweep_every_s = idle_timeout_s / 4
+        self._last_sweep = mono()
 
     def set_overflow_counter(self, on_overflow: Callable[[str, str], None]) -> None:
         """Told (metric, attribute) of each value folded into _OTHER."""
@@ -63,6 +67,8 @@ class CardinalityLimiter:
         result: dict[str, AttributeValue] = {}
         folded: list[str] = []
         now = self._mono()
+        if now - self._last_sweep >= self._sweep_every_s:
+            self._sweep(now)
         for key, value in attributes.items():
             if key in _ALWAYS_KEPT:
                 result[key] = value
@@ -82,6 +88,16 @@ class CardinalityLimiter:
         """How many values of ``attribute`` hold a slot now."""
         with self._lock:
             return len(self._seen.get(attribute, ()))
+
+    def _sweep(self, now: float) -> None:
+        with self._lock:
+            if now - self._last_sweep < self._sweep_every_s:
+                return
+            self._last_sweep = now
+            for key, seen in self._seen.items():
+                for stale in [v for v, last in list(seen.items()) if now - last > self._idle_s]:
+                    del seen[stale]
+                self._swept[key] = now
 
     def _admit(self, key: str, value: object, now: float) -> bool:
         with self._lock:

@@ -29,9 +29,8 @@ from .instruments import AttributeValue, AttrSet, Instruments
 # Who a histogram may be broken down by: groups with few members, never a key or a person.
 GROUP_ATTRIBUTION: Final = frozenset({"team", "org", "agent"})
 
-_CACHE_LIMIT: Final = 8192
-# Token types of the per-key counter, with the record field each comes from.
-_TOKEN_TYPES: Final = ("input", "output", "cache_read", "cache_creation", "reasoning")
+# Attribute sets of this many kinds of attempt are kept built (a key on a model is one kind).
+_CACHE_LIMIT: Final = 4096
 
 
 def loop_attributes(record: InvocationRecord, reason: str, action: str) -> dict[str, AttributeValue]:
@@ -86,7 +85,7 @@ class _Sets:
         base = {k: v for k, v in who.items() if k != n.ERROR_TYPE}
         self.who = AttrSet(base)
         self.requests = AttrSet(who)
-        self.tokens = {kind: AttrSet({**base, n.TOKEN_TYPE: kind}) for kind in _TOKEN_TYPES}
+        self.tokens: dict[str, AttrSet] = {}  # built as each token type first occurs
         group = {k: v for k, v in hist.items() if k not in (n.ERROR_TYPE, n.GEN_AI_RESPONSE_MODEL)}
         self.economics = group
 
@@ -110,6 +109,7 @@ class MetricEmitter:
         # so a value in use keeps its slot (the limiter frees slots of values idle past it).
         self._recheck_s = idle_s / 4
         self._mono = mono
+        self._swept = mono()
         self._cache: dict[tuple[object, ...], _Sets] = {}
         self._economics: dict[tuple[tuple[str, AttributeValue], ...], AttrSet] = {}
 
@@ -158,7 +158,16 @@ class MetricEmitter:
             ("reasoning", record.reasoning_tokens),
         ):
             if value:
-                self._i.tokens(value, tokens[kind])
+                attrs = tokens.get(kind)
+                if attrs is None:
+                    attrs = tokens[kind] = AttrSet({**sets.who.mapping, n.TOKEN_TYPE: kind})
+                self._i.tokens(value, attrs)
+
+    def _evict(self, now: float, older_than_s: float) -> None:
+        """Drop the sets not checked for ``older_than_s``: a set in use is checked every quarter of the
+        idle timeout, so these belong to keys gone idle (memory follows the active keys)."""
+        for key in [k for k, s in list(self._cache.items()) if now - s.checked >= older_than_s]:
+            self._cache.pop(key, None)
 
     def _economics_points(self, record: InvocationRecord, sets: _Sets) -> None:
         if not record.cost_components and not record.cache_savings_usd:
@@ -202,6 +211,9 @@ class MetricEmitter:
         now = self._mono()
         if cached is not None and now - cached.checked < self._recheck_s:
             return cached
+        if now - self._swept >= self._recheck_s:
+            self._swept = now
+            self._evict(now, 2 * self._recheck_s)
         base = metric_attributes(record)
         hist_raw = {**base, **who_attributes(record, self._groups)}
         who_raw = {k: v for k, v in base.items() if k != n.GEN_AI_RESPONSE_MODEL}
@@ -210,7 +222,9 @@ class MetricEmitter:
         who_limited, who_folded = self._limiter.apply(who_raw)
         sets = _Sets(hist, who_limited, tuple(dict.fromkeys((*hist_folded, *who_folded))), now)
         if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
+            self._evict(now, self._recheck_s)
+            if len(self._cache) >= _CACHE_LIMIT // 2:
+                self._cache.clear()
         self._cache[key] = sets
         return sets
 
