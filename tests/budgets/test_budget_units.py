@@ -219,3 +219,46 @@ def test_without_psycopg_the_proxy_says_what_to_install(
     with caplog.at_level(logging.WARNING, logger="otel_llm"):
         assert start_budget_poller(Config(), object(), env={"DATABASE_URL": "postgresql://h/d"}) is None  # type: ignore[arg-type]
     assert "pip install 'otel-llm[proxy]'" in caplog.text
+
+
+@pytest.mark.parametrize("lean", [True, False])
+def test_polls_are_counted_on_the_lean_and_the_sdk_path(lean: bool) -> None:
+    """otel_llm.budget.polls reaches the exporter whichever path the proxy's metrics take: the metric
+    store (otel-llm's readers) or the SDK meter of providers the application owns."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from otel_llm._budgets.poller import poll_counter
+    from otel_llm._emit.store import MetricStore
+    from otel_llm._emit.telemetry import Telemetry
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    store = MetricStore(3600.0, 1000, 300.0) if lean else None
+    telemetry = Telemetry(Config(), meter_provider=provider, metric_store=store)
+    try:
+        count = poll_counter(telemetry, provider)
+        count({n.BUDGET_POLL_OUTCOME: "failed", n.ERROR_TYPE: "OperationalError"})
+        count({n.BUDGET_POLL_OUTCOME: "ok"})
+        if store is not None:
+            points = {
+                tuple(sorted(attrs.items())): value for attrs, value in store.instrument(poller_module.POLLS).series()
+            }
+        else:
+            data = reader.get_metrics_data()
+            assert data is not None
+            points = {
+                tuple(sorted(point.attributes.items())): point.value
+                for rm in data.resource_metrics
+                for sm in rm.scope_metrics
+                for metric in sm.metrics
+                if metric.name == n.BUDGET_POLLS_METRIC
+                for point in metric.data.data_points
+            }
+        assert points == {
+            ((n.ERROR_TYPE, "OperationalError"), (n.BUDGET_POLL_OUTCOME, "failed")): 1,
+            ((n.BUDGET_POLL_OUTCOME, "ok"),): 1,
+        }
+    finally:
+        telemetry.close()
+        provider.shutdown()
