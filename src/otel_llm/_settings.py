@@ -283,7 +283,8 @@ SETTINGS: Final = (
         "budget_database_url",
         p.postgres_url,
         "Proxy only: the PostgreSQL URL the budget poller reads (a direct connection or session pooling: the lock "
-        "needs a session); unset, LiteLLM's DATABASE_URL (Prisma-only parameters dropped).",
+        "needs a session); unset, LiteLLM's DATABASE_URL (Prisma-only parameters dropped), or DIRECT_URL when "
+        "DATABASE_URL goes through PgBouncer in transaction mode.",
         shown_default="(DATABASE_URL)",
         secret=True,
     ),

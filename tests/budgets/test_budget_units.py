@@ -27,7 +27,7 @@ def test_litellm_s_prisma_url_becomes_a_libpq_connection() -> None:
     libpq's own parameters kept, the password decoded and known to the scrubber."""
     url = (
         f"postgresql://litellm:{PASSWORD}@db.internal:6543/litellm?connection_limit=10&pool_timeout=60"
-        "&pgbouncer=true&schema=tenant&sslmode=require&sslcert=/etc/ca.pem&options=-c%20statement_timeout%3D5000"
+        "&socket_timeout=10&statement_cache_size=0&schema=tenant&sslmode=require&sslcert=/etc/ca.pem&options=-c%20statement_timeout%3D5000"
     )
     target = resolve_target(None, {"DATABASE_URL": url})
     assert target is not None
@@ -262,3 +262,24 @@ def test_polls_are_counted_on_the_lean_and_the_sdk_path(lean: bool) -> None:
     finally:
         telemetry.close()
         provider.shutdown()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DATABASE_URL": "postgresql://u:pw@pgbouncer:6432/litellm?pgbouncer=true&connection_limit=5"},
+        {"DATABASE_URL": "postgresql://u:pw@127.0.0.1:6432/litellm", "LITELLM_PGBOUNCER_POOLED_DATABASE_URL": "true"},
+    ],
+)
+def test_a_transaction_pooled_database_url_gives_way_to_direct_url(env: dict[str, str]) -> None:
+    """Behind PgBouncer in transaction mode (Prisma's pgbouncer=true, LiteLLM's own PgBouncer) a
+    session-level lock cannot hold: the poller reads DIRECT_URL (Prisma's direct connection) instead,
+    and without one refuses, naming the fix."""
+    with pytest.raises(DatabaseUrlError) as raised:
+        resolve_target(None, env)
+    assert "transaction mode" in str(raised.value) and "DIRECT_URL or OTEL_LLM_BUDGET_DATABASE_URL" in str(raised.value)
+    assert "pw" not in str(raised.value).replace("password", "")
+    target = resolve_target(None, {**env, "DIRECT_URL": "postgresql://u:pw@db:5432/litellm"})
+    assert target is not None and target.source == "DIRECT_URL" and target.params["host"] == "db"
+    explicit = resolve_target("postgresql://ro:pw@db/litellm", env)  # the explicit URL is trusted as given
+    assert explicit is not None and explicit.source == "OTEL_LLM_BUDGET_DATABASE_URL"

@@ -51,17 +51,20 @@ class Clock:
 class Poller:
     """A budget poller on its own metric store, as one proxy process has it."""
 
-    def __init__(self, url: str, clock: Clock | None = None, **settings: Any) -> None:
-        self.config = Config(budget_database_url=url, **settings)
+    def __init__(
+        self, url: str, clock: Clock | None = None, env: dict[str, str] | None = None, **settings: Any
+    ) -> None:
+        """On ``url`` (OTEL_LLM_BUDGET_DATABASE_URL), or on ``env``'s DATABASE_URL, read again for each session."""
+        self.config = Config(**settings) if env is not None else Config(budget_database_url=url, **settings)
         self.store = MetricStore(
             3600.0, self.config.metric_series_limit, self.config.headroom_ttl_s, mono=clock or time.monotonic
         )
         self.headroom = HeadroomEmitter(self.store, self.config.headroom_ttl_s)
         polls = self.store.instrument(POLLS)
-        target = resolve_target(url, {})
+        target = resolve_target(self.config.budget_database_url, env or {})
         assert target is not None
         self.poller = BudgetPoller(
-            self.config, target, self.headroom, lambda attrs: polls.add(1, sorted_key(attrs.items()))
+            self.config, target, self.headroom, lambda attrs: polls.add(1, sorted_key(attrs.items())), env
         )
 
     def gauge(self, name: str) -> dict[tuple[tuple[str, object], ...], float]:
@@ -386,6 +389,36 @@ def test_the_poller_thread_polls_every_interval_and_releases_the_lock_on_stop(
     other.poller.stop()
 
 
+def test_the_holder_s_session_only_reads_is_bounded_and_says_who_it_is(
+    postgres: Postgres, db: psycopg.Connection[Any]
+) -> None:
+    """The session the poller reads on is read-only, UTC, with statement and lock timeouts and TCP
+    keepalives, and shows up in pg_stat_activity as the otel-llm budget poller (for the DBA)."""
+    p = Poller(postgres.url)
+    assert p.poller.poll_once() == "ok"
+    session = p.poller._session
+    assert session is not None
+    settings = dict(
+        session.execute(
+            "SELECT name, setting FROM pg_settings WHERE name IN ('default_transaction_read_only', 'TimeZone', "
+            "'statement_timeout', 'lock_timeout', 'tcp_keepalives_idle')"
+        ).fetchall()
+    )
+    assert settings == {
+        "default_transaction_read_only": "on",
+        "TimeZone": "UTC",
+        "statement_timeout": "10000",
+        "lock_timeout": "2000",
+        "tcp_keepalives_idle": "30",
+    }
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        session.execute('DELETE FROM "LiteLLM_VerificationToken"')
+    with postgres.superuser() as admin:
+        names = admin.execute("SELECT application_name FROM pg_stat_activity WHERE datname = 'litellm'").fetchall()
+    assert ("otel-llm budget poller",) in names
+    p.poller.stop()
+
+
 def test_a_prisma_database_url_with_a_schema_is_read(postgres: Postgres, db: psycopg.Connection[Any]) -> None:
     """LiteLLM's DATABASE_URL as its CLI leaves it (Prisma's connection_limit and pool_timeout appended),
     naming the schema LiteLLM's tables are in (``schema=``): the poller reads that schema's tables."""
@@ -408,6 +441,45 @@ def test_a_prisma_database_url_with_a_schema_is_read(postgres: Postgres, db: psy
     finally:
         with postgres.superuser() as admin:
             admin.execute("DROP DATABASE tenant WITH (FORCE)")
+
+
+def test_a_rewritten_database_url_is_read_again_for_the_next_session(
+    postgres: Postgres, db: psycopg.Connection[Any]
+) -> None:
+    """LiteLLM rewrites DATABASE_URL when it refreshes a short-lived credential (an IAM token): a poller
+    whose session ends connects again with the URL as it is now."""
+    insert_keys(db, [KeyRow("sk-rotate-2e3f4a5b", key_alias="rotate", spend=1.0)])
+    env = {"DATABASE_URL": postgres.url}
+    p = Poller(postgres.url, env=env)
+    assert p.poller.target.source == "DATABASE_URL"
+    assert p.poller.poll_once() == "ok"
+    rotated = postgres.url.replace(DB_PASSWORD, "pg-pw-rotated-0c9d")
+    try:
+        db.execute("ALTER ROLE litellm PASSWORD 'pg-pw-rotated-0c9d'")
+        env["DATABASE_URL"] = rotated
+        db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'otel-llm budget poller'"
+        )
+        assert p.poller.poll_once() == "failed"  # its session was ended
+        assert p.poller.poll_once() == "ok"  # and a new one opened with the new password
+        assert p.poller.target.scrub(rotated) == "***"
+    finally:
+        p.poller.stop()
+        db.execute(f"ALTER ROLE litellm PASSWORD '{DB_PASSWORD}'")
+
+
+def test_a_session_that_is_not_the_lock_s_own_is_refused(postgres: Postgres, db: psycopg.Connection[Any]) -> None:
+    """Were the poller's statements to land on another server session than the one holding the lock (a
+    transaction pooler), the poll fails, saying so, and the session is dropped (and taken afresh)."""
+    insert_keys(db, [KeyRow("sk-pooled-6f5e4d3c", key_alias="pooled", spend=1.0)])
+    p = Poller(postgres.url)
+    assert p.poller.poll_once() == "ok"
+    p.poller._backend = -1  # as if the pooler had moved the session
+    assert p.poller.poll_once() == "failed"
+    assert not p.poller.holds_lock
+    assert any(dict(k).get(n.ERROR_TYPE) == "PooledSessionError" for k in p.polls())
+    assert p.poller.poll_once() == "ok"
+    p.poller.stop()
 
 
 def test_a_database_that_goes_down_and_comes_back(

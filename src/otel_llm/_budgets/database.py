@@ -37,19 +37,17 @@ PRISMA_ONLY: Final = frozenset(
 )
 APPLICATION_NAME: Final = "otel-llm budget poller"
 CONNECT_TIMEOUT_S: Final = 5
-QUERY_TIMEOUT_MS: Final = 10_000
 # Client and server TCP keepalives: a holder whose host vanished (no FIN, no RST) loses its session,
 # and with it the lock, within about a minute instead of the kernel's default two hours.
 _KEEPALIVE: Final = {"keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10", "keepalives_count": "3"}
+# Sent as one simple query (several statements, no parameters).
 _SESSION: Final = (
-    "SET TimeZone = 'UTC'",  # LiteLLM's timestamps are UTC without a time zone
-    f"SET statement_timeout = {QUERY_TIMEOUT_MS}",
-    "SET lock_timeout = 2000",  # never queue behind a migration's exclusive lock
-    "SET idle_in_transaction_session_timeout = 30000",
-    "SET default_transaction_read_only = on",  # the poller only reads
-    "SET tcp_keepalives_idle = 30",
-    "SET tcp_keepalives_interval = 10",
-    "SET tcp_keepalives_count = 3",
+    "SET TimeZone = 'UTC';"  # LiteLLM's timestamps are UTC without a time zone
+    " SET statement_timeout = 10000;"
+    " SET lock_timeout = 2000;"  # never queue behind a migration's exclusive lock
+    " SET idle_in_transaction_session_timeout = 30000;"
+    " SET default_transaction_read_only = on;"  # the poller only reads
+    " SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; SET tcp_keepalives_count = 3"
 )
 
 
@@ -77,13 +75,22 @@ class Target:
 def resolve_target(explicit_url: str | None, env: Mapping[str, str]) -> Target | None:
     """The database to poll: ``explicit_url`` (OTEL_LLM_BUDGET_DATABASE_URL), else LiteLLM's
     DATABASE_URL; None when neither is set. Raises DatabaseUrlError for a URL libpq cannot use."""
+    fix = "set OTEL_LLM_BUDGET_DATABASE_URL=postgresql://user:password@host:5432/dbname, or OTEL_LLM_BUDGET_POLL=false"
     if explicit_url:
         url, source = explicit_url.strip(), "OTEL_LLM_BUDGET_DATABASE_URL"
     else:
         url, source = env.get("DATABASE_URL", "").strip(), "DATABASE_URL"
         if not url:
             return None
-    fix = "set OTEL_LLM_BUDGET_DATABASE_URL=postgresql://user:password@host:5432/dbname, or OTEL_LLM_BUDGET_POLL=false"
+        if _transaction_pooled(url, env):
+            url, source = env.get("DIRECT_URL", "").strip(), "DIRECT_URL"
+            if not url:
+                raise DatabaseUrlError(
+                    "DATABASE_URL goes through PgBouncer in transaction mode (pgbouncer=true, or LiteLLM's own "
+                    "PgBouncer), where the budget poller's session-level lock cannot hold, so budgets are not read "
+                    "from it: set DIRECT_URL or OTEL_LLM_BUDGET_DATABASE_URL to a direct connection "
+                    "(postgresql://user:password@host:5432/dbname), or OTEL_LLM_BUDGET_POLL=false"
+                )
     if not url.lower().startswith(POSTGRES_SCHEMES):
         raise DatabaseUrlError(f"{source} is not a postgresql:// URL, so budgets cannot be read from it: {fix}")
     base, _, query = url.partition("?")
@@ -119,6 +126,15 @@ def resolve_target(explicit_url: str | None, env: Mapping[str, str]) -> Target |
     return Target(source, schema, connection, tuple(s for s in secrets if s))
 
 
+def _transaction_pooled(url: str, env: Mapping[str, str]) -> bool:
+    """Whether LiteLLM's DATABASE_URL goes through a transaction pooler: Prisma's ``pgbouncer=true``
+    (LiteLLM sets it for PgBouncer), or LiteLLM's in-container PgBouncer (which rewrites DATABASE_URL)."""
+    if env.get("LITELLM_PGBOUNCER_POOLED_DATABASE_URL", "").strip().lower() == "true":
+        return True
+    query = url.partition("?")[2]
+    return any(k == "pgbouncer" and v.strip().lower() in ("true", "1") for k, v in parse_qsl(query))
+
+
 def _secrets_of(base: str) -> tuple[str, ...]:
     """The URL's user information (raw and decoded) and the URL itself: never to appear in a log line."""
     try:
@@ -133,8 +149,9 @@ def _secrets_of(base: str) -> tuple[str, ...]:
 
 
 def connect(target: Target) -> psycopg.Connection[Any]:
-    """A session on ``target``: autocommit, read-only, UTC, bounded statements, TCP keepalives, no
-    server-side prepared statements (PgBouncer and LiteLLM's rolling migrations tolerate no cached plans)."""
+    """A session on ``target``: autocommit, TCP keepalives, no server-side prepared statements
+    (PgBouncer and LiteLLM's rolling migrations tolerate no cached plans). ``configure`` it before
+    reading: standbys, which only try the lock, skip that round trip."""
     import psycopg  # noqa: PLC0415  # the proxy extra; imported only when a database is configured
 
     params: dict[str, Any] = dict(target.params)
@@ -143,11 +160,9 @@ def connect(target: Target) -> psycopg.Connection[Any]:
     if not params.get("host", "").startswith("/"):  # keepalives are for TCP, not Unix sockets
         for name, value in _KEEPALIVE.items():
             params.setdefault(name, value)
-    connection = psycopg.connect(autocommit=True, prepare_threshold=None, **params)
-    try:
-        for statement in _SESSION:
-            connection.execute(statement)
-    except BaseException:
-        connection.close()
-        raise
-    return connection
+    return psycopg.connect(autocommit=True, prepare_threshold=None, **params)
+
+
+def configure(connection: psycopg.Connection[Any]) -> None:
+    """Read-only, UTC, bounded statements, server-side keepalives: one round trip."""
+    connection.execute(_SESSION)

@@ -38,7 +38,7 @@ from .._emit.headroom import HeadroomEmitter
 from .._emit.instruments import AttributeValue
 from .._emit.store import AttrKey, Spec, sorted_key
 from .._version import __version__
-from .database import DatabaseUrlError, Target, connect, resolve_target
+from .database import DatabaseUrlError, Target, configure, connect, resolve_target
 from .rows import SERIES
 from .tables import ENTITIES, Query, discover
 
@@ -70,6 +70,10 @@ _inherited: list[object] = []
 PollCounter = Callable[[Mapping[str, AttributeValue]], None]
 
 
+class PooledSessionError(RuntimeError):
+    """The poller's session is not a real PostgreSQL session (a transaction pooler), so its lock cannot hold."""
+
+
 def lock_id(schema: str) -> int:
     """The advisory lock of the pollers of one LiteLLM schema (a signed 64-bit key)."""
     return int.from_bytes(hashlib.sha256(_LOCK_NAMESPACE + schema.encode()).digest()[:8], "big", signed=True)
@@ -95,15 +99,23 @@ class BudgetPoller:
     """Polls one LiteLLM database into the headroom gauges while it holds the poller lock."""
 
     def __init__(
-        self, config: Config, target: Target, headroom: HeadroomEmitter, count: PollCounter | None = None
+        self,
+        config: Config,
+        target: Target,
+        headroom: HeadroomEmitter,
+        count: PollCounter | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
+        """``env``: where DATABASE_URL is read again for each new session (LiteLLM rewrites it when it
+        refreshes an IAM token); the ``target`` given is used throughout without one."""
         self.config = config
         self.target = target
+        self._env = env
         self.interval_s = poll_interval(config)
-        self.lock_id = lock_id(target.schema)
         self._headroom = headroom
         self._count = count
         self._session: psycopg.Connection[Any] | None = None
+        self._backend: object = None  # the server process of the session holding the lock
         self._queries: list[Query] = []
         # Series the last complete poll set, by attribute set: those a later poll no longer finds are
         # dropped at once (a deleted key), not left to lapse.
@@ -144,8 +156,13 @@ class BudgetPoller:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout_s)
-        with self._guard:
-            self._drop_session()
+        # A poll still running (a slow query) holds the guard: exit does not wait for it, the process's
+        # end closes the session anyway.
+        if self._guard.acquire(timeout=timeout_s):
+            try:
+                self._drop_session()
+            finally:
+                self._guard.release()
 
     def poll_once(self) -> str:
         """Take the lock if free and, holding it, read every table once: the outcome (ok, truncated,
@@ -175,12 +192,18 @@ class BudgetPoller:
     # --- one poll -----------------------------------------------------------------------
     def _poll(self) -> str:
         if self._session is None:
+            if self._env is not None:
+                self.target = resolve_target(self.config.budget_database_url, self._env) or self.target
             session = connect(self.target)
             try:
-                row = session.execute("SELECT pg_try_advisory_lock(%s)", (self.lock_id,)).fetchone()
+                row = session.execute(
+                    "SELECT pg_try_advisory_lock(%s), pg_backend_pid()", (lock_id(self.target.schema),)
+                ).fetchone()
                 if not row or row[0] is not True:
                     session.close()
                     return "standby"
+                self._backend = row[1]
+                configure(session)
                 columns = discover(session, self.target.schema)
                 self._queries = [
                     Query(entity, self.target.schema, columns)
@@ -198,6 +221,16 @@ class BudgetPoller:
                 self.target.schema,
                 self.interval_s,
             )
+        else:
+            # A session-level lock holds only on a real session: behind a transaction pooler the
+            # statements of one client land on several server sessions. Checked every poll.
+            row = self._session.execute("SELECT pg_backend_pid()").fetchone()
+            if not row or row[0] != self._backend:
+                raise PooledSessionError(
+                    "the poller's statements ran on another server session than the one holding its lock: the "
+                    "database URL goes through a transaction pooler; set OTEL_LLM_BUDGET_DATABASE_URL to a direct "
+                    "connection (or session pooling)"
+                )
         return self._read(self._session)
 
     def _read(self, session: psycopg.Connection[Any]) -> str:
@@ -244,7 +277,7 @@ class BudgetPoller:
     def _report(self, error: Exception) -> None:
         import psycopg  # noqa: PLC0415  # imported already: a session was attempted
 
-        if not isinstance(error, psycopg.Error):
+        if not isinstance(error, (psycopg.Error, DatabaseUrlError, PooledSessionError)):
             _report_internal(error)
             return
         message = self.target.scrub(str(error).strip().splitlines()[0] if str(error).strip() else "")[:300]
@@ -340,6 +373,8 @@ def start_budget_poller(
     if target is None:
         _log.debug("otel-llm: no DATABASE_URL or OTEL_LLM_BUDGET_DATABASE_URL; budgets are read from traffic only")
         return None
-    poller = BudgetPoller(config, target, telemetry.headroom, poll_counter(telemetry, meter_provider))
+    poller = BudgetPoller(
+        config, target, telemetry.headroom, poll_counter(telemetry, meter_provider), os.environ if env is None else env
+    )
     poller.start()
     return poller
