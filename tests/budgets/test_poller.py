@@ -339,6 +339,27 @@ def test_two_pollers_on_one_database_write_one_set_of_series_and_the_standby_tak
     first.poller.stop()
 
 
+def test_a_holder_that_lost_its_session_hands_its_series_over(postgres: Postgres, db: psycopg.Connection[Any]) -> None:
+    """A holder whose session is ended (idle_session_timeout, a DBA, a network blip) while its process
+    lives on: another process takes the lock, and the old holder, finding itself standby, drops what it
+    reported, so the two never export one series with two different values."""
+    insert_keys(db, [KeyRow("sk-handover-8d7c6b5a", key_alias="handover", spend=1.0)])
+    first, second = Poller(postgres.url), Poller(postgres.url)
+    assert first.poller.poll_once() == "ok"
+    db.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'otel-llm budget poller'"
+    )
+    db.execute('UPDATE "LiteLLM_VerificationToken" SET spend = 2.0')
+    assert second.poller.poll_once() == "ok"
+    assert second.key_value(n.KEY_SPEND, "handover") == 2.0
+    assert first.key_value(n.KEY_SPEND, "handover") == 1.0  # frozen until the holder notices
+    assert first.poller.poll_once() == "failed"  # its session is gone
+    assert first.poller.poll_once() == "standby"
+    assert first.series_count() == 0
+    first.poller.stop()
+    second.poller.stop()
+
+
 def test_a_holder_whose_process_dies_is_replaced(postgres: Postgres, db: psycopg.Connection[Any]) -> None:
     """A holder killed outright (no clean stop: its socket simply closes) releases the lock with its
     session; a standby in another process takes over at its next try."""

@@ -123,7 +123,7 @@ class BudgetPoller:
         self._guard = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._last_logged = -math.inf
+        self._last_logged: dict[str, float] = {}
         self.last_outcome: str | None = None
         self.last_rows = 0
         self.last_duration_s = 0.0
@@ -201,6 +201,10 @@ class BudgetPoller:
                 ).fetchone()
                 if not row or row[0] is not True:
                     session.close()
+                    # Another process polls now: what this one reported as holder is that one's to report
+                    # (two processes exporting one series, one of them frozen, would flap between values).
+                    self._forget_series(self._previous)
+                    self._previous = {}
                     return "standby"
                 self._backend = row[1]
                 configure(session)
@@ -258,6 +262,7 @@ class BudgetPoller:
         if truncated:
             self._previous.update(seen)  # an incomplete read proves nothing gone
             self._log_once(
+                "truncated",
                 "otel-llm: the budget poll read only the first %d rows of %s (OTEL_LLM_BUDGET_MAX_ROWS): the "
                 "rest have no budget gauges. Raise OTEL_LLM_BUDGET_MAX_ROWS. Counted in otel_llm.budget.polls "
                 "(outcome truncated); logged at most once a minute.",
@@ -265,13 +270,19 @@ class BudgetPoller:
                 ", ".join(truncated),
             )
             return "truncated"
-        for key, names in self._previous.items():
-            now = seen.get(key, ())
-            for name in names:
-                if name not in now:
-                    self._headroom.forget(name, key)
+        self._forget_series(self._previous, seen)
         self._previous = seen
         return "ok"
+
+    def _forget_series(
+        self, series: Mapping[AttrKey, tuple[str, ...]], keep: Mapping[AttrKey, tuple[str, ...]] | None = None
+    ) -> None:
+        """Drop ``series`` from the gauges, but those in ``keep``."""
+        for key, names in series.items():
+            kept = keep.get(key, ()) if keep is not None else ()
+            for name in names:
+                if name not in kept:
+                    self._headroom.forget(name, key)
 
     # --- failures -----------------------------------------------------------------------
     def _report(self, error: Exception) -> None:
@@ -282,6 +293,7 @@ class BudgetPoller:
             return
         message = self.target.scrub(str(error).strip().splitlines()[0] if str(error).strip() else "")[:300]
         self._log_once(
+            "failed",
             "otel-llm: budget poll of LiteLLM's database (%s) failed: %s: %s. Budget gauges are not refreshed "
             "(they lapse after OTEL_LLM_HEADROOM_TTL); LLM calls are unaffected. Counted in otel_llm.budget.polls "
             "(outcome failed); logged at most once a minute.",
@@ -290,10 +302,11 @@ class BudgetPoller:
             message,
         )
 
-    def _log_once(self, message: str, *args: object) -> None:
+    def _log_once(self, kind: str, message: str, *args: object) -> None:
+        """A warning, at most once a minute per kind (failed, truncated)."""
         now = time.monotonic()
-        if now - self._last_logged >= _LOG_INTERVAL_S:
-            self._last_logged = now
+        if now - self._last_logged.get(kind, -math.inf) >= _LOG_INTERVAL_S:
+            self._last_logged[kind] = now
             _log.warning(message, *args)
 
     def _drop_session(self) -> None:
