@@ -220,7 +220,7 @@ def test_budget_series_from_the_database_join_the_request_path_and_come_from_one
     )
     (tmp_path / "auth.py").write_text(AUTH_MODULE)
     try:
-        proxy.start()
+        proxy.start(timeout=180)  # two workers importing LiteLLM on a shared 2-core machine
         assert proxy.process is not None
         receiver.pgid = proxy.process.pid
 
