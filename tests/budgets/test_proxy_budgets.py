@@ -199,6 +199,7 @@ def providers() -> Iterator[tuple[FakeOpenAI, FailingProvider]]:
         yield providers
 
 
+@pytest.mark.timeout(300)
 def test_budget_series_from_the_database_join_the_request_path_and_come_from_one_worker(
     database: Postgres, tmp_path: Path, providers: tuple[FakeOpenAI, FailingProvider]
 ) -> None:
