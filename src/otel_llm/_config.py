@@ -78,6 +78,10 @@ class Config:
     proxy_fastapi_telemetry: str = "server"
     proxy_router_span: bool = False
     proxy_span_encoder: str = "wire"
+    budget_poll: bool = True
+    budget_database_url: str | None = field(default=None, repr=False)
+    budget_poll_interval_s: float = 60.0
+    budget_max_rows: int = 100000
 
 
 _FIELDS: Final = {f.name: f for f in dataclasses.fields(Config)}

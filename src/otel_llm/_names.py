@@ -117,6 +117,7 @@ KEY_HASH: Final = "otel_llm.key.hash"  # salted; never the key, never LiteLLM's 
 TEAM_ID: Final = "otel_llm.team.id"
 TEAM_ALIAS: Final = "otel_llm.team.alias"
 ORG_ID: Final = "otel_llm.org.id"
+ORG_ALIAS: Final = "otel_llm.org.alias"  # budget gauges from LiteLLM's database only
 REQUEST_TAGS: Final = "otel_llm.request.tags"
 USER_ID: Final = _user.USER_ID  # LiteLLM's internal user that owns the key
 GEN_AI_AGENT_ID: Final = _gen_ai.GEN_AI_AGENT_ID  # the agent behind the call (x-litellm-agent-id, metadata)
@@ -186,6 +187,28 @@ PROVIDER_REMAINING_TOKENS: Final = "otel_llm.provider.ratelimit.remaining_tokens
 PROVIDER_LIMIT_REQUESTS: Final = "otel_llm.provider.ratelimit.limit_requests"
 PROVIDER_LIMIT_TOKENS: Final = "otel_llm.provider.ratelimit.limit_tokens"
 KEY_SPEND_VELOCITY: Final = "otel_llm.key.spend_velocity"
+# Budget state read from LiteLLM's database (_budgets/), for every key, team, user, org and end user:
+# reset times are unix seconds; blocked flags are 1 while LiteLLM's ``blocked`` column is set, else 0.
+KEY_BUDGET_RESET_TIME: Final = "otel_llm.key.budget.reset_time"
+KEY_BLOCKED: Final = "otel_llm.key.blocked"
+TEAM_BUDGET_RESET_TIME: Final = "otel_llm.team.budget.reset_time"
+TEAM_BLOCKED: Final = "otel_llm.team.blocked"
+USER_SPEND: Final = "otel_llm.user.spend"
+USER_MAX_BUDGET: Final = "otel_llm.user.max_budget"
+USER_BUDGET_UTILIZATION: Final = "otel_llm.user.budget.utilization"
+USER_BUDGET_RESET_TIME: Final = "otel_llm.user.budget.reset_time"
+ORG_SPEND: Final = "otel_llm.org.spend"
+ORG_MAX_BUDGET: Final = "otel_llm.org.max_budget"
+ORG_BUDGET_UTILIZATION: Final = "otel_llm.org.budget.utilization"
+ORG_BUDGET_RESET_TIME: Final = "otel_llm.org.budget.reset_time"
+END_USER_SPEND: Final = "otel_llm.end_user.spend"
+END_USER_MAX_BUDGET: Final = "otel_llm.end_user.max_budget"
+END_USER_BUDGET_UTILIZATION: Final = "otel_llm.end_user.budget.utilization"
+END_USER_BUDGET_RESET_TIME: Final = "otel_llm.end_user.budget.reset_time"
+END_USER_BLOCKED: Final = "otel_llm.end_user.blocked"
+# The budget poller's own health (per process): polls by outcome (ok | truncated | failed | standby).
+BUDGET_POLLS_METRIC: Final = "otel_llm.budget.polls"
+BUDGET_POLL_OUTCOME: Final = "otel_llm.budget.poll.outcome"
 
 # Values
 OVERFLOW_VALUE: Final = "_OTHER"  # metric attribute value past the cardinality cap

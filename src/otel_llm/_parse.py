@@ -51,6 +51,23 @@ def positive(unit: str = "") -> Callable[[str], float]:
 
 
 seconds: Final = positive("of seconds ")
+
+
+def seconds_at_least(minimum: float) -> Callable[[str], float]:
+    """A parser for a finite number of seconds of at least ``minimum``."""
+
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            value = -1.0
+        if not value >= minimum or value == float("inf"):
+            raise SettingError(f"set a number of seconds of at least {minimum:g}")
+        return value
+
+    return parse
+
+
 usd: Final = positive("of USD (no currency sign) ")
 factor: Final = positive("")
 

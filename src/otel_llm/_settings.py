@@ -278,6 +278,39 @@ SETTINGS: Final = (
         secret=True,
     ),
     Setting(
+        "OTEL_LLM_BUDGET_POLL",
+        "budget_poll",
+        p.boolean,
+        "Proxy only: true reads the budget state of every key, team, user, organisation and budgeted end user from "
+        "LiteLLM's PostgreSQL database (OTEL_LLM_BUDGET_DATABASE_URL, else DATABASE_URL) on a schedule, in one "
+        "process per deployment (a PostgreSQL advisory lock), and reports it as budget gauges.",
+    ),
+    Setting(
+        "OTEL_LLM_BUDGET_DATABASE_URL",
+        "budget_database_url",
+        p.postgres_url,
+        "Proxy only: the PostgreSQL URL the budget poller reads (a direct connection or session pooling: the lock "
+        "needs a session); unset, LiteLLM's DATABASE_URL (Prisma-only parameters dropped), or DIRECT_URL when "
+        "DATABASE_URL goes through PgBouncer in transaction mode.",
+        shown_default="(DATABASE_URL)",
+        secret=True,
+    ),
+    Setting(
+        "OTEL_LLM_BUDGET_POLL_INTERVAL",
+        "budget_poll_interval_s",
+        p.seconds_at_least(1.0),
+        "Proxy only: seconds between budget polls, and between a standby's attempts to take over; at most a third "
+        "of OTEL_LLM_HEADROOM_TTL (a longer interval is shortened to it, with a warning), so budget gauges stay "
+        "fresh through a missed poll.",
+    ),
+    Setting(
+        "OTEL_LLM_BUDGET_MAX_ROWS",
+        "budget_max_rows",
+        p.positive_int,
+        "Proxy only: most rows one budget poll reads per table (keys, teams, users, organisations, end users); "
+        "past it the poll stops reading that table and counts itself as truncated.",
+    ),
+    Setting(
         "OTEL_LLM_RAISE_INTERNAL_ERRORS",
         "raise_internal_errors",
         p.boolean,

@@ -14,7 +14,7 @@ from typing import Final
 from .. import _names as n
 from .._record import InvocationRecord
 from .instruments import AttributeValue
-from .store import Instrument, MetricStore, Spec, sorted_key
+from .store import AttrKey, Instrument, MetricStore, Spec, sorted_key
 
 # (metric name, unit, description)
 GAUGES: Final = (
@@ -41,6 +41,25 @@ GAUGES: Final = (
     (n.PROVIDER_REMAINING_TOKENS, "{token}", "Tokens left in the provider's rate-limit window (x-ratelimit headers)."),
     (n.PROVIDER_LIMIT_REQUESTS, "{request}", "The provider's request limit per window (x-ratelimit headers)."),
     (n.PROVIDER_LIMIT_TOKENS, "{token}", "The provider's token limit per window (x-ratelimit headers)."),
+    # Budget state from LiteLLM's database (the budget poller, _budgets/): every key, team, user,
+    # organisation and budgeted end user, whether it sends traffic or not.
+    (n.KEY_BUDGET_RESET_TIME, "s", "When LiteLLM next resets the virtual key's budget (unix seconds)."),
+    (n.KEY_BLOCKED, "{flag}", "1 while the virtual key is blocked in LiteLLM, else 0."),
+    (n.TEAM_BUDGET_RESET_TIME, "s", "When LiteLLM next resets the team's budget (unix seconds)."),
+    (n.TEAM_BLOCKED, "{flag}", "1 while the team is blocked in LiteLLM, else 0."),
+    (n.USER_SPEND, "USD", "Spend of the LiteLLM internal user."),
+    (n.USER_MAX_BUDGET, "USD", "Maximum budget of the LiteLLM internal user."),
+    (n.USER_BUDGET_UTILIZATION, "1", "Spend / max budget of the LiteLLM internal user."),
+    (n.USER_BUDGET_RESET_TIME, "s", "When LiteLLM next resets the user's budget (unix seconds)."),
+    (n.ORG_SPEND, "USD", "Spend of the organisation."),
+    (n.ORG_MAX_BUDGET, "USD", "Maximum budget of the organisation."),
+    (n.ORG_BUDGET_UTILIZATION, "1", "Spend / max budget of the organisation."),
+    (n.ORG_BUDGET_RESET_TIME, "s", "When LiteLLM next resets the organisation's budget (unix seconds)."),
+    (n.END_USER_SPEND, "USD", "Spend of the end user (LiteLLM customer)."),
+    (n.END_USER_MAX_BUDGET, "USD", "Maximum budget of the end user (LiteLLM customer)."),
+    (n.END_USER_BUDGET_UTILIZATION, "1", "Spend / max budget of the end user (LiteLLM customer)."),
+    (n.END_USER_BUDGET_RESET_TIME, "s", "When LiteLLM next resets the end user's budget (unix seconds)."),
+    (n.END_USER_BLOCKED, "{flag}", "1 while the end user (LiteLLM customer) is blocked in LiteLLM, else 0."),
 )
 
 # Values of a one-minute window: a minute after the last call they no longer describe anything
@@ -100,6 +119,10 @@ class HeadroomEmitter:
         for name, value in values:
             if value is not None:
                 self._gauges[name].set(value, key)
+
+    def forget(self, name: str, key: AttrKey) -> None:
+        """Drop one series of one gauge now (its subject is gone: a deleted key)."""
+        self._gauges[name].forget(key)
 
     def fresh(self, name: str) -> list[tuple[dict[str, object], float]]:
         """(attributes, value) of each fresh series of one gauge."""

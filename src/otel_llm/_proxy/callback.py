@@ -2,8 +2,9 @@
 
 On top of the SDK callback it: installs SDK providers from the environment when none
 exist, instruments LiteLLM in the proxy process (live Router and attempt spans), turns on
-provider HTTP spans when asked, keeps FastAPI's own telemetry to its SERVER span, and opens
-a SERVER span per proxy request that continues the client's W3C trace (when FastAPI does not).
+provider HTTP spans when asked, keeps FastAPI's own telemetry to its SERVER span, opens
+a SERVER span per proxy request that continues the client's W3C trace (when FastAPI does not),
+and polls budget state from LiteLLM's database when it has one (``_budgets/``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from opentelemetry.trace import SpanKind, TracerProvider
 
 from .. import _errors
 from .. import _names as n
+from .._budgets.poller import BudgetPoller, start_budget_poller
 from .._capture.attribution import salted_key_hash
 from .._capture.dedupe import SEEN
 from .._capture.fields import mapping, text
@@ -102,6 +104,10 @@ class ProxyCallback(OtelLLMCallback):
                 _instrument_http_clients()
             configure_fastapi_telemetry(self.config.proxy_fastapi_telemetry)
             flush_before_reraised_signals()
+        # Budget state of every key and team from LiteLLM's database, polled by one process per deployment.
+        self.budget_poller: BudgetPoller | None = (
+            start_budget_poller(self.config, self.telemetry, meter_provider) if setup else None
+        )
 
     # --- proxy request spans -------------------------------------------------------
     async def async_pre_call_hook(
