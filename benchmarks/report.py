@@ -329,6 +329,36 @@ def render_cardinality(cards: dict[str, Any], verdicts: list[str]) -> list[str]:
     return lines
 
 
+def render_churn(churn: dict[str, Any], verdicts: list[str]) -> list[str]:
+    lines = [
+        "## 4b. Keys that come and go (lean path)",
+        "",
+        f"{churn['calls']:,} proxy-style calls through `build_record` + `Telemetry.emit` on the lean path, over "
+        f"{churn['keys']:,} keys of which {churn['active']:,} call at any moment (the window moves on through all "
+        f"of them), on a simulated clock ({churn['simulated_s']:,} s of traffic); the metric store is collected "
+        f"as an exporter would, every simulated minute. `OTEL_LLM_METRIC_IDLE_TIMEOUT={churn['idle_timeout_s']:g}`. "
+        f"{_fmt(churn['cpu_us_per_call'], 1)} µs CPU per call on average.",
+        "",
+        "| calls | simulated s | keys seen | RSS MiB | series exported | per-key spend series | series in the store |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in churn["samples"]:
+        lines.append(
+            f"| {s['calls']:,} | {s['simulated_s']:,} | {s['keys_seen']:,} | {s['rss_mb']:.1f} | "
+            f"{s['series_exported']:,} | {s['spend_series']:,} | {s['store_series']:,} |"
+        )
+    lines.append("")
+    flat = churn["series_steady_max"] - churn["series_steady_min"] <= 0.1 * max(1, churn["series_steady_max"])
+    ok = flat and churn["rss_steady_growth_mb"] < 5 and churn["spend_series_steady_max"] < churn["keys_seen"]
+    verdicts.append(
+        f"| churn: series and RSS flat once the idle timeout has passed | {churn['keys_seen']:,} keys seen, "
+        f"series exported {churn['series_steady_min']:,}–{churn['series_steady_max']:,} (spend series ≤ "
+        f"{churn['spend_series_steady_max']:,}); RSS {churn['rss_steady_first_mb']:.1f} → "
+        f"{churn['rss_steady_last_mb']:.1f} MiB ({churn['rss_steady_growth_mb']:+.1f}) | {'met' if ok else 'missed'} |"
+    )
+    return lines
+
+
 def render_proxy(proxy: dict[str, Any], verdicts: list[str]) -> list[str]:
     proxies = proxy["proxies"]
     chunks = proxy.get("stream_chunks") or 0
@@ -408,6 +438,8 @@ def render(results: dict[str, Any]) -> str:
         body += render_proxy(results["proxy_stream"], verdicts)
     if "cardinality" in results:
         body += render_cardinality(results["cardinality"], verdicts)
+    if "churn" in results:
+        body += render_churn(results["churn"], verdicts)
     versions = ", ".join(f"{k} {v}" for k, v in (results.get("versions") or {}).items() if v)
     head = [
         "# otel-llm benchmark results" + (" (SMOKE RUN: numbers are meaningless)" if results.get("smoke") else ""),

@@ -7,6 +7,7 @@ Creates (or reuses) the isolated benchmark environment ``benchmarks/.venv`` from
    interleaved in short blocks over several rounds (sdk_worker.py);
 2. ``micro``: otel-llm's record + emit path versus raw SDK calls (microbench.py);
 3. ``cardinality``: one million calls over 100,000 end users and 1,000 keys (cardinality.py);
+   ``churn``: 200,000 calls over 20,000 keys that come and go, on the lean path (churn.py);
 4. ``proxy``: the real LiteLLM proxy with and without the callback (proxy_bench.py);
 5. ``proxy-stream``: the same with streamed responses of STREAM_CHUNKS chunks each (how agents
    such as Claude Code call the gateway);
@@ -174,7 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="a few calls per configuration (CI)")
     parser.add_argument("--no-setup", action="store_true", help="use this interpreter, not benchmarks/.venv")
-    parser.add_argument("--sections", default="sdk,micro,cardinality,proxy,proxy-stream")
+    parser.add_argument("--sections", default="sdk,micro,cardinality,churn,proxy,proxy-stream")
     parser.add_argument("--configs", default=",".join(CONFIG_NAMES))
     parser.add_argument("--paths", default="mock,http")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
@@ -240,6 +241,12 @@ def main() -> None:
             card_args += ["--pairing", pairing]
             log = log_dir / f"cardinality-{label}.log"
             results["cardinality"][label] = run_json(python, "cardinality.py", card_args, 3600, log)
+    if "churn" in sections:
+        section_started["churn"] = time.monotonic()
+        churn_args = ["--calls", "3000", "--keys", "600", "--active", "50", "--every", "500"] if smoke else []
+        if smoke:
+            churn_args += ["--seconds-per-call", "1", "--idle-timeout", "300"]
+        results["churn"] = run_json(python, "churn.py", churn_args, 3600, log_dir / "churn.log")
     if "proxy" in sections:
         section_started["proxy"] = time.monotonic()
         rounds = args.proxy_rounds or (1 if smoke else 4)

@@ -66,6 +66,12 @@ def test_benchmark_smoke_run_produces_every_table(tmp_path: Path) -> None:
         assert card["within_cap"]
         assert card["distinct_max_per_attribute"] <= card["limit"] + 1
 
+    churn = results["churn"]
+    assert churn["keys_seen"] > churn["active"] and churn["spans_exported"] == churn["calls"]
+    # Keys that went idle stopped being exported: fewer per-key series than keys ever seen.
+    assert 0 < churn["spend_series_steady_max"] < churn["keys_seen"]
+    assert "## 4b. Keys that come and go" in markdown
+
     proxies = results["proxy"]["proxies"]
     assert set(proxies) == {"none", "otel-llm", "otel-llm-unreachable"}
     for name, proxy in proxies.items():
