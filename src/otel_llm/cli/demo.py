@@ -19,10 +19,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .fake_provider import FakeProvider
 from .report import ReportCollector, as_json, render
+
+if TYPE_CHECKING:
+    from .._emit.store import MetricStore
 
 TOPICS = ("invoice", "refund", "login", "shipping", "upgrade", "password", "delivery date", "warranty", "discount")
 
@@ -192,13 +195,23 @@ def _progress(elapsed: float, sent: int, failed: int) -> None:
 _EXPORT_TIMEOUT_S = 3
 
 
-def _telemetry(otlp: str | None, prometheus_port: int, collector: ReportCollector) -> tuple[Any, Any, str]:
+def _telemetry(
+    otlp: str | None, prometheus_port: int, collector: ReportCollector
+) -> tuple[Any, Any, str, MetricStore | None]:
+    """The demo's own pipeline: on the lean path (OTEL_LLM_LEAN_PATH) otel-llm's metric store, read by
+    the demo's one reader together with the SDK's metrics (a single process: shared series included)."""
     from opentelemetry.sdk.metrics import MeterProvider  # noqa: PLC0415
     from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader  # noqa: PLC0415
     from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
     from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
     from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
 
+    from .._config import settings_of  # noqa: PLC0415
+    from .._export.readers import StorePeriodicReader, prometheus_reader  # noqa: PLC0415
+    from .._export.setup import metric_store  # noqa: PLC0415
+
+    config = settings_of(os.environ)
+    store = metric_store(config, os.environ) if config.lean_path else None
     resource = Resource.create({"service.name": "otel-llm-demo"})
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(collector)
@@ -214,29 +227,34 @@ def _telemetry(otlp: str | None, prometheus_port: int, collector: ReportCollecto
         metrics = OTLPMetricExporter(endpoint=f"{base}/v1/metrics", timeout=_EXPORT_TIMEOUT_S)
         # Every 5 s unless OTEL_METRIC_EXPORT_INTERVAL (ms) says otherwise, as for any OpenTelemetry SDK.
         interval = os.environ.get("OTEL_METRIC_EXPORT_INTERVAL", "").strip()
-        readers.append(PeriodicExportingMetricReader(metrics, int(interval) if interval.isdigit() else 5000))
+        interval_ms = int(interval) if interval.isdigit() else 5000
+        if store is None:
+            readers.append(PeriodicExportingMetricReader(metrics, interval_ms))
+        else:
+            readers.append(StorePeriodicReader(metrics, store, (False, True), export_interval_millis=interval_ms))
         where = f"Sending spans and metrics over OTLP to {base}"
     else:
         from opentelemetry.exporter.prometheus import PrometheusMetricReader  # noqa: PLC0415
         from prometheus_client import start_http_server  # noqa: PLC0415
 
         server, _ = start_http_server(port=prometheus_port, addr="127.0.0.1")
-        readers.append(PrometheusMetricReader())
+        readers.append(PrometheusMetricReader() if store is None else prometheus_reader(store))
         where = f"Live metrics: http://127.0.0.1:{server.server_port}/metrics"
-    return tracer_provider, MeterProvider(resource=resource, metric_readers=readers), where
+    return tracer_provider, MeterProvider(resource=resource, metric_readers=readers), where, store
 
 
 def run(
     duration_s: float, rate: float, seed: int, otlp: str | None, prometheus_port: int, report_json: Path | None
 ) -> int:
     """Run the demo; returns the exit code."""
-    from otel_llm import LiteLLMInstrumentor  # noqa: PLC0415  # imports LiteLLM
+    from otel_llm import LiteLLMInstrumentor, OtelLLMCallback  # noqa: PLC0415  # imports LiteLLM
 
     provider = FakeProvider(seed).start()
     collector = ReportCollector()
-    tracer_provider, meter_provider, where = _telemetry(otlp, prometheus_port, collector)
+    tracer_provider, meter_provider, where, store = _telemetry(otlp, prometheus_port, collector)
     instrumentor = LiteLLMInstrumentor()
-    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    callback = OtelLLMCallback(tracer_provider, meter_provider, metric_store=store)
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, callback=callback)
     print(f"otel-llm demo: {len(AGENTS)} agents, {rate:g} requests/s for {duration_s:g}s (seed {seed}).")
     print(f"Fake provider at {provider.api_base}. {where}", flush=True)
     traffic = Traffic(_router(provider.api_base), duration_s, rate, seed)
