@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from .. import _parse
 from .._config import Config
 from .._emit.store import MetricStore
+from . import sdk_internals
 from .export_guard import GuardedSpanExporter
 from .log_limits import limit_pipeline_warnings
 from .readers import SharedStoreReader, StorePeriodicReader, exemplar_filter, prometheus_reader
@@ -222,7 +223,7 @@ class Pipeline:
     shared_reader: MetricReader | None = None
 
 
-def _export_interval_s(env: Mapping[str, str]) -> float:
+def export_interval_s(env: Mapping[str, str]) -> float:
     name = "OTEL_METRIC_EXPORT_INTERVAL"
     return _parse.or_default(name, env.get(name), _parse.positive_int, 60000) / 1000
 
@@ -230,7 +231,7 @@ def _export_interval_s(env: Mapping[str, str]) -> float:
 def metric_store(config: Config, env: Mapping[str, str]) -> MetricStore:
     """The lean path's store: series idle past OTEL_LLM_METRIC_IDLE_TIMEOUT expire, but never before a
     metric export has carried their last value (the timeout is at least the export interval)."""
-    interval = _export_interval_s(env)
+    interval = export_interval_s(env)
     idle = config.metric_idle_timeout_s
     if idle < interval:
         _log.warning(
@@ -243,6 +244,19 @@ def metric_store(config: Config, env: Mapping[str, str]) -> MetricStore:
         )
         idle = interval
     return MetricStore(idle, config.metric_series_limit, config.headroom_ttl_s, exemplar_filter())
+
+
+def _lean_path_possible() -> bool:
+    """The SDK parts the lean path's readers rely on are there (else: the SDK's instruments, said once)."""
+    missing = [m for m in sdk_internals.check() if m.startswith("MetricReader.")]
+    if missing:
+        _log.warning(
+            "otel-llm: this OpenTelemetry SDK lacks %s, which the lean path's metric readers use: metrics go "
+            "through the SDK's instruments instead. Use the SDK version otel-llm pins, or set "
+            "OTEL_LLM_LEAN_PATH=false.",
+            ", ".join(missing),
+        )
+    return not missing
 
 
 def install_providers(config: Config, env: Mapping[str, str] | None = None) -> Pipeline:
@@ -260,7 +274,7 @@ def install_providers(config: Config, env: Mapping[str, str] | None = None) -> P
     limit_pipeline_warnings()
     choice = config.exporter
     resource = _resource(env)
-    store = metric_store(config, env) if config.lean_path else None
+    store = metric_store(config, env) if config.lean_path and _lean_path_possible() else None
     readers: list[MetricReader] = []
     if choice == "prometheus":
         prometheus = _prometheus_reader(env, store)

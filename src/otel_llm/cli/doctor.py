@@ -22,6 +22,7 @@ from .findings import ERROR, OK, WARN, Finding
 from .findings import section as _section
 from .gunicorn import check_gunicorn, gunicorn_master_starts_reaper
 from .master_key import check_master_key
+from .pipeline_check import check_pipeline
 from .settings_check import check_settings
 
 __all__ = [
@@ -337,6 +338,7 @@ def run(
     findings += check_gunicorn(env, run_gunicorn, _workers(env, config, workers))
     findings += check_conflicts(env, config)
     findings += check_content(env)
+    findings += check_pipeline(env)
     findings += check_settings(env)
     findings += check_master_key(env, config)
     return (1 if any(f.level == ERROR for f in findings) else 0), findings
