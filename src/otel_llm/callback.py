@@ -58,9 +58,9 @@ class OtelLLMCallback(CustomLogger):
         flush_too: Flushable | None = None,
     ) -> None:
         super().__init__()
+        # Strict mode (OTEL_LLM_RAISE_INTERNAL_ERRORS) is the process's, read once by _errors: one
+        # callback's config does not switch it on for every other.
         self.config = _config.resolve(content_mode=capture_content)
-        if self.config.raise_internal_errors:
-            _errors.set_strict(True)
         self.telemetry = Telemetry(
             self.config,
             tracer_provider,

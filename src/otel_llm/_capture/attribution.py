@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Final
 
-from .. import _settings
+from .. import _settings, _state
 from .._record import Attribution, Headroom
 from .fields import count, mapping, money, strings, text
 
@@ -59,10 +59,11 @@ def _running_proxy_master_key() -> str:
 
 
 def reset_salt() -> None:
-    """Forget the cached salt (tests, or after the environment changed)."""
+    """Forget the cached salt and key hashes (tests, or after the environment changed)."""
     global _salt
     _salt = None
     salted_key_hash.cache_clear()
+    _agent_names.clear()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -171,3 +172,10 @@ def read_headroom(metadata: Mapping[str, object], hidden_params: Mapping[str, ob
         ),
         provider_limit_tokens=_header(headers, "llm_provider-x-ratelimit-limit-tokens", "x-ratelimit-limit-tokens"),
     )
+
+
+_state.register(
+    "key-hash salt",
+    "every callback and worker must hash a key the same way: one salt per process, from its settings",
+    reset_salt,
+)

@@ -27,6 +27,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -336,7 +337,7 @@ class MetricStore:
         self._instruments: dict[str, Instrument] = {}
         self._lock = threading.Lock()
         self._overflow: Callable[[str], None] | None = None
-        os.register_at_fork(after_in_child=self._after_fork)
+        _STORES.add(self)
 
     def instrument(self, spec: Spec) -> Instrument:
         """The instrument named ``spec.name``, created once."""
@@ -399,6 +400,19 @@ class MetricStore:
         for instrument in self._instruments.values():
             instrument._lock = threading.Lock()  # noqa: SLF001
             instrument._clear()  # noqa: SLF001
+
+
+# Every store, held weakly, emptied in a forked child by one hook (a hook per store would keep
+# each store alive for the life of the process: os.register_at_fork cannot be undone).
+_STORES: Final[weakref.WeakSet[MetricStore]] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_STORES):
+        store._after_fork()  # noqa: SLF001  # the module's own stores
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def sorted_key(attributes: Iterable[tuple[str, object]]) -> AttrKey:
