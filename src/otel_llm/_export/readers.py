@@ -79,11 +79,10 @@ class _StoreSource:
         self.temporality = _temporality_of(reader)
 
     def collect(self) -> list[Metric]:
-        try:
-            return [m for shared in self.partitions for m in self.store.collect(self.slot, self.temporality, shared)]
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("export.metric_store", error)
-            return []
+        metrics: list[Metric] = []
+        with _errors.boundary("export.metric_store"):
+            metrics = [m for shared in self.partitions for m in self.store.collect(self.slot, self.temporality, shared)]
+        return metrics
 
 
 class StorePeriodicReader(PeriodicExportingMetricReader):

@@ -25,28 +25,23 @@ class LoopBlockedError(RuntimeError):
         self.retry_after_s = wait
 
 
+@_errors.guarded("loop.observe")
 def observe(record: InvocationRecord, config: Config) -> None:
     """Feed a finished call to the detector; the record learns of a detection and the spend velocity."""
     if record.failed or record.incomplete:
         return
-    try:
-        detector = detector_for(config)
-        if detector is None:
-            return
+    detector = detector_for(config)
+    if detector is not None:
         record.loop, record.spend_per_minute = detector.observe(record)
-    except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-        _errors.report("loop.observe", error)
 
 
+@_errors.guarded("loop.refusal")
 def refusal(
     config: Config, key_hash: str | None, end_user: str | None, session: str | None, model: str | None
 ) -> Block | None:
-    """The block in force for this caller, if loop mode is block and a loop is cooling down."""
-    try:
-        detector = detector_for(config)
-        if detector is None:
-            return None
-        return detector.refusal(scope_of(key_hash, end_user, session, model))
-    except Exception as error:  # noqa: BLE001
-        _errors.report("loop.refusal", error)
+    """The block in force for this caller, if loop mode is block and a loop is cooling down (None on an
+    internal error: a telemetry bug never refuses a call)."""
+    detector = detector_for(config)
+    if detector is None:
         return None
+    return detector.refusal(scope_of(key_hash, end_user, session, model))
