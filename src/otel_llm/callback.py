@@ -44,6 +44,7 @@ class OtelLLMCallback(CustomLogger):
         metric_store: otel-llm's own metric aggregation, when otel-llm built the readers that
             export it (the proxy's and the demo's pipelines); SDK instruments otherwise.
         flush_too: a reader flushed with the providers (the metric store's shared reader).
+        lean_spans: otel-llm's spans as lean spans, for a tracer provider otel-llm built itself.
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class OtelLLMCallback(CustomLogger):
         headroom_meter_provider: MeterProvider | None = None,
         metric_store: MetricStore | None = None,
         flush_too: Flushable | None = None,
+        lean_spans: bool = False,
     ) -> None:
         super().__init__()
         # Strict mode (OTEL_LLM_RAISE_INTERNAL_ERRORS) is the process's, read once by _errors: one
@@ -69,6 +71,7 @@ class OtelLLMCallback(CustomLogger):
             headroom_meter_provider,
             metric_store=metric_store,
             flush_too=flush_too,
+            lean_spans=lean_spans,
         )
         _lifecycle.watch(self.telemetry)
 

@@ -50,9 +50,11 @@ class Telemetry:
         headroom_meter_provider: MeterProvider | None = None,
         metric_store: MetricStore | None = None,
         flush_too: Flushable | None = None,
+        lean_spans: bool = False,
     ) -> None:
         """``metric_store``: otel-llm's own aggregation, whose readers otel-llm built (the lean path);
-        without one, metrics go through the SDK instruments of ``meter_provider``."""
+        without one, metrics go through the SDK instruments of ``meter_provider``. ``lean_spans``:
+        otel-llm's spans as lean spans (``_export/lean_spans.py``), for a provider otel-llm built."""
         self.config = config
         self._providers = (tracer_provider, meter_provider, logger_provider)
         self._headroom_provider = headroom_meter_provider
@@ -61,6 +63,10 @@ class Telemetry:
         # instead of opening a span of its own (OTEL_LLM_PROXY_ROUTER_SPAN).
         self.fold_router_into_server_span = False
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL)
+        if lean_spans:
+            from .._export.lean_spans import lean_tracer  # noqa: PLC0415  # the export layer's, when asked
+
+            self.tracer = lean_tracer(tracer_provider or trace.get_tracer_provider(), self.tracer)
         meter = get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
         register_build_info(meter)
         self.lean = metric_store is not None

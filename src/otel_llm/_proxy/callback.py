@@ -86,6 +86,7 @@ class ProxyCallback(OtelLLMCallback):
             headroom_meter_provider=pipeline.headroom_meter_provider,
             metric_store=pipeline.metric_store,
             flush_too=pipeline.shared_reader,
+            lean_spans=pipeline.metric_store is not None,
         )
         self._requests = RequestSpans()
         # One span fewer per request: the Router request's counts go on the SERVER span.
