@@ -23,7 +23,7 @@ from ._capture.fields import mapping, text
 from ._capture.live import REGISTRY
 from ._capture.payload import build_record
 from ._emit.store import MetricStore
-from ._emit.telemetry import Flushable, Telemetry
+from ._emit.telemetry import Flushable, Telemetry, TracerWrapper
 from ._names import NO_UPSTREAM_LLM_CALL_KEY
 
 __all__ = ["OtelLLMCallback"]
@@ -44,7 +44,8 @@ class OtelLLMCallback(CustomLogger):
         metric_store: otel-llm's own metric aggregation, when otel-llm built the readers that
             export it (the proxy's and the demo's pipelines); SDK instruments otherwise.
         flush_too: a reader flushed with the providers (the metric store's shared reader).
-        lean_spans: otel-llm's spans as lean spans, for a tracer provider otel-llm built itself.
+        span_tracer: makes the tracer otel-llm's spans start with, from the provider and its tracer
+            (the lean spans of a pipeline otel-llm built itself).
     """
 
     def __init__(
@@ -57,7 +58,7 @@ class OtelLLMCallback(CustomLogger):
         headroom_meter_provider: MeterProvider | None = None,
         metric_store: MetricStore | None = None,
         flush_too: Flushable | None = None,
-        lean_spans: bool = False,
+        span_tracer: TracerWrapper | None = None,
     ) -> None:
         super().__init__()
         # Strict mode (OTEL_LLM_RAISE_INTERNAL_ERRORS) is the process's, read once by _errors: one
@@ -71,7 +72,7 @@ class OtelLLMCallback(CustomLogger):
             headroom_meter_provider,
             metric_store=metric_store,
             flush_too=flush_too,
-            lean_spans=lean_spans,
+            span_tracer=span_tracer,
         )
         _lifecycle.watch(self.telemetry)
 

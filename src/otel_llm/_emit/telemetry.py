@@ -6,13 +6,13 @@ and does not stop the others, nor reach the host call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final, Protocol
 
 from opentelemetry import metrics, trace
 from opentelemetry._logs import LoggerProvider, get_logger
 from opentelemetry.metrics import MeterProvider, get_meter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 from .. import _errors
 from .. import _names as n
@@ -34,6 +34,9 @@ SCOPE: Final = "otel_llm"
 SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.37.0"
 
 
+TracerWrapper = Callable[[object, Tracer], Tracer]
+
+
 class Flushable(Protocol):
     def force_flush(self, timeout_millis: float = ...) -> bool: ...
 
@@ -50,11 +53,12 @@ class Telemetry:
         headroom_meter_provider: MeterProvider | None = None,
         metric_store: MetricStore | None = None,
         flush_too: Flushable | None = None,
-        lean_spans: bool = False,
+        span_tracer: TracerWrapper | None = None,
     ) -> None:
         """``metric_store``: otel-llm's own aggregation, whose readers otel-llm built (the lean path);
-        without one, metrics go through the SDK instruments of ``meter_provider``. ``lean_spans``:
-        otel-llm's spans as lean spans (``_export/lean_spans.py``), for a provider otel-llm built."""
+        without one, metrics go through the SDK instruments of ``meter_provider``. ``span_tracer``:
+        makes the tracer otel-llm's spans are started with from the provider and its tracer (the
+        export layer's lean tracer, for a provider otel-llm built)."""
         self.config = config
         self._providers = (tracer_provider, meter_provider, logger_provider)
         self._headroom_provider = headroom_meter_provider
@@ -63,10 +67,8 @@ class Telemetry:
         # instead of opening a span of its own (OTEL_LLM_PROXY_ROUTER_SPAN).
         self.fold_router_into_server_span = False
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL)
-        if lean_spans:
-            from .._export.lean_spans import lean_tracer  # noqa: PLC0415  # the export layer's, when asked
-
-            self.tracer = lean_tracer(tracer_provider or trace.get_tracer_provider(), self.tracer)
+        if span_tracer is not None:
+            self.tracer = span_tracer(tracer_provider or trace.get_tracer_provider(), self.tracer)
         meter = get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
         register_build_info(meter)
         self.lean = metric_store is not None

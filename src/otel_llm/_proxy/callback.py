@@ -31,6 +31,7 @@ from .._capture.parent import PARENT_KEY
 from .._capture.payload import build_record
 from .._config import resolve
 from .._export.lean_providers import host_providers
+from .._export.lean_spans import lean_tracer
 from .._export.setup import Pipeline, install_providers
 from .._export.shutdown import flush_before_reraised_signals
 from .._loop.guard import LoopBlockedError, refusal
@@ -87,7 +88,7 @@ class ProxyCallback(OtelLLMCallback):
             headroom_meter_provider=pipeline.headroom_meter_provider,
             metric_store=pipeline.metric_store,
             flush_too=pipeline.shared_reader,
-            lean_spans=pipeline.metric_store is not None,
+            span_tracer=lean_tracer if pipeline.metric_store is not None else None,
         )
         self._requests = RequestSpans()
         # One span fewer per request: the Router request's counts go on the SERVER span.

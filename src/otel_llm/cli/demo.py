@@ -253,7 +253,11 @@ def run(
     collector = ReportCollector()
     tracer_provider, meter_provider, where, store = _telemetry(otlp, prometheus_port, collector)
     instrumentor = LiteLLMInstrumentor()
-    callback = OtelLLMCallback(tracer_provider, meter_provider, metric_store=store, lean_spans=store is not None)
+    from .._export.lean_spans import lean_tracer  # noqa: PLC0415
+
+    callback = OtelLLMCallback(
+        tracer_provider, meter_provider, metric_store=store, span_tracer=lean_tracer if store is not None else None
+    )
     instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, callback=callback)
     print(f"otel-llm demo: {len(AGENTS)} agents, {rate:g} requests/s for {duration_s:g}s (seed {seed}).")
     print(f"Fake provider at {provider.api_base}. {where}", flush=True)
