@@ -1,7 +1,7 @@
 """Prometheus series names of otel-llm's metrics through the Collector's prometheus exporter.
 
 Found by running the real pipeline (proxy → ocb-built Collector → Prometheus 2.42); the end-to-end
-tests check them again on every run: ``PROXY_TRAFFIC`` in test_e2e.py, ``SYNTHETIC`` (metrics the
+tests check them again on every run (tests/collector/e2e/), ``SYNTHETIC`` (metrics the
 test traffic cannot produce yet) in test_collector_pipeline.py. The static tests check that rules and
 dashboards only use these names (or names recorded by the rules).
 """
