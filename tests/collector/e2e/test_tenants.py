@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -203,7 +204,7 @@ def test_churned_keys_get_their_own_series_and_overflow_reaches_slack(
     (message, *_) = wait_until(overflow_messages, 30, "OtelLLMMetricOverflow posted to Slack", interval=0.2)
     assert message["body"]["channel"] == "#observability-platform"
     (attachment,) = message["body"]["attachments"]
-    assert attachment["title"].startswith("[FIRING:") and "OtelLLMMetricOverflow" in attachment["title"]
+    assert re.fullmatch(r"\[FIRING:\d+\] OtelLLMMetricOverflow", attachment["title"]), attachment["title"]
     assert "otel_llm.key.alias" in attachment["text"] and "_OTHER" in attachment["text"]
     found = links(attachment["text"])
     assert runbook_page(found["Runbook"]).name == "OtelLLMMetricOverflow.md"
