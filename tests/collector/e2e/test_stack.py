@@ -31,6 +31,7 @@ from tests.collector.e2e.world import (
     CLIENT_SPAN,
     CLIENT_TRACE,
     CODER,
+    MAIN_SERVICE,
     PLANNER,
     RESOURCE_SECRET,
     RUNAWAY,
@@ -83,7 +84,8 @@ def test_secrets_and_content_never_reach_tempo(stack: Stack, traffic: Traffic) -
     assert b"summarise ticket 4711" not in raw
     spans = stack.tempo.spans()
     assert not [s["name"] for s in spans if CONTENT_KEYS & set(s["attributes"])]
-    resource = spans[0]["resource"]
+    # The main proxy's (the churn proxy, running beside it, sets no secret-shaped resource attribute).
+    resource = next(s["resource"] for s in spans if s["resource"]["service.name"] == MAIN_SERVICE)
     assert resource["otel_llm.test.authorization"] == "****"
     assert resource["redaction.masked.count"] >= 1
     trace = _trace(stack, CLIENT_TRACE)
@@ -312,12 +314,15 @@ DEMO_PANELS = {
     "Time to first token p50 / p95 / p99",
     "Fallbacks",
     "Loop detections",
+    "Spend by agent",
+    "p95 latency by agent",
 }
 
 
 def test_the_demo_fills_the_dashboards(stack: Stack, tmp_path: Path) -> None:
     """`otel-llm demo --otlp <the Collector>` (what compose's demo profile runs, no provider key): its
-    agents' spend, budgets, loop, fallbacks and latency fill the dashboards' panels for its service."""
+    agents' spend, budgets, loop, fallbacks and latency, also per agent, fill the dashboards' panels for
+    its service."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     command = [str(Path(sys.executable).parent / "otel-llm"), "demo", "--otlp", stack.collector.otlp_http]
     result = subprocess.run(
@@ -340,3 +345,6 @@ def test_the_demo_fills_the_dashboards(stack: Stack, tmp_path: Path) -> None:
 
     missing = wait_for_nothing_missing(empty, 60)
     assert not missing, "panels the demo left empty:\n" + "\n".join(missing)
+    spend = 'otel_llm_client_spend_USD_total{service_name="otel-llm-demo"}'
+    agents = set(stack.prometheus.label_values("gen_ai_agent_id", spend))
+    assert {"support-bot", "runaway-agent"} <= agents  # each agent by name, not one (none)

@@ -17,6 +17,7 @@ import pytest
 
 from tests.collector.e2e.helpers import dashboard, links, panel_targets, runbook_page, slack_messages, substitute
 from tests.collector.e2e.world import (
+    CHURN_KEYS,
     CHURN_SERVICE,
     CODER,
     LOOP_PROMPT,
@@ -212,6 +213,8 @@ def test_churned_keys_get_their_own_series_and_overflow_reaches_slack(
     assert board["uid"] == "otel-llm-performance" and filters == {"service": [CHURN_SERVICE]}
     records = _all_records(stack, CHURN_SERVICE, providers.churn.served.requests)
     assert churn.folded in {r["otel_llm.key.alias"] for r in records}
+    exported = b"".join(stack.tempo.raw) + b"".join(p.read_bytes() for p in reconcile.files([stack.usage_dir]))
+    assert not [key for key in CHURN_KEYS if key.encode() in exported]  # hashes and aliases only
     result = _run_reconcile(str(stack.usage_dir), "--prometheus", stack.prometheus.url, "--service", CHURN_SERVICE)
     assert result.returncode == 1 and not result.stderr, result.stderr
     mismatched = {line.split()[0] for line in result.stdout.splitlines() if line.endswith("MISMATCH")}
