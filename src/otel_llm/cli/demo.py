@@ -43,8 +43,10 @@ class Agent:
     loops: bool = False
 
     def metadata(self) -> dict[str, str]:
-        # The same metadata the LiteLLM proxy attaches to a call made with this agent's virtual key.
+        # The same metadata the LiteLLM proxy attaches to a call made with this agent's virtual key,
+        # and the agent's name as LiteLLM's x-litellm-agent-id header puts it there (gen_ai.agent.id).
         return {
+            "agent_id": self.name,
             "user_api_key_alias": self.name,
             "user_api_key_hash": hashlib.sha256(f"sk-demo-{self.name}".encode()).hexdigest(),
             "user_api_key_team_id": self.team.lower().replace(" ", "-"),
