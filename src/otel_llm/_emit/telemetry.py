@@ -19,7 +19,7 @@ from .. import _names as n
 from .._config import Config
 from .._record import InvocationRecord, RouteStep
 from .._version import __version__
-from .attributes import AttributeValue, span_name
+from .attributes import AttributeValue, span_attributes, span_name
 from .build_info import register_build_info
 from .cardinality import CardinalityLimiter
 from .events import ContentEventEmitter
@@ -140,8 +140,11 @@ class Telemetry:
     def emit(self, record: InvocationRecord, live_span: Span | None = None) -> None:
         """Emit every signal of one finished attempt; never raises (unless strict)."""
         span = live_span
+        attributes: dict[str, AttributeValue] | None = None
         with _errors.boundary("emit.spans"):
-            span = self._spans.emit(record, live_span)
+            # Built once, for the span and the usage record.
+            attributes = span_attributes(record)
+            span = self._spans.emit(record, live_span, attributes)
         with _errors.boundary("emit.metrics"):
             # In the span's context, so histograms carry exemplars that link to the trace.
             self._metrics.emit(record, trace.set_span_in_context(span) if span is not None else None)
@@ -149,7 +152,7 @@ class Telemetry:
             self.headroom.emit(record)
         if self._usage is not None:
             with _errors.boundary("emit.usage"):
-                self._usage.emit(record, span)
+                self._usage.emit(record, span, attributes)
         if self._events is not None and record.content is not None:
             with _errors.boundary("emit.events"):
                 self._events.emit(record, live_span)
