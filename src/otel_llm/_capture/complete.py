@@ -14,7 +14,7 @@ from .._config import Config
 from .._loop.guard import observe as observe_loops
 from .._record import InvocationRecord
 from .._redact import scrub, server_of
-from . import payload
+from . import loop_end, payload
 from .fields import attr, count, mapping, money, text
 from .live import REGISTRY, LiveCall
 from .payload import call_secrets
@@ -218,7 +218,8 @@ def record_from_call(call: LiveCall) -> InvocationRecord:
         synthetic["custom_llm_provider"] = hidden.get("custom_llm_provider") or provider
         synthetic["api_base"] = hidden.get("api_base") or api_base
         synthetic["hidden_params"] = hidden
-        usage = attr(response, "usage")
+    usage = attr(response, "usage") if "response" in synthetic else call.stream_usage
+    if usage is not None and call.error is None:
         synthetic["prompt_tokens"] = count(attr(usage, "prompt_tokens"))
         synthetic["completion_tokens"] = count(attr(usage, "completion_tokens"))
     record = payload.build_record(synthetic, {"litellm_params": {"metadata": metadata}}, config)
@@ -239,3 +240,4 @@ def _response_dict(response: object, limit: int) -> Mapping[str, object]:
 
 
 REGISTRY.set_finisher(finish)
+loop_end.on_loop_end(REGISTRY.finish_loop)
