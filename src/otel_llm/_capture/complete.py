@@ -29,6 +29,9 @@ def finish(call: LiveCall, record: InvocationRecord | None, *, complete: bool = 
     with call.lock:
         if call.finished:
             return
+        if record is not None and record.error_type is None and call.abandoned_ns is not None:
+            # LiteLLM reported the whole stream: the caller let go after its last chunk, not before.
+            _ended_at_last_chunk(call)
         if record is not None and _awaits_stream_end(call, record):
             # LiteLLM reported the stream before our proxy saw its end: finish at the end.
             call.pending_record = record
@@ -50,6 +53,13 @@ def _awaits_stream_end(call: LiveCall, record: InvocationRecord) -> bool:
     ever end to finish it, and the wrapper finds it already taken by the report.
     """
     return call.streaming and not call.stream_done and call.error is None and record.error_type is None
+
+
+def _ended_at_last_chunk(call: LiveCall) -> None:
+    call.abandoned_ns = None
+    call.stream_done = True
+    if call.end_ns is None and call.last_chunk_mono is not None:
+        call.end_ns = call.start_ns + (call.last_chunk_mono - call.start_mono)
 
 
 def attempt_failed(call: LiveCall, error: BaseException) -> None:
@@ -90,9 +100,12 @@ def stream_abandoned(call: LiveCall, finalizing: bool) -> None:
     """
     if call.stream_done or call.abandoned_ns is not None:
         return
-    if not finalizing and call.pending_record is not None:
+    if call.pending_record is not None:
         # LiteLLM has reported the whole stream already; only our proxy had not seen the end.
-        stream_ended(call, None)
+        if finalizing:  # no locks here: the sweeper finishes it at its next tick (within a second)
+            REGISTRY.defer(lambda: stream_ended(call, None))
+        else:
+            stream_ended(call, None)
         return
     call.abandoned_ns = call.now_ns()
     if not finalizing:
