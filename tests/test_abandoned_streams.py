@@ -273,3 +273,40 @@ def test_router_request_ends_with_its_abandoned_stream(
     assert attempt.attributes["otel_llm.stream.abandoned"] is True
     assert parent.end_time >= attempt.end_time
     assert len(REGISTRY) == 0
+
+
+async def test_cancelled_while_reading(
+    instrumented: LiteLLMInstrumentor, signals: Signals, fake_openai: FakeOpenAI
+) -> None:
+    """A task cancelled while it reads a Router stream (as the proxy's is when its client hangs up):
+    the attempt is abandoned, not failed, and so is its Router request; no CancelledError point."""
+    router = litellm.Router(
+        model_list=[
+            {
+                "model_name": "fast",
+                "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": fake_openai.api_base, "api_key": "sk"},
+            }
+        ]
+    )
+    fake_openai.reply = " ".join(f"word{i}" for i in range(40))
+    fake_openai.chunk_delay_s = 0.1
+    first_chunk = asyncio.Event()
+
+    async def read() -> None:
+        stream = await router.acompletion(model="fast", messages=MESSAGES, stream=True)
+        async for _ in stream:
+            first_chunk.set()
+
+    task = asyncio.create_task(read())
+    await first_chunk.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    spans = await asyncio.to_thread(signals.wait_spans, 2, 5)
+    (parent,) = [s for s in spans if s.kind is SpanKind.INTERNAL]
+    (attempt,) = [s for s in spans if s.kind is SpanKind.CLIENT]
+    assert attempt.attributes["otel_llm.stream.abandoned"] is True
+    for span in (parent, attempt):
+        assert span.status.status_code is StatusCode.UNSET and "error.type" not in span.attributes
+    (duration,) = signals.points("gen_ai.client.operation.duration")
+    assert duration.count == 1 and "error.type" not in duration.attributes

@@ -8,7 +8,9 @@ is rebuilt from the call's kwargs and response object and marked incomplete.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from typing import Final
 
 from .._config import Config
 from .._loop.guard import observe as observe_loops
@@ -18,6 +20,11 @@ from . import loop_end, payload
 from .fields import attr, count, mapping, money, text
 from .live import REGISTRY, LiveCall
 from .payload import call_secrets
+
+# How LiteLLM's proxy reports a client that hung up (its error_information.error_class).
+CLIENT_DISCONNECTED: Final = "ClientDisconnected"
+# Raised into a stream's reader when whoever reads it stops: a letting go, not a failure.
+LET_GO: Final = (asyncio.CancelledError, GeneratorExit)
 
 
 def finish(call: LiveCall, record: InvocationRecord | None, *, complete: bool = False) -> None:
@@ -29,9 +36,13 @@ def finish(call: LiveCall, record: InvocationRecord | None, *, complete: bool = 
     with call.lock:
         if call.finished:
             return
-        if record is not None and record.error_type is None and call.abandoned_ns is not None:
-            # LiteLLM reported the whole stream: the caller let go after its last chunk, not before.
-            _ended_at_last_chunk(call)
+        if record is not None and call.abandoned_ns is not None:
+            if record.error_type is None:
+                # LiteLLM reported the whole stream: the caller let go after its last chunk, not before.
+                _ended_at_last_chunk(call)
+            elif record.error_type == CLIENT_DISCONNECTED:
+                # LiteLLM's proxy reports the client hanging up as a failure: the attempt was abandoned.
+                record.error_type = record.error_message = None
         if record is not None and _awaits_stream_end(call, record):
             # LiteLLM reported the stream before our proxy saw its end: finish at the end.
             call.pending_record = record
@@ -79,6 +90,11 @@ def attempt_failed(call: LiveCall, error: BaseException) -> None:
 
 def stream_ended(call: LiveCall, error: BaseException | None) -> None:
     """The observed stream was exhausted or failed."""
+    if isinstance(error, LET_GO):
+        # Cancelled while reading (the proxy's client hung up, the caller's task was cancelled):
+        # the caller let go of the stream; the provider did not fail.
+        stream_abandoned(call, False)
+        return
     with call.lock:
         call.stream_done = True
         call.end_ns = call.now_ns()

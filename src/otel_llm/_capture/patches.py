@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _errors, _providers
 from .._emit.telemetry import Telemetry
-from .complete import attempt_failed, error_message, observe_loop_now, stream_abandoned, stream_ended
+from .complete import LET_GO, attempt_failed, error_message, observe_loop_now, stream_abandoned, stream_ended
 from .fields import count, mapping, text
 from .live import REGISTRY, LiveCall
 from .loop_check import check_loop_guard
@@ -334,7 +334,7 @@ def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
                 return observe(
                     result,
                     lambda chunk: None,
-                    lambda error: finish(request, error),
+                    lambda error: abandoned(request, False) if isinstance(error, LET_GO) else finish(request, error),
                     lambda finalizing: abandoned(request, finalizing),
                 )
         except Exception as error:  # noqa: BLE001
