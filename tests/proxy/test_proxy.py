@@ -523,9 +523,9 @@ def test_a_key_in_the_query_string_is_not_exported(proxy: ProxyProcess, receiver
 
 def test_client_disconnect_mid_stream_is_an_abandoned_attempt(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
     """A client that hangs up mid-stream: one attempt span, marked abandoned (status unset, no
-    error.type), one duration point and no failure in it (what LLMErrorRatioHigh reads), and no
-    second span from LiteLLM's own ClientDisconnected report. (The HTTP SERVER span is the HTTP
-    instrumentation's: it records the client's broken connection.)"""
+    error.type), completed by LiteLLM's own ClientDisconnected report (the partial usage and cost it
+    bills), one duration point and no failure in it (what LLMErrorRatioHigh reads), no second span.
+    (The HTTP SERVER span is the HTTP instrumentation's: it records the client's broken connection.)"""
     trace_id = "5a1e" + "1" * 28
     body = {"model": "gpt-slow", "messages": [{"role": "user", "content": "take your time"}], "stream": True}
     headers = {"Authorization": f"Bearer {ALPHA}", "traceparent": f"00-{trace_id}-{'7' * 16}-01"}
@@ -543,6 +543,8 @@ def test_client_disconnect_mid_stream_is_an_abandoned_attempt(proxy: ProxyProces
     (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
     assert attempt["attributes"]["otel_llm.stream.abandoned"] is True
     assert "error.type" not in attempt["attributes"] and attempt["status"] == 0
+    # LiteLLM bills what was streamed before the hang-up, in the report that completed the span.
+    assert attempt["attributes"]["gen_ai.usage.output_tokens"] >= 1 and attempt["attributes"]["otel_llm.usage.cost"] > 0
     assert _duration_counts(receiver, "gpt-slow") == (0, 1)
 
 

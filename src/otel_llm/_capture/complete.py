@@ -63,7 +63,13 @@ def _awaits_stream_end(call: LiveCall, record: InvocationRecord) -> bool:
     reports it, and LiteLLM reports it before the exception reaches our wrapper: no stream will
     ever end to finish it, and the wrapper finds it already taken by the report.
     """
-    return call.streaming and not call.stream_done and call.error is None and record.error_type is None
+    return (
+        call.streaming
+        and not call.stream_done
+        and call.abandoned_ns is None  # let go of: no end will come
+        and call.error is None
+        and record.error_type is None
+    )
 
 
 def _ended_at_last_chunk(call: LiveCall) -> None:
@@ -119,7 +125,7 @@ def stream_abandoned(call: LiveCall, finalizing: bool) -> None:
     if call.pending_record is not None:
         # LiteLLM has reported the whole stream already; only our proxy had not seen the end.
         if finalizing:  # no locks here: the sweeper finishes it at its next tick (within a second)
-            REGISTRY.defer(lambda: stream_ended(call, None))
+            REGISTRY.defer(lambda: stream_ended(call, None), first=True)
         else:
             stream_ended(call, None)
         return

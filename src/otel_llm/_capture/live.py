@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .._emit.telemetry import Telemetry
 
 _MAX_CHUNK_INTERVALS: Final = 4096
+_ABANDON_GRACE_NS: Final = 300_000_000
 # A loop found stopped this long after its call returned is not about to run the call's report.
 _LOOP_STOPPED_NS: Final = 1_000_000_000
 _log: Final = logging.getLogger("otel_llm")
@@ -80,6 +81,11 @@ class LiveCall:
         self.last_activity_mono = time.perf_counter_ns()
         if not self.streaming:
             self.end_ns = self.now_ns()
+
+    def abandoned_for_a_moment(self) -> bool:
+        """Let go of a moment ago: long enough for a report LiteLLM makes of it (the proxy's
+        ClientDisconnected report, with the partial usage it bills) to complete it instead."""
+        return self.abandoned_ns is not None and self.now_ns() - self.abandoned_ns >= _ABANDON_GRACE_NS
 
     def report_cannot_come(self, now_mono: int) -> bool:
         """Whether LiteLLM's report cannot come while its event loop is not running.
@@ -141,9 +147,13 @@ class LiveRegistry:
         self._deferred: deque[Callable[[], None]] = deque(maxlen=_DEFERRED_LIMIT)
         os.register_at_fork(after_in_child=self._after_fork)
 
-    def defer(self, work: Callable[[], None]) -> None:
-        """Run ``work`` on the sweeper thread at its next tick (lock-free: safe from ``__del__``)."""
-        self._deferred.append(work)
+    def defer(self, work: Callable[[], None], *, first: bool = False) -> None:
+        """Run ``work`` on the sweeper thread at its next tick (lock-free: safe from ``__del__``);
+        ``first``: before the work already waiting (an attempt ends before its Router request)."""
+        if first:
+            self._deferred.appendleft(work)
+        else:
+            self._deferred.append(work)
 
     def set_finisher(self, finisher: Finisher) -> None:
         """How a call is finished without its callback (set by the capture layer)."""
@@ -270,7 +280,7 @@ class LiveRegistry:
             for key, call in list(self._calls.items()):
                 timeout_ns = int(call.telemetry.config.callback_timeout_s * 1e9)
                 if (
-                    call.abandoned_ns is not None
+                    call.abandoned_for_a_moment()
                     or now_mono - call.last_activity_mono >= timeout_ns
                     or call.report_cannot_come(now_mono)
                 ):
