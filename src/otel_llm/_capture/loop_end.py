@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -34,6 +35,15 @@ _watched: dict[int, tuple[asyncio.AbstractEventLoop, AsyncGenerator[None, None]]
 _lock: Final = threading.Lock()
 # Called with the closing loop after LiteLLM's reports ran (set by the capture layer).
 _on_loop_end: list[Callable[[asyncio.AbstractEventLoop], object]] = []
+
+
+def _after_fork() -> None:
+    # A forked child inherits the parent's table, not its loops' lives: its own loops start anew.
+    global _watched
+    _watched = {}
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def on_loop_end(handler: Callable[[asyncio.AbstractEventLoop], object]) -> None:
