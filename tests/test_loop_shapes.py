@@ -75,6 +75,13 @@ def test_a_loop_per_call_delivers_before_it_returns(
         assert _durations(signals) == job
         assert all("otel_llm.span.incomplete" not in span.attributes for span in spans)
         assert spans[-1].attributes["gen_ai.usage.input_tokens"] == 3
+        tokens = signals.points("gen_ai.client.token.usage")
+        assert sorted((p.attributes["gen_ai.token.type"], p.count, p.sum) for p in tokens) == [
+            ("input", job, 3 * job),
+            ("output", job, 5 * job),
+        ]
+        (cost,) = signals.points("otel_llm.client.cost")
+        assert cost.count == job and cost.sum == pytest.approx(job * spans[-1].attributes["otel_llm.usage.cost"])
     assert len(REGISTRY) == 0
 
 
