@@ -21,6 +21,7 @@ from ._capture.complete import finish, observe_loop_once
 from ._capture.dedupe import SEEN
 from ._capture.fields import mapping, text
 from ._capture.live import REGISTRY
+from ._capture.loop_end import watch_current_loop
 from ._capture.payload import build_record
 from ._emit.store import MetricStore
 from ._emit.telemetry import Flushable, Telemetry, TracerWrapper
@@ -81,6 +82,14 @@ class OtelLLMCallback(CustomLogger):
         # Runs in the caller's thread before each call: the first one arms the exit flush.
         _lifecycle.arm()
 
+    async def async_pre_call_deployment_hook(self, kwargs: Any, call_type: Any) -> None:
+        # Runs on the caller's event loop before each async call: that loop will run LiteLLM's
+        # report of the call before it closes (asyncio.run per job), not only the exit hook.
+        try:
+            watch_current_loop(self.config.exit_timeout_s)
+        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
+            _errors.report("callback", error)
+
     def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
         self._report(kwargs)
 
@@ -115,6 +124,8 @@ class OtelLLMCallback(CustomLogger):
                 return
         else:
             live = REGISTRY.take_for_success(call_id)
+        if live is None and REGISTRY.claim_late_report(call_id):
+            return  # the wrapper finished this call without its report (swept, loop closed): no second span
         config = live.telemetry.config if live is not None else self.config
         record = build_record(payload, kwargs, config)
         if failed and live is None and kwargs.get(NO_UPSTREAM_LLM_CALL_KEY) is True:

@@ -20,10 +20,11 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _errors, _providers
 from .._emit.telemetry import Telemetry
-from .complete import attempt_failed, error_message, observe_loop_now, stream_abandoned, stream_ended
+from .complete import LET_GO, attempt_failed, error_message, observe_loop_now, stream_abandoned, stream_ended
 from .fields import count, mapping, text
 from .live import REGISTRY, LiveCall
 from .loop_check import check_loop_guard
+from .loop_end import watch_current_loop
 from .parent import carrier_from, metadata_of
 from .payload import call_secrets, route_step
 from .router import ROUTER_KEY, RouterRequest, ServerSpanClaims
@@ -191,6 +192,8 @@ def _begin_attempt(
         start_mono=mono,
         last_activity_mono=mono,
         streaming=kwargs.get("stream") is True,
+        # Its report must come before its loop closes (asyncio.run per job): see loop_end.
+        loop=watch_current_loop(telemetry.config.exit_timeout_s) if target.is_async else None,
     )
     REGISTRY.add(call)
     ctx = trace.set_span_in_context(span)
@@ -330,8 +333,8 @@ def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
             if kwargs.get("stream") is True and is_stream(result):
                 return observe(
                     result,
-                    lambda: None,
-                    lambda error: finish(request, error),
+                    lambda chunk: None,
+                    lambda error: abandoned(request, False) if isinstance(error, LET_GO) else finish(request, error),
                     lambda finalizing: abandoned(request, finalizing),
                 )
         except Exception as error:  # noqa: BLE001

@@ -16,7 +16,7 @@ import wrapt
 
 from .. import _errors
 
-OnChunk = Callable[[], None]
+OnChunk = Callable[[object], None]  # called with each chunk
 OnEnd = Callable[[BaseException | None], None]
 # Called once when the caller lets go before the end; True from the finalizer, where only
 # lock-free work is safe (the garbage collector can run it inside any other code).
@@ -37,9 +37,9 @@ class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies an
         self._self_on_abandon = on_abandon
         self._self_ended = False
 
-    def _self_notify_chunk(self) -> None:
+    def _self_notify_chunk(self, chunk: object) -> None:
         try:
-            self._self_on_chunk()
+            self._self_on_chunk(chunk)
         except Exception as error:  # noqa: BLE001  # the boundary: see _errors
             _errors.report("capture.stream", error)
 
@@ -130,7 +130,7 @@ class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies an
         except BaseException as error:
             self._self_notify_end(error)
             raise
-        self._self_notify_chunk()
+        self._self_notify_chunk(chunk)
         return chunk
 
     def __aiter__(self) -> ObservedStream:
@@ -145,7 +145,7 @@ class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies an
         except BaseException as error:
             self._self_notify_end(error)
             raise
-        self._self_notify_chunk()
+        self._self_notify_chunk(chunk)
         return chunk
 
 
