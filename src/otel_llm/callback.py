@@ -85,10 +85,8 @@ class OtelLLMCallback(CustomLogger):
     async def async_pre_call_deployment_hook(self, kwargs: Any, call_type: Any) -> None:
         # Runs on the caller's event loop before each async call: that loop will run LiteLLM's
         # report of the call before it closes (asyncio.run per job), not only the exit hook.
-        try:
+        with _errors.boundary("callback"):
             watch_current_loop(self.config.exit_timeout_s)
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("callback", error)
 
     def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
         self._report(kwargs)
@@ -103,10 +101,8 @@ class OtelLLMCallback(CustomLogger):
         self._report(kwargs)
 
     def _report(self, kwargs: object) -> None:
-        try:
+        with _errors.boundary("callback"):
             self._handle(mapping(kwargs))
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("callback", error)
 
     def _handle(self, kwargs: Any) -> None:
         if not is_instrumentation_enabled():

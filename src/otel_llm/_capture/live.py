@@ -299,10 +299,8 @@ class LiveRegistry:
                 work = self._deferred.popleft()
             except IndexError:  # taken by a concurrent run (the exit flush and the sweeper)
                 return
-            try:
+            with _errors.boundary("capture.live"):
                 work()
-            except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-                _errors.report("capture.live", error)
 
     def _finish_incomplete(self, call: LiveCall) -> None:
         with self._lock:
@@ -310,11 +308,9 @@ class LiveRegistry:
             self._finished_unreported.move_to_end(call.call_id)
             while len(self._finished_unreported) > _CLAIMS_LIMIT:
                 self._finished_unreported.popitem(last=False)
-        try:
+        with _errors.boundary("capture.live"):
             if self._finisher is not None:
                 self._finisher(call, None)
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("capture.live", error)
 
     def _start_sweeper(self) -> None:
         thread = threading.Thread(target=self._sweep_loop, name="otel-llm-live-sweeper", daemon=True)
@@ -329,13 +325,8 @@ class LiveRegistry:
         while True:
             self._wake.wait(timeout=1.0)
             self._wake.clear()
-            try:
+            with _errors.boundary("capture.sweeper", reraise=False):  # the sweeper must keep running
                 self.sweep()
-            except Exception as error:  # noqa: BLE001
-                try:
-                    _errors.report("capture.sweeper", error)
-                except Exception:  # noqa: BLE001  # strict mode re-raises; the sweeper must keep running
-                    _log.debug("otel-llm: sweeper error re-raised in strict mode", exc_info=True)
 
     def _after_fork(self) -> None:
         # A forked worker inherits the parent's calls but not its sweeper thread.

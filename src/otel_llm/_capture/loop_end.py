@@ -101,9 +101,8 @@ async def _until_loop_end(loop: asyncio.AbstractEventLoop, timeout_s: float) -> 
         yield
     finally:
         try:
-            await _deliver(loop, timeout_s)
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("capture.loop_end", error)
+            with _errors.boundary("capture.loop_end"):
+                await _deliver(loop, timeout_s)
         finally:
             with _lock:
                 if _watched.get(id(loop), (None,))[0] is loop:
