@@ -79,25 +79,29 @@ class OtelLLMCallback(CustomLogger):
 
     # LiteLLM calls these with keyword arguments: the parameter names must stay as they are.
     def log_pre_api_call(self, model: Any, messages: Any, kwargs: Any) -> None:
-        # Runs in the caller's thread before each call: the first one arms the exit flush.
+        """Before each call, in the caller's thread: the first one arms the exit flush."""
         _lifecycle.arm()
 
     async def async_pre_call_deployment_hook(self, kwargs: Any, call_type: Any) -> None:
-        # Runs on the caller's event loop before each async call: that loop will run LiteLLM's
-        # report of the call before it closes (asyncio.run per job), not only the exit hook.
+        """Before each async call, on the caller's event loop: that loop will run LiteLLM's report of
+        the call before it closes (``asyncio.run`` per job), not only the exit hook."""
         with _errors.boundary("callback"):
             watch_current_loop(self.config.exit_timeout_s)
 
     def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        """LiteLLM's report of a successful call (sync): emit it, or complete its live span."""
         self._report(kwargs)
 
     def log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        """LiteLLM's report of a failed call (sync): emit it, or complete its live span."""
         self._report(kwargs)
 
     async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        """LiteLLM's report of a successful call (async): as ``log_success_event``."""
         self._report(kwargs)
 
     async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        """LiteLLM's report of a failed call (async): as ``log_failure_event``."""
         self._report(kwargs)
 
     def _report(self, kwargs: object) -> None:

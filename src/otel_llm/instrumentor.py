@@ -30,6 +30,7 @@ class LiteLLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # openteleme
     """An OpenTelemetry instrumentor for LiteLLM (entry point name ``otel_llm``)."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
+        """The LiteLLM versions this instruments (``otel_llm.package``)."""
         return _instruments
 
     def _instrument(self, **kwargs: Any) -> None:

@@ -61,6 +61,7 @@ def _load_config(path: Path | None) -> tuple[dict[str, Any] | None, list[Finding
 
 
 def check_callback(config: Mapping[str, Any] | None) -> list[Finding]:
+    """otel-llm's callback in config.yaml's litellm_settings.callbacks, and importable."""
     if config is None:
         return []
     settings = _section(config, "litellm_settings")
@@ -121,6 +122,7 @@ def check_litellm_version() -> list[Finding]:
 
 
 def check_endpoint(env: Mapping[str, str], timeout_s: float = 2.0) -> list[Finding]:
+    """The exporter the proxy will use installed, and the OTLP endpoint reachable."""
     exporter = settings_of(env).exporter
     findings = []
     if exporter == "prometheus":
@@ -180,6 +182,7 @@ def check_endpoint(env: Mapping[str, str], timeout_s: float = 2.0) -> list[Findi
 
 
 def check_resource(env: Mapping[str, str]) -> list[Finding]:
+    """A service name and resource attributes that tell this proxy's telemetry apart."""
     findings = []
     if env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", ""):
         findings.append(Finding(OK, "resource", "the service name is set"))
@@ -212,6 +215,7 @@ def _workers(env: Mapping[str, str], config: Mapping[str, Any] | None, workers: 
 
 
 def check_workers(env: Mapping[str, str], config: Mapping[str, Any] | None, workers: int | None) -> list[Finding]:
+    """Several workers: OTLP totals add up; an in-process Prometheus endpoint or LiteLLM's own would not."""
     count = _workers(env, config, workers)
     findings = []
     if count > 1 and settings_of(env).exporter == "prometheus":
@@ -285,6 +289,7 @@ _CONFLICTS = (
 
 
 def check_conflicts(env: Mapping[str, str], config: Mapping[str, Any] | None) -> list[Finding]:
+    """Other LiteLLM instrumentations that would write a second span per call."""
     findings = []
     settings = _section(config, "litellm_settings")
     configured = {str(c) for key in ("callbacks", "success_callback") for c in (settings.get(key) or [])}
@@ -321,6 +326,7 @@ def check_conflicts(env: Mapping[str, str], config: Mapping[str, Any] | None) ->
 
 
 def check_content(env: Mapping[str, str]) -> list[Finding]:
+    """Whether prompts and completions are captured, and where they would go."""
     mode = settings_of(env).content_mode.value  # an invalid value is check_settings' finding
     if mode == "NO_CONTENT":
         return [Finding(OK, "content", "prompts and completions are not captured")]
