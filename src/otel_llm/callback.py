@@ -20,11 +20,13 @@ from . import _config, _errors, _lifecycle
 from ._capture.complete import finish, observe_loop_once
 from ._capture.dedupe import SEEN
 from ._capture.fields import mapping, text
+from ._capture.hops import hop_of
 from ._capture.live import REGISTRY
 from ._capture.payload import build_record
 from ._emit.store import MetricStore
 from ._emit.telemetry import Flushable, Telemetry
 from ._names import NO_UPSTREAM_LLM_CALL_KEY
+from ._proxy.hops import report_hop
 
 __all__ = ["OtelLLMCallback"]
 
@@ -84,21 +86,28 @@ class OtelLLMCallback(CustomLogger):
         self._report(kwargs)
 
     async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
-        self._report(kwargs)
+        self._report(kwargs, asynchronous=True)
 
     async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
-        self._report(kwargs)
+        self._report(kwargs, asynchronous=True)
 
-    def _report(self, kwargs: object) -> None:
+    def _report(self, kwargs: object, asynchronous: bool = False) -> None:
         try:
-            self._handle(mapping(kwargs))
+            self._handle(mapping(kwargs), asynchronous)
         except Exception as error:  # noqa: BLE001  # the boundary: see _errors
             _errors.report("callback", error)
 
-    def _handle(self, kwargs: Any) -> None:
+    def _handle(self, kwargs: Any, asynchronous: bool = False) -> None:
         if not is_instrumentation_enabled():
             return
         payload = mapping(kwargs.get("standard_logging_object"))
+        hop = hop_of(payload)
+        if hop is not None:
+            # An MCP operation or an A2A call, never an LLM attempt. Reported from the async hooks
+            # only: LiteLLM awaits them inside the operation, while the sync ones may run on a thread.
+            if asynchronous:
+                report_hop(self.telemetry, hop, payload, kwargs)
+            return
         call_id = text(payload.get("litellm_call_id"), 256) or text(kwargs.get("litellm_call_id"), 256)
         failed = payload.get("status") == "failure" or bool(payload.get("error_str"))
         # One report per event, however many callback instances or hook flavours fire.
