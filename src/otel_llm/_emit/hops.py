@@ -122,7 +122,8 @@ class HopEmitter:
         context = trace.set_span_in_context(span)
         if record.refusal is not None:
             operation = n.OPERATION_EXECUTE_TOOL if record.is_tool_call else record.method
-            attrs = refused(operation, record.error_type, record.status_code, record, self._attribution)
+            # The proxy authenticated the caller before any MCP operation: a 403 is the key's permissions.
+            attrs = refused(operation, record.error_type, record.status_code, record, self._attribution, verified=True)
             attrs[n.REFUSAL_REASON] = record.refusal
             if record.server:
                 attrs[n.MCP_SERVER_NAME] = record.server

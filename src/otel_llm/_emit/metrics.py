@@ -64,17 +64,23 @@ def refusal_attributes(record: InvocationRecord, attribution: frozenset[str]) ->
 
 
 def refused(
-    operation: str, error_type: str | None, status_code: int | None, who: Attributed, attribution: frozenset[str]
+    operation: str,
+    error_type: str | None,
+    status_code: int | None,
+    who: Attributed,
+    attribution: frozenset[str],
+    verified: bool = False,
 ) -> dict[str, AttributeValue]:
     """The attributes of any refusal (an LLM request, a tool call, an agent call): the operation, the
-    error and status, and who (only when the proxy verified the caller's key)."""
+    error and status, and who (only when the proxy verified the caller's key: ``verified``, or a status
+    other than 401/403)."""
     attrs: dict[str, AttributeValue] = {
         n.GEN_AI_OPERATION_NAME: operation,
         n.ERROR_TYPE: error_type or n.UNKNOWN_VALUE,
     }
     if status_code is not None:
         attrs[n.HTTP_RESPONSE_STATUS_CODE] = status_code
-    if status_code not in _UNAUTHENTICATED:
+    if verified or status_code not in _UNAUTHENTICATED:
         attrs.update(who_attributes(who, attribution - {"end_user"}))  # end users: unbounded, unverified
     return attrs
 

@@ -33,7 +33,7 @@ from .. import _errors
 from .. import _names as n
 from .._capture.attribution import key_attribution, read_agent
 from .._capture.fields import mapping, text
-from .._capture.hops import TOOL_ERROR, as_json, mcp_from_payload
+from .._capture.hops import TOOL_ERROR, as_json, mcp_from_payload, refusal_reason
 from .._emit.metrics import loop_attributes
 from .._emit.telemetry import Telemetry
 from .._loop.fingerprint import tool_fingerprint
@@ -154,13 +154,15 @@ def _remote_parent(meta: object) -> Any:
 
 
 def _result_content(result: object) -> object:
-    structured = getattr(result, "structured_content", None)
+    """A tool result's structured content if it has one, else its content (a model, or its wire dict)."""
+    raw = mapping(result)
+    structured = getattr(result, "structured_content", None) or raw.get("structuredContent")
     if structured is not None:
         return structured
     content = getattr(result, "content", None)
     if isinstance(content, list):
         return [getattr(item, "text", None) or getattr(item, "type", None) for item in content]
-    return mapping(result).get("content")
+    return raw.get("content")
 
 
 def _outcome(record: McpOperationRecord, result: object, error: BaseException | None) -> None:
@@ -176,6 +178,11 @@ def _outcome(record: McpOperationRecord, result: object, error: BaseException | 
             record.error_type = record.rpc_status_code = _INVALID_PARAMS
         else:
             record.error_type = type(error).__qualname__
+            # LiteLLM raises an HTTPException where it refuses (a prompt the key may not get, …).
+            status = getattr(error, "status_code", None)
+            if isinstance(status, int):
+                record.status_code = status
+                record.refusal = refusal_reason(record.error_type, status, text(str(error), 256), guarded=False)
         return
     if getattr(result, "is_error", None) is True or mapping(result).get("isError") is True:
         record.error_type = TOOL_ERROR
