@@ -100,22 +100,39 @@ def raw_emitter(pipeline: Any) -> Callable[[dict[str, Any]], None]:
 
 
 def same_telemetry_emitter(pipeline: Any, record: Any, config: Any) -> Callable[[], None]:
-    """otel-llm's span and four metric points for ``record``, precomputed, written with raw SDK calls."""
+    """otel-llm's span and metric points for ``record`` (the histograms by model and group, the per-key
+    counters), their attributes precomputed, written with raw SDK calls."""
     from opentelemetry import trace  # noqa: PLC0415
     from opentelemetry.trace import SpanKind  # noqa: PLC0415
 
+    from otel_llm._emit import instruments as table  # noqa: PLC0415
     from otel_llm._emit.attributes import span_attributes, span_name  # noqa: PLC0415
     from otel_llm._emit.cardinality import CardinalityLimiter  # noqa: PLC0415
-    from otel_llm._emit.metrics import Instruments, MetricEmitter  # noqa: PLC0415
+    from otel_llm._emit.metrics import MetricEmitter  # noqa: PLC0415
+    from otel_llm._emit.store import MetricStore  # noqa: PLC0415
 
     tracer = pipeline.tracer_provider.get_tracer("same-telemetry")
-    instruments = Instruments(pipeline.meter_provider.get_meter("same-telemetry"))
+    meter = pipeline.meter_provider.get_meter("same-telemetry")
+    raw = {
+        spec.name: (
+            meter.create_histogram(spec.name, unit=spec.unit, explicit_bucket_boundaries_advisory=spec.buckets)
+            if spec.kind == "histogram"
+            else meter.create_counter(spec.name, unit=spec.unit)
+        )
+        for spec in (table.DURATION, table.TOKEN_USAGE, table.COST, table.REQUESTS, table.SPEND, table.TOKENS)
+    }
+    store = MetricStore(config.metric_idle_timeout_s, config.metric_series_limit, config.headroom_ttl_s)
+    ours = table.Instruments(store, meter, config.metric_series_limit)
+    limiter = CardinalityLimiter(config.metric_attribute_value_limit, config.metric_idle_timeout_s)
+    emitter = MetricEmitter(ours, limiter, config.metric_attribution, config.metric_idle_timeout_s)
+    sets = emitter._sets(record)  # noqa: SLF001  # the attribute sets otel-llm would use
     name = span_name(record.operation, record.request_model)
     attributes = span_attributes(record)
-    limiter = CardinalityLimiter(config.metric_attribute_value_limit, config.metric_series_limit)
-    plain, input_attrs, output_attrs = MetricEmitter(  # noqa: SLF001
-        instruments, limiter, config.metric_attribution
-    )._attribute_sets(record)
+    hist, hist_in, hist_out = sets.hist.mapping, sets.hist_input.mapping, sets.hist_output.mapping
+    who = sets.who.mapping
+    tokens_in = {**who, "otel_llm.token.type": "input"}
+    tokens_out = {**who, "otel_llm.token.type": "output"}
+    requests = sets.requests.mapping
     start, end = record.start_ns, record.end_ns
     duration, input_tokens, output_tokens, cost = (
         record.duration_s,
@@ -123,15 +140,21 @@ def same_telemetry_emitter(pipeline: Any, record: Any, config: Any) -> Callable[
         record.output_tokens,
         record.cost_usd or 0.0,
     )
+    duration_h, tokens_h, cost_h = raw[table.DURATION.name], raw[table.TOKEN_USAGE.name], raw[table.COST.name]
+    requests_c, spend_c, tokens_c = raw[table.REQUESTS.name], raw[table.SPEND.name], raw[table.TOKENS.name]
 
     def emit() -> None:
         span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start)
         span.end(end_time=end)
         context = trace.set_span_in_context(span)
-        instruments.duration.record(duration, plain, context=context)
-        instruments.token_usage.record(input_tokens, input_attrs)
-        instruments.token_usage.record(output_tokens, output_attrs)
-        instruments.cost.record(cost, plain, context=context)
+        duration_h.record(duration, hist, context=context)
+        tokens_h.record(input_tokens, hist_in)
+        tokens_h.record(output_tokens, hist_out)
+        cost_h.record(cost, hist, context=context)
+        requests_c.add(1, requests)
+        spend_c.add(cost, who)
+        tokens_c.add(input_tokens, tokens_in)
+        tokens_c.add(output_tokens, tokens_out)
 
     return emit
 
@@ -201,6 +224,21 @@ def span_encoding(
     }
 
 
+def _lean_telemetry(pipeline: Any, config: Any, telemetry_class: Any) -> Any:
+    """otel-llm's telemetry on the lean path, as the proxy builds it: the metric store (read by a
+    reader slot, collected outside the timed loop) and lean spans on the same tracer provider."""
+    try:
+        from otel_llm._emit.store import MetricStore  # noqa: PLC0415
+        from otel_llm._export.lean_spans import lean_tracer  # noqa: PLC0415
+    except ImportError:  # older otel-llm: no lean path
+        return telemetry_class(config, pipeline.tracer_provider, pipeline.meter_provider)
+    store = MetricStore(config.metric_idle_timeout_s, config.metric_series_limit, config.headroom_ttl_s)
+    store.add_reader("microbench")
+    return telemetry_class(
+        config, pipeline.tracer_provider, pipeline.meter_provider, metric_store=store, span_tracer=lean_tracer
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=5000, help="operations per timed block")
@@ -230,6 +268,13 @@ def main() -> None:
         observe_loops(record, config)
         telemetry.emit(record)
 
+    lean = _lean_telemetry(pipeline, config, Telemetry)
+
+    def full_lean(slo: Any, kwargs: Any) -> None:
+        record = build_record(slo, kwargs, config)
+        observe_loops(record, config)
+        lean.emit(record)
+
     flush = pipeline.tracer_provider.force_flush
     results: dict[str, Any] = {}
     for label, kwargs in (("sdk_payload", sdk_kwargs), ("proxy_payload", proxy_payload(sdk_kwargs))):
@@ -239,6 +284,7 @@ def main() -> None:
             "raw_sdk": lambda kwargs=kwargs: raw(kwargs),
             "raw_sdk_same_telemetry": same_telemetry_emitter(pipeline, record, config),
             "otel_llm": lambda slo=slo, kwargs=kwargs: full(slo, kwargs),
+            "otel_llm_lean": lambda slo=slo, kwargs=kwargs: full_lean(slo, kwargs),
             "build_record": lambda slo=slo, kwargs=kwargs: build_record(slo, kwargs, config),
             "loop_observe": lambda record=record: observe_loops(record, config),
             # The emitters timed alone: private on purpose (this is a profile of them).
@@ -251,6 +297,10 @@ def main() -> None:
         measured["ratio_otel_llm_to_same_telemetry"] = (
             measured["otel_llm"]["us_median"] / measured["raw_sdk_same_telemetry"]["us_median"]
         )
+        if "otel_llm_lean" in measured:
+            measured["ratio_lean_to_same_telemetry"] = (
+                measured["otel_llm_lean"]["us_median"] / measured["raw_sdk_same_telemetry"]["us_median"]
+            )
         results[label] = measured
     results["span_encoding"] = span_encoding(
         proxy_payload(sdk_kwargs), config, max(1, args.n // 100), args.rounds, build_record, Telemetry

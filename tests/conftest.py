@@ -165,11 +165,12 @@ def signals() -> Iterator[Signals]:
 
 
 @pytest.fixture(autouse=True)
-def report_setting_problems_again() -> None:
-    """Each test sees setting problems logged (the runtime logs each once per process)."""
-    from otel_llm._config import forget_reported_problems
+def fresh_process_state() -> None:
+    """Each test starts with otel-llm's process-wide state empty (the public testing helper): setting
+    problems logged again, no call left waiting or reported by an earlier test, fresh loop windows."""
+    import otel_llm.testing
 
-    forget_reported_problems()
+    otel_llm.testing.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry import trace
-from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, UpDownCounter
 from opentelemetry.sdk.metrics._internal import _view_instrument_match, instrument, metric_reader_storage
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader, Metric
 from opentelemetry.sdk.trace import TracerProvider
@@ -30,6 +30,7 @@ from otel_llm._emit.store import MetricStore, Spec, sorted_key
 
 HIST = Spec("h", "histogram", "s", "a histogram", tuple(float(b) for b in DURATION_BUCKETS))
 COUNT = Spec("c", "counter", "{call}", "a counter")
+UPDOWN = Spec("u", "updowncounter", "{request}", "an up-down counter")
 ATTRS = ({"k": "a", "team": "t1"}, {"k": "b"}, {})
 
 
@@ -55,15 +56,19 @@ class Pair:
     """The same instruments on the SDK and on the store."""
 
     def __init__(self, clock: Clock, temporality: AggregationTemporality) -> None:
-        self.reader = InMemoryMetricReader(preferred_temporality={Counter: temporality, Histogram: temporality})
+        self.reader = InMemoryMetricReader(
+            preferred_temporality={Counter: temporality, Histogram: temporality, UpDownCounter: temporality}
+        )
         meter = MeterProvider(metric_readers=[self.reader]).get_meter("t")
         self.sdk_hist = meter.create_histogram(
             "h", unit="s", description="a histogram", explicit_bucket_boundaries_advisory=HIST.buckets
         )
         self.sdk_count = meter.create_counter("c", unit="{call}", description="a counter")
+        self.sdk_updown = meter.create_up_down_counter("u", unit="{request}", description="an up-down counter")
         self.store = MetricStore(1e9, 10_000, 300.0, clock_ns=clock, mono=lambda: clock.now / 1e9)
         self.hist = self.store.instrument(HIST)
         self.count = self.store.instrument(COUNT)
+        self.updown = self.store.instrument(UPDOWN)
         self.slot = self.store.add_reader("test")
         self.temporality = temporality
         tracer_provider = TracerProvider()
@@ -85,6 +90,10 @@ class Pair:
     def add(self, value: float, attrs: dict[str, str]) -> None:
         self.sdk_count.add(value, attrs)
         self.count.add(value, sorted_key(attrs.items()))
+
+    def add_updown(self, value: float, attrs: dict[str, str]) -> None:
+        self.sdk_updown.add(value, attrs)
+        self.updown.add(value, sorted_key(attrs.items()))
 
     def collect(self) -> tuple[dict[str, Any], dict[str, Any]]:
         data = self.reader.get_metrics_data()
@@ -116,6 +125,7 @@ OPERATIONS = st.lists(
     st.one_of(
         st.tuples(st.just("record"), VALUES, st.integers(0, 2), st.sampled_from(["none", "sampled", "unsampled"])),
         st.tuples(st.just("add"), st.one_of(st.integers(-3, 50), VALUES), st.integers(0, 2), st.just("")),
+        st.tuples(st.just("updown"), st.sampled_from([1, -1, 2.5, -0.5]), st.integers(0, 2), st.just("")),
         st.tuples(st.just("collect"), st.just(0.0), st.just(0), st.just("")),
         st.tuples(st.just("tick"), st.just(0.0), st.integers(1, 10**9), st.just("")),
     ),
@@ -140,6 +150,8 @@ def test_the_store_collects_what_the_sdk_collects(
             pair.record(value, ATTRS[index], span)
         elif operation == "add":
             pair.add(value, ATTRS[index])
+        elif operation == "updown":
+            pair.add_updown(value, ATTRS[index])
         elif operation == "tick":
             clock.now += index
         else:

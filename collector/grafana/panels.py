@@ -2,6 +2,8 @@
 
 Queries use the series names the Collector's prometheus exporter gives otel-llm's metrics (see
 collector/README.md). Counters and histograms have one series per proxy worker: every query sums.
+Who a series is about decides its filter: the histograms carry the model labels and the groups
+(team, agent) but no key; the per-key counters carry key, team and agent; key gauges no agent.
 """
 
 from __future__ import annotations
@@ -15,20 +17,30 @@ from grafana_foundation_sdk.models import prometheus as prometheus_model
 
 DS = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
-# Template-variable filters. A series without the label (no key when called through the SDK)
-# still matches "All" (.*).
-WHO = 'service_name=~"$service", otel_llm_team_alias=~"$team", otel_llm_key_alias=~"$key"'
-CALLS = f'{WHO}, otel_llm_model_group=~"$model", gen_ai_provider_name=~"$provider"'
-PROVIDERS = 'service_name=~"$service", otel_llm_model_group=~"$model", gen_ai_provider_name=~"$provider"'
+# Template-variable filters. A series without the label (no key when called through the SDK, no
+# agent when the call names none) still matches "All" (.*).
 SERVICE = 'service_name=~"$service"'
+GROUPS = f'{SERVICE}, otel_llm_team_alias=~"$team", gen_ai_agent_id=~"$agent"'
+MODELS = 'otel_llm_model_group=~"$model", gen_ai_provider_name=~"$provider"'
+# The histograms (and the economics counters): model labels and groups, no key.
+CALLS = f"{GROUPS}, {MODELS}"
+# Who called: the per-key counters, loop and refusal counters (key, team, agent).
+WHO = f'{GROUPS}, otel_llm_key_alias=~"$key"'
+KEYED_CALLS = f"{WHO}, {MODELS}"
+# Key headroom gauges: key and team, no agent (a key's budget is all its agents').
+KEY_GAUGES = f'{SERVICE}, otel_llm_team_alias=~"$team", otel_llm_key_alias=~"$key"'
+PROVIDERS = f"{SERVICE}, {MODELS}"
 
 DURATION = "gen_ai_client_operation_duration_seconds"
 TTFT = "gen_ai_client_operation_time_to_first_chunk_seconds"
 CHUNK = "gen_ai_client_operation_time_per_output_chunk_seconds"
-COST = "otel_llm_client_cost_USD_sum"
-TOKENS = "gen_ai_client_token_usage_sum"
+# The per-key counters: exact per key (and agent, team, model group, provider).
+REQUESTS = "otel_llm_client_requests_total"
+SPEND = "otel_llm_client_spend_USD_total"
+TOKENS = "otel_llm_client_tokens_total"
 KEY = "otel_llm_key_alias"
 TEAM = "otel_llm_team_alias"
+AGENT = "gen_ai_agent_id"
 MODEL = "otel_llm_model_group"
 # The Collector's own counters (without `_total` in v0.159, with it in other versions).
 SENT = "otelcol_exporter_sent"
@@ -68,6 +80,14 @@ def per_signal(prefix: str, by: str) -> str:
         for rate_of in [f'rate({{__name__=~"{prefix}_{signal}(_total)?"}}[$__rate_interval])']
     )
     return f"sum by ({by}, signal) ({rates})"
+
+
+def in_range(selector: str) -> str:
+    """How much a counter grew in the dashboard's time range, per series, exactly for series born in
+    it: a worker's series starts at its first value, which increase() cannot see, so a series with
+    no sample in the 10 minutes before the range counts its whole value (and increase() the rest)."""
+    born = f"({selector} unless last_over_time({selector}[10m] offset $__range))"
+    return f"{born} or increase({selector}[$__range])"
 
 
 def quantile(q: float, by: str, selector: str) -> str:
@@ -145,12 +165,21 @@ def side_by_side(columns: dict[str, str]) -> list[model.DataTransformerConfig]:
     ]
 
 
+def with_units(panel: Panel, units: dict[str, str]) -> Panel:
+    """A table's columns (by their shown name) with units of their own."""
+    for column, unit in units.items():
+        panel = panel.override_by_name(column, [model.DynamicConfigValue(id_val="unit", value=unit)])
+    return panel
+
+
 def variable(name: str, label: str, target: str) -> dashboard.QueryVariable:
+    """A multi-select filter offering the values of ``target`` on the per-key requests counter (every
+    label a dashboard filters on: service, team, key, agent, model group, provider)."""
     return (
         dashboard.QueryVariable(name)
         .label(label)
         .datasource(DS)
-        .query(f"label_values({DURATION}_count, {target})")
+        .query(f"label_values({REQUESTS}, {target})")
         .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(model.VariableSort.ALPHABETICAL_ASC)
         .multi(True)
@@ -170,9 +199,14 @@ def keyed(expr: str) -> str:
     return f'label_replace({joined}, "{KEY}", "key $1", "otel_llm_key", ";(.{{8}}).*")'
 
 
+def agents(expr: str) -> str:
+    """``expr`` with calls that name no agent shown as agent "(none)" instead of a blank series."""
+    return f'label_replace({expr}, "{AGENT}", "(none)", "{AGENT}", "")'
+
+
 def firing(title: str, description: str, alerts: str, width: int = 24) -> Panel:
     """A table of the alerts firing now (Prometheus' ALERTS series) whose name matches ``alerts``."""
-    by = "alertname, severity, service_name, otel_llm_team_alias, otel_llm_key_alias, otel_llm_model_group"
+    by = f"alertname, severity, service_name, {TEAM}, {KEY}, {AGENT}, {MODEL}"
     expr = f'sum by ({by}) (ALERTS{{alertstate="firing", alertname=~"{alerts}"}})'
     return grid(title, description, [query(expr, instant=True)], "short", width).decimals(0).height(6)
 
@@ -205,6 +239,7 @@ def base(uid: str, title: str, description: str, other: tuple[str, str]) -> dash
         .with_variable(variable("service", "Service", "service_name"))
         .with_variable(variable("team", "Team", TEAM))
         .with_variable(variable("key", "Key", KEY))
+        .with_variable(variable("agent", "Agent", AGENT))
         .with_variable(variable("model", "Model", MODEL))
         .with_variable(variable("provider", "Provider", "gen_ai_provider_name"))
     )

@@ -1,17 +1,20 @@
 """The "LLM performance and reliability" dashboard: what clients see, how attempts behave by model,
-deployment and provider, SLOs, routing, rate-limit headroom and runaway loops. Sections are
-functions returning panels (the telemetry pipeline's is in pipeline.py); a new one (per-agent
-panels) is one function and one line in ``SECTIONS``."""
+deployment and provider, agents, SLOs, routing, rate-limit headroom and runaway loops. Sections are
+functions returning panels (the telemetry pipeline's is in pipeline.py); a new one is one function
+and one line in ``SECTIONS``. Latency and attempts come from the histograms, which carry model
+labels, team and agent but no key: with a key selected they show all keys."""
 
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard
 from panels import (
+    AGENT,
     CALLS,
     CHUNK,
     DURATION,
     HTTP_REQUESTS,
     KEY,
+    KEY_GAUGES,
     LLM_ROUTES,
     MODEL,
     PERFORMANCE_UID,
@@ -22,6 +25,7 @@ from panels import (
     TTFT,
     WHO,
     Panel,
+    agents,
     bars,
     base,
     firing,
@@ -133,12 +137,12 @@ def _traffic() -> list[Panel]:
         ts(
             "Loop guard refusals",
             "Requests otel-llm's loop guard refused (OTEL_LLM_LOOP_MODE=block, HTTP 429) during a runaway "
-            "loop's cool-down, per second, by key and reason (0 when none).",
+            "loop's cool-down, per second, by key, agent and reason (0 when none).",
             [
                 query(
-                    f"sum by ({KEY}, otel_llm_loop_reason) ({keyed(f'rate({loop_refusals}[$__rate_interval])')})"
-                    f" or on (service_name) {no_calls}",
-                    f"{{{{{KEY}}}}} {{{{otel_llm_loop_reason}}}}",
+                    f"sum by ({KEY}, {AGENT}, otel_llm_loop_reason) "
+                    f"({agents(keyed(f'rate({loop_refusals}[$__rate_interval])'))}) or on (service_name) {no_calls}",
+                    f"{{{{{KEY}}}}} {{{{{AGENT}}}}} {{{{otel_llm_loop_reason}}}}",
                 )
             ],
             "reqps",
@@ -160,6 +164,34 @@ def _deployments() -> list[Panel]:
             "Failed attempts per second by model group, deployment, provider and error type.",
             [query(rate(f"{DEPLOYMENT}, error_type", FAILED), f"{DEPLOYMENT_LEGEND} {{{{error_type}}}}")],
             "reqps",
+        ),
+    ]
+
+
+def _agents() -> list[Panel]:
+    by_agent = f"le, {AGENT}"
+    failed = f"sum by ({AGENT}) ({agents(f'rate({FAILED}[$__rate_interval])')})"
+    attempts = f"sum by ({AGENT}) ({agents(f'rate({ATTEMPTS}[$__rate_interval])')})"
+    return [
+        ts(
+            "p95 latency by agent",
+            "95th percentile duration of successful attempts by agent (gen_ai.agent.id; (none): calls that "
+            "name no agent).",
+            [
+                query(
+                    f"histogram_quantile(0.95, sum by ({by_agent}) "
+                    f"({agents(f'rate({OK_BUCKETS}[$__rate_interval])')}))",
+                    f"{{{{{AGENT}}}}}",
+                    exemplar=True,
+                )
+            ],
+            "s",
+        ),
+        ts(
+            "Failed attempts by agent",
+            "Share of each agent's LLM attempts that failed (retries and fallback hops included).",
+            [query(f"{failed} / {attempts} or {attempts} * 0", f"{{{{{AGENT}}}}}")],
+            "percentunit",
         ),
     ]
 
@@ -257,7 +289,9 @@ def _headroom() -> list[Panel]:
     deployment = f"{MODEL}, otel_llm_deployment_id"
 
     def key_bars(title: str, description: str, metric: str) -> Panel:
-        return bars(title, description, query(f"max by ({KEY}) ({keyed(f'{metric}{{{WHO}}}')})", instant=True), 6)
+        return bars(
+            title, description, query(f"max by ({KEY}) ({keyed(f'{metric}{{{KEY_GAUGES}}}')})", instant=True), 6
+        )
 
     def team_bars(title: str, description: str, metric: str) -> Panel:
         return bars(title, description, query(f"max by ({TEAM}) ({metric}{{{teams}}})", instant=True), 6)
@@ -300,23 +334,28 @@ def _headroom() -> list[Panel]:
 
 def _loops() -> list[Panel]:
     loops = f"otel_llm_loop_detections_total{{{WHO}}}"
-    loop_by = f"{KEY}, {TEAM}, {MODEL}, otel_llm_loop_reason, otel_llm_loop_action"
+    loop_by = f"{KEY}, {TEAM}, {AGENT}, {MODEL}, otel_llm_loop_reason, otel_llm_loop_action"
     # A worker's counter series starts at its first detection's value, which increase() cannot see:
     # a series born in the range counts in full (as in the LLMRunawayLoopDetected alert).
     born = f"{loops} unless last_over_time({loops}[1d] offset $__range)"
-    loops_in_range = f"sum by ({loop_by}) ({keyed(f'({born}) or increase({loops}[$__range])')}) > 0"
+    loops_in_range = f"sum by ({loop_by}) ({agents(keyed(f'({born}) or increase({loops}[$__range])'))}) > 0"
     return [
         grid(
             "Loop detections",
-            "Runaway agent loops otel-llm detected in the time range, by key, model, reason and action "
-            "(keys without detections are not listed).",
+            "Runaway agent loops otel-llm detected in the time range, by key, agent ((none): the calls named "
+            "none), model, reason and action (keys without detections are not listed).",
             [query(loops_in_range, instant=True)],
             "short",
         ).decimals(0),
         ts(
             "Spend velocity by key",
             "USD per minute each key spent in the last minute (alert: 3x its usual pace).",
-            [query(f"max by ({KEY}) ({keyed(f'otel_llm_key_spend_velocity_USD_per_min{{{WHO}}}')})", f"{{{{{KEY}}}}}")],
+            [
+                query(
+                    f"max by ({KEY}) ({keyed(f'otel_llm_key_spend_velocity_USD_per_min{{{KEY_GAUGES}}}')})",
+                    f"{{{{{KEY}}}}}",
+                )
+            ],
             "suffix: USD/min",
         ),
     ]
@@ -328,6 +367,7 @@ SECTIONS = (
     ("What clients see", _clients),
     ("Traffic and refusals", _traffic),
     ("By deployment and provider", _deployments),
+    ("Agents", _agents),
     ("Latency", _latency),
     ("SLOs", _slos),
     ("Retries and fallbacks", _routing),
@@ -338,7 +378,8 @@ SECTIONS = (
 
 
 def performance_dashboard() -> dashboard.Dashboard:
-    """LLM performance and reliability: alerts, clients' errors, attempts, latency, SLOs, routing, headroom, loops."""
+    """LLM performance and reliability: alerts, clients' errors, attempts, latency (also by agent), SLOs,
+    routing, headroom, loops, the pipeline."""
     board = base(
         PERFORMANCE_UID,
         "LLM performance and reliability",

@@ -1,5 +1,5 @@
 """The telemetry pipeline's section of the performance dashboard: the Collector, otel-llm's own
-drops and errors, and which processes export (with which versions)."""
+drops, errors and cardinality overflow, and which processes export (with which versions)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ from panels import CALLS, DURATION, FAILED, REFUSED, SENT, SERVICE, Panel, grid,
 
 
 def pipeline() -> list[Panel]:
-    """Collector up, exporters sent/failed and queues, refusals, internal errors, dropped spans, versions."""
+    """Collector up, exporters sent/failed and queues, refusals, internal errors, dropped spans, values
+    folded into _OTHER, versions."""
     calls = f"{DURATION}_count{{{CALLS}}}"
     dropped = f"otel_llm_telemetry_dropped_total{{{SERVICE}}}"
     no_failures = f"{per_signal(SENT, 'exporter')} * 0"
     no_errors = f"{rate('service_name', calls)} * 0"
     internal = f"otel_llm_internal_errors_total{{{SERVICE}}}"
+    overflow = f"otel_llm_metric_overflow_total{{{SERVICE}}}"
     return [
         ts(
             "Collector up",
@@ -59,6 +61,21 @@ def pipeline() -> list[Panel]:
                 )
             ],
             "short",
+        ),
+        ts(
+            "Values folded into _OTHER",
+            "Points per second otel-llm's cardinality caps reported as _OTHER, by service, metric and attribute "
+            "((series): the metric's series cap; 0 when none). Those keys, teams or agents lose their own series "
+            "until values go idle (OTEL_LLM_METRIC_IDLE_TIMEOUT); alert OtelLLMMetricOverflow.",
+            [
+                query(
+                    f"{rate('service_name, otel_llm_metric_name, otel_llm_metric_attribute', overflow)}"
+                    f" or on (service_name) {no_errors}",
+                    "{{service_name}} {{otel_llm_metric_name}} {{otel_llm_metric_attribute}}",
+                )
+            ],
+            "short",
+            24,
         ),
         grid(
             "Processes exporting, by version",

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from . import _state
 from ._settings import (
     ATTRIBUTION_CHOICES,
     BY_ENV,
@@ -147,3 +148,6 @@ def resolve(env: Mapping[str, str] | None = None, **overrides: object) -> Config
         if value is not None:
             values[key] = ContentMode(value) if key == "content_mode" and isinstance(value, str) else value
     return Config(**values)  # type: ignore[arg-type]  # each value was parsed by its field's own parser
+
+
+_state.register("reported setting problems", "each bad setting is logged once per process", forget_reported_problems)

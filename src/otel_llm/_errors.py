@@ -4,27 +4,41 @@ No exception raised while capturing or emitting telemetry may reach LiteLLM or t
 caller. Each is logged (at most once a minute per component) and counted. Under tests,
 strict mode re-raises, and keeps a list a fixture can assert empty: LiteLLM swallows
 exceptions raised inside callbacks, so raising alone would let bugs hide there.
+
+Code crosses the boundary in one of two ways: ``with boundary("emit.spans"):`` around a
+block, or ``@guarded("callback")`` on a function (which then returns None on an error).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Final
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any, Final, ParamSpec, TypeVar
 
-from . import _settings
+from . import _settings, _state
 
 _log: Final = logging.getLogger("otel_llm")
 _LOG_INTERVAL_S: Final = 60.0
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 _lock: Final = threading.Lock()
 _last_logged: dict[str, float] = {}
 _counts: dict[str, int] = {}
 _strict: bool = _settings.read("OTEL_LLM_RAISE_INTERNAL_ERRORS") is True
 _seen_in_strict: list[BaseException] = []
-_count_sinks: list[Callable[[str], None]] = []
+# Where each error is counted: per destination (a meter provider or metric store), the sinks of
+# the Telemetry objects writing there, held weakly (a dropped callback is released) and counted
+# into by the first still alive (two Telemetry objects on one provider count an error once).
+_count_sinks: weakref.WeakKeyDictionary[Any, list[weakref.WeakMethod[Callable[[str], None]]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def set_strict(strict: bool) -> None:
@@ -34,6 +48,7 @@ def set_strict(strict: bool) -> None:
 
 
 def is_strict() -> bool:
+    """Whether internal errors are re-raised (OTEL_LLM_RAISE_INTERNAL_ERRORS, or tests)."""
     return _strict
 
 
@@ -45,17 +60,31 @@ def take_strict_errors() -> list[BaseException]:
     return errors
 
 
-def add_count_sink(sink: Callable[[str], None]) -> None:
-    """Register a function told of every internal error's component (the metric)."""
+def add_count_sink(sink: Callable[[str], None], destination: object) -> None:
+    """Count every internal error's component with ``sink`` (a bound method, held weakly), once per
+    ``destination`` however many sinks write to it."""
     with _lock:
-        if sink not in _count_sinks:
-            _count_sinks.append(sink)
+        sinks = _count_sinks.setdefault(destination, [])
+        sinks[:] = [ref for ref in sinks if ref() is not None and ref() != sink]
+        sinks.append(weakref.WeakMethod(sink))
 
 
 def remove_count_sink(sink: Callable[[str], None]) -> None:
+    """Stop counting with ``sink``."""
     with _lock:
-        if sink in _count_sinks:
-            _count_sinks.remove(sink)
+        for sinks in _count_sinks.values():
+            sinks[:] = [ref for ref in sinks if ref() is not None and ref() != sink]
+
+
+def _live_sinks() -> list[Callable[[str], None]]:
+    live = []
+    for sinks in list(_count_sinks.values()):
+        for ref in sinks:
+            sink = ref()
+            if sink is not None:
+                live.append(sink)
+                break
+    return live
 
 
 def internal_error_count(component: str | None = None) -> int:
@@ -83,7 +112,7 @@ def report(component: str, error: BaseException) -> None:
         due = now - _last_logged.get(component, -_LOG_INTERVAL_S) >= _LOG_INTERVAL_S
         if due:
             _last_logged[component] = now
-        sinks = list(_count_sinks)
+        sinks = _live_sinks()
         if _strict:
             _seen_in_strict.append(error)
     for sink in sinks:
@@ -100,3 +129,43 @@ def report(component: str, error: BaseException) -> None:
         )
     if _strict:
         raise error
+
+
+@contextlib.contextmanager
+def boundary(component: str) -> Iterator[None]:
+    """Run a block of telemetry code: an exception in it is reported (logged, counted) and goes no further."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001  # the boundary: every telemetry error stops here
+        report(component, error)
+
+
+def guarded(component: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R | None]]:
+    """Decorate a telemetry function: an exception in it is reported and the call returns None."""
+
+    def decorate(function: Callable[_P, _R]) -> Callable[_P, _R | None]:
+        @functools.wraps(function)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R | None:
+            try:
+                return function(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001  # the boundary: every telemetry error stops here
+                report(component, error)
+                return None
+
+        return wrapper
+
+    return decorate
+
+
+def _reset() -> None:
+    with _lock:
+        _last_logged.clear()
+        _counts.clear()
+        _seen_in_strict.clear()
+
+
+_state.register(
+    "internal error counts",
+    "an error is logged at most once a minute per component, whichever callback hit it",
+    _reset,
+)

@@ -127,10 +127,12 @@ def sources(prefixes: tuple[str, ...], limit: int) -> Callable[[str], tuple[str,
     parse_names = names(limit)
 
     def parse(raw: str) -> tuple[str, ...]:
+        if raw.strip().lower() == "none":
+            return ()
         items = parse_names(raw)
         if not all(any(item.startswith(prefix) and item != prefix for prefix in prefixes) for item in items):
             shown = " or ".join(f"{prefix}<name>" for prefix in prefixes)
-            raise SettingError(f"list entries of the form {shown}, separated by commas")
+            raise SettingError(f"list entries of the form {shown}, separated by commas (or none)")
         return items
 
     return parse

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from typing import Final
 from urllib.parse import urlsplit
+
+from . import _state
 
 REDACTED: Final = "[REDACTED]"
 
@@ -81,11 +84,42 @@ def known_secrets(*sources: object) -> tuple[str, ...]:
                 value = source.get(name)
                 if isinstance(value, str) and len(value.strip()) >= _MIN_SECRET_LENGTH:
                     found.add(value.strip())
-    for name, value in os.environ.items():
-        if len(value) >= _MIN_SECRET_LENGTH and _SECRET_ENV_NAME.search(name):
-            found.add(value)
+    found.update(_environment_secrets())
     # Longest first: a key that contains another is removed whole.
     return tuple(sorted(found, key=len, reverse=True))
+
+
+_ENV_SECRETS_TTL_S: Final = 60.0
+_env_secrets: tuple[float, frozenset[str]] | None = None
+
+
+def _environment_secrets() -> frozenset[str]:
+    """Credential values in the environment (``*KEY*``, ``*TOKEN*``, ...), read at most once a minute:
+    errors can come in bursts, and the environment rarely changes (a rotated key within a minute)."""
+    global _env_secrets
+    now = time.monotonic()
+    cached = _env_secrets
+    if cached is not None and now - cached[0] < _ENV_SECRETS_TTL_S:
+        return cached[1]
+    values = frozenset(
+        value
+        for name, value in list(os.environ.items())
+        if len(value) >= _MIN_SECRET_LENGTH and _SECRET_ENV_NAME.search(name)
+    )
+    _env_secrets = (now, values)
+    return values
+
+
+def _forget_environment_secrets() -> None:
+    global _env_secrets
+    _env_secrets = None
+
+
+_state.register(
+    "environment secrets",
+    "the credential values an error message could echo, read from the process environment",
+    _forget_environment_secrets,
+)
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:

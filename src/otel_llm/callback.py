@@ -21,12 +21,12 @@ from ._capture.complete import finish, observe_loop_once
 from ._capture.dedupe import SEEN
 from ._capture.fields import mapping, text
 from ._capture.hops import hop_of
+from ._capture.inflight import report_hop
 from ._capture.live import REGISTRY
 from ._capture.payload import build_record
 from ._emit.store import MetricStore
-from ._emit.telemetry import Flushable, Telemetry
+from ._emit.telemetry import Flushable, Telemetry, TracerWrapper
 from ._names import NO_UPSTREAM_LLM_CALL_KEY
-from ._proxy.hops import report_hop
 
 __all__ = ["OtelLLMCallback"]
 
@@ -46,6 +46,8 @@ class OtelLLMCallback(CustomLogger):
         metric_store: otel-llm's own metric aggregation, when otel-llm built the readers that
             export it (the proxy's and the demo's pipelines); SDK instruments otherwise.
         flush_too: a reader flushed with the providers (the metric store's shared reader).
+        span_tracer: makes the tracer otel-llm's spans start with, from the provider and its tracer
+            (the lean spans of a pipeline otel-llm built itself).
     """
 
     def __init__(
@@ -58,11 +60,12 @@ class OtelLLMCallback(CustomLogger):
         headroom_meter_provider: MeterProvider | None = None,
         metric_store: MetricStore | None = None,
         flush_too: Flushable | None = None,
+        span_tracer: TracerWrapper | None = None,
     ) -> None:
         super().__init__()
+        # Strict mode (OTEL_LLM_RAISE_INTERNAL_ERRORS) is the process's, read once by _errors: one
+        # callback's config does not switch it on for every other.
         self.config = _config.resolve(content_mode=capture_content)
-        if self.config.raise_internal_errors:
-            _errors.set_strict(True)
         self.telemetry = Telemetry(
             self.config,
             tracer_provider,
@@ -71,6 +74,7 @@ class OtelLLMCallback(CustomLogger):
             headroom_meter_provider,
             metric_store=metric_store,
             flush_too=flush_too,
+            span_tracer=span_tracer,
         )
         _lifecycle.watch(self.telemetry)
 

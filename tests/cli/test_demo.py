@@ -181,7 +181,8 @@ def test_otlp_alone_sends_to_the_stack_s_collector() -> None:
 
 
 def test_agents_report_their_budgets_as_the_proxy_would() -> None:
-    """Each agent's calls carry its key's and team's budget and spend so far (the budget panels and alerts)."""
+    """Each agent's calls carry its key's and team's budget and spend so far (the budget panels and alerts),
+    and its name as the agent (the agent panels)."""
     from otel_llm.cli import demo
 
     traffic = demo.Traffic(router=None, duration_s=1, rate=1, seed=1)
@@ -192,3 +193,4 @@ def test_agents_report_their_budgets_as_the_proxy_would() -> None:
     assert metadata["user_api_key_team_max_budget"] == demo.TEAM_BUDGETS[runaway.team]
     assert metadata["user_api_key_team_spend"] == 0.04
     assert metadata["user_api_key_alias"] == runaway.name
+    assert metadata["agent_id"] == runaway.name  # the agent panels (gen_ai.agent.id)

@@ -1,7 +1,7 @@
 """Prometheus series names of otel-llm's metrics through the Collector's prometheus exporter.
 
 Found by running the real pipeline (proxy → ocb-built Collector → Prometheus 2.42); the end-to-end
-tests check them again on every run: ``PROXY_TRAFFIC`` in test_e2e.py, ``SYNTHETIC`` (metrics the
+tests check them again on every run (tests/collector/e2e/), ``SYNTHETIC`` (metrics the
 test traffic cannot produce yet) in test_collector_pipeline.py. The static tests check that rules and
 dashboards only use these names (or names recorded by the rules).
 """
@@ -28,6 +28,12 @@ HISTOGRAMS = {
     "otel_llm.client.cost": "otel_llm_client_cost_USD",
 }
 COUNTERS = {
+    "otel_llm.client.requests": "otel_llm_client_requests_total",
+    "otel_llm.client.spend": "otel_llm_client_spend_USD_total",
+    "otel_llm.client.tokens": "otel_llm_client_tokens_total",
+    "otel_llm.client.component_spend": "otel_llm_client_component_spend_USD_total",
+    "otel_llm.client.cache_savings": "otel_llm_client_cache_savings_USD_total",
+    "otel_llm.metric.overflow": "otel_llm_metric_overflow_total",
     "otel_llm.client.retries": "otel_llm_client_retries_total",
     "otel_llm.client.fallbacks": "otel_llm_client_fallbacks_total",
     "otel_llm.client.accounting_issues": "otel_llm_client_accounting_issues_total",
@@ -125,6 +131,40 @@ def metric_names(expr: str) -> set[str]:
         for token in _NAME.findall(text)
         if token not in _FUNCTIONS_AND_KEYWORDS and not re.fullmatch(r"[eE]\d*|Inf|NaN", token)
     }
+
+
+# Labels only the per-key counters (and key gauges) carry: the histograms have the model labels and
+# the groups (team, org, agent), never a key or a person.
+KEY_LABELS = ("otel_llm_key_hash", "otel_llm_key_alias", "user_id", "enduser_id")
+HISTOGRAM_SERIES = {f"{base}_{suffix}" for base in HISTOGRAMS.values() for suffix in ("bucket", "sum", "count")}
+_SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^{}]*)\}")
+_BY = re.compile(r"\bby \(([^()]*)\)\s*\(")
+
+
+def _inside(expr: str, open_paren: int) -> str:
+    """The text between the parenthesis at ``open_paren`` and its match."""
+    depth = 0
+    for index in range(open_paren, len(expr)):
+        depth += {"(": 1, ")": -1}.get(expr[index], 0)
+        if depth == 0:
+            return expr[open_paren + 1 : index]
+    return expr[open_paren + 1 :]
+
+
+def key_labels_on_histograms(expr: str) -> list[str]:
+    """Where ``expr`` reads a key label from a histogram, which has none: a matcher on a histogram
+    series, or a grouping by a key label over an aggregation of histogram series only."""
+    found = [
+        m.group(0)
+        for m in _SELECTOR.finditer(expr)
+        if m.group(1) in HISTOGRAM_SERIES and any(k in m.group(2) for k in KEY_LABELS)
+    ]
+    for match in _BY.finditer(expr):
+        if any(k in match.group(1) for k in KEY_LABELS):
+            names = metric_names(_inside(expr, match.end() - 1))
+            if names and names <= HISTOGRAM_SERIES:
+                found.append(f"by ({match.group(1)}) over {sorted(names)}")
+    return found
 
 
 def name_patterns(expr: str) -> list[str]:

@@ -3,6 +3,7 @@ unless allowed, the debug switch, exemplars to Prometheus, and the runaway-loop 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -159,6 +160,48 @@ def test_structured_content_events_are_dropped_or_masked(
     assert OPENAI_KEY not in log
     assert ("structured-event: my key ****" in log) is keep_content
     assert ("gen_ai.input.messages" in log) is keep_content
+
+
+def test_only_usage_records_reach_the_usage_file(tmp_path: Path, tempo: OtlpReceiver) -> None:
+    """The file sink gets the otel_llm.usage records (secrets in them masked) and nothing else: a content event
+    kept by OTEL_LLM_COLLECTOR_KEEP_CONTENT=true stays on the logs path (here the debug exporter)."""
+    usage = tmp_path / "usage" / "usage.jsonl"
+    collector = Collector(
+        tmp_path / "otelcol",
+        tempo.endpoint,
+        OTEL_LLM_COLLECTOR_USAGE_PATH=str(usage),
+        OTEL_LLM_COLLECTOR_KEEP_CONTENT="true",
+        OTEL_LLM_COLLECTOR_DEBUG_EXPORTER="debug",
+        OTEL_LLM_COLLECTOR_DEBUG_VERBOSITY="detailed",
+    ).start()
+    try:
+        _send_content_event(collector.otlp_http)
+        provider = LoggerProvider(resource=Resource.create({"service.name": "litellm-proxy"}))
+        exporter = OTLPLogExporter(endpoint=f"{collector.otlp_http}/v1/logs")
+        provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+        attributes = {
+            "otel_llm.key.alias": "agent-alpha",
+            "otel_llm.usage.cost": 0.25,
+            "otel_llm.request.tags": [f"key:{OPENAI_KEY}"],
+        }
+        provider.get_logger("otel_llm").emit(event_name="otel_llm.usage", attributes=attributes)
+        provider.get_logger("otel_llm").emit(body="an ordinary log line")
+        provider.shutdown()
+        wait_until(lambda: usage.exists() and "otel_llm.usage" in usage.read_text(), 20, "the usage record in the file")
+        wait_until(lambda: "structured-event" in collector.log(), 20, "the content event in the debug output")
+    finally:
+        collector.stop()
+    text = usage.read_text()
+    records = [
+        r
+        for line in text.splitlines()
+        for rl in json.loads(line)["resourceLogs"]
+        for sl in rl["scopeLogs"]
+        for r in sl["logRecords"]
+    ]
+    assert [r["eventName"] for r in records] == ["otel_llm.usage"]
+    assert "structured-event" not in text and "an ordinary log line" not in text and OPENAI_KEY not in text
+    assert "key:****" in text
 
 
 def test_debug_exporter_off_by_default(tmp_path: Path, tempo: OtlpReceiver) -> None:

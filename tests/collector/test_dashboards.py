@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from otel_llm import _names as n
-from tests.collector.series import all_series, metric_names, name_patterns, recorded_names
+from tests.collector.series import all_series, key_labels_on_histograms, metric_names, name_patterns, recorded_names
 from tests.collector.stack import COLLECTOR
 
 GRAFANA = COLLECTOR / "grafana"
@@ -79,13 +79,14 @@ def test_check_fails_on_a_stale_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 def test_template_variables(path: Path) -> None:
-    """Each dashboard filters by service, team, key, model and provider (multi-select, All = .*)."""
+    """Each dashboard filters by service, team, key, agent, model and provider (multi-select, All = .*),
+    offering the values of the per-key requests counter (the one series that carries them all)."""
     variables = {v["name"]: v for v in json.loads(path.read_text())["templating"]["list"]}
-    assert set(variables) == {"datasource", "service", "team", "key", "model", "provider"}
-    for name in ("service", "team", "key", "model", "provider"):
+    assert set(variables) == {"datasource", "service", "team", "key", "agent", "model", "provider"}
+    for name in ("service", "team", "key", "agent", "model", "provider"):
         assert variables[name]["type"] == "query" and variables[name]["multi"] and variables[name]["includeAll"]
         assert variables[name]["allValue"] == ".*"
-        assert re.fullmatch(r"label_values\(\w+, \w+\)", variables[name]["query"])
+        assert re.fullmatch(r"label_values\(otel_llm_client_requests_total, \w+\)", variables[name]["query"])
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
@@ -246,6 +247,8 @@ def test_key_spend_and_budget_side_by_side() -> None:
         "Value #C": "USD left",
         "Value #D": "Days left",
     }
+    units = {o["matcher"]["options"]: o["properties"] for o in panel["fieldConfig"]["overrides"]}
+    assert units == {"Days left": [{"id": "unit", "value": "d"}]}  # days, not dollars
     team = _panel("LLM spend and usage", "Team spend and budget")
     assert [t["refId"] for t in team["targets"]] == ["A", "B", "C", "D"]
 
@@ -256,7 +259,10 @@ def test_loop_detections_count_the_time_range() -> None:
     (target,) = panel["targets"]
     expr = target["expr"]
     assert target["instant"] and target["format"] == "table"
-    by = "otel_llm_key_alias, otel_llm_team_alias, otel_llm_model_group, otel_llm_loop_reason, otel_llm_loop_action"
+    by = (
+        "otel_llm_key_alias, otel_llm_team_alias, gen_ai_agent_id, otel_llm_model_group, otel_llm_loop_reason, "
+        "otel_llm_loop_action"
+    )
     assert expr.startswith(f"sum by ({by}) (")
     assert re.search(r"increase\(otel_llm_loop_detections_total\{[^}]*\}\[\$__range\]\)", expr)
     assert not re.search(r"last_over_time\([^()]*\[\$__range\]\)", expr)  # lifetime totals
@@ -285,3 +291,67 @@ def test_dropped_spans_panel_next_to_internal_errors() -> None:
     assert "{{otel_llm_drop_reason}}" in target["legendFormat"]
     row = [p for p in panels if p["gridPos"]["y"] == dropped["gridPos"]["y"]]
     assert sum(p["gridPos"]["w"] for p in row) == 24
+
+
+def test_no_panel_reads_a_key_from_a_histogram() -> None:
+    """Histograms carry no key: every panel that breaks down or filters by key reads the per-key counters."""
+    exprs = [(p["title"], t["expr"]) for p in _all_panels() for t in p.get("targets", [])]
+    assert not [(title, found) for title, expr in exprs if (found := key_labels_on_histograms(expr))]
+    for panel in ("Spend by key", "Calls by key", "Top spenders", "Spend in range"):
+        (target, *_) = _panel("LLM spend and usage", panel)["targets"]
+        assert re.search(r"otel_llm_client_(spend_USD|requests)_total\{", target["expr"]), panel
+
+
+def test_agents_have_their_spend_tokens_latency_errors_and_loops() -> None:
+    """Per-agent spend, tokens (spend dashboard), latency, errors and loops (performance dashboard); calls that
+    name no agent are shown as (none), not as one blank series."""
+    spend = {p["title"]: p for p in _dashboard("LLM spend and usage")["panels"]}
+    performance = {p["title"]: p for p in _dashboard("LLM performance and reliability")["panels"]}
+    for panels, title in (
+        (spend, "Spend by agent"),
+        (spend, "Tokens by agent"),
+        (spend, "Agents: spend, calls and tokens"),
+        (performance, "p95 latency by agent"),
+        (performance, "Failed attempts by agent"),
+        (performance, "Loop detections"),
+        (performance, "Loop guard refusals"),
+    ):
+        for target in panels[title]["targets"]:
+            assert "gen_ai_agent_id" in target["expr"] and '"(none)"' in target["expr"], title
+
+
+def test_counted_in_range_exactly() -> None:
+    """Totals over the time range count series born in it in full (increase() misses a counter's first
+    value): spend in range, top spenders, the agents' and the prompt cache's tables."""
+    for title in (
+        "Spend in range",
+        "Top spenders",
+        "Agents: spend, calls and tokens",
+        "Prompt cache: hit ratio and USD saved",
+    ):
+        for target in _panel("LLM spend and usage", title)["targets"]:
+            assert "unless last_over_time(" in target["expr"] and "[10m] offset $__range)" in target["expr"], title
+            assert "increase(" in target["expr"], title
+
+
+def test_prompt_cache_panel() -> None:
+    """Per model group and agent: input tokens, cache reads, their ratio and the USD saved, each in its unit."""
+    panel = _panel("LLM spend and usage", "Prompt cache: hit ratio and USD saved")
+    inputs, reads, ratio, saved = (t["expr"] for t in panel["targets"])
+    assert 'otel_llm_token_type=~"input"' in inputs and 'otel_llm_token_type=~"cache_read"' in reads
+    assert ratio.startswith(f"({reads} or {inputs} * 0) / ({inputs} > 0)")
+    assert "otel_llm_client_cache_savings_USD_total" in saved
+    assert all(t["expr"].startswith("sum by (otel_llm_model_group, gen_ai_agent_id) (") for t in panel["targets"][:2])
+    units = {o["matcher"]["options"]: o["properties"][0]["value"] for o in panel["fieldConfig"]["overrides"]}
+    assert units == {"Hit ratio": "percentunit", "USD saved": "currencyUSD"}
+
+
+def test_overflow_panel_in_the_pipeline_row() -> None:
+    """Values folded into _OTHER, per second by service, metric and attribute, 0 when none, in the pipeline row."""
+    titles = [p["title"] for p in _dashboard("LLM performance and reliability")["panels"]]
+    assert titles.index("Telemetry pipeline") < titles.index("Values folded into _OTHER")
+    (target,) = _panel("LLM performance and reliability", "Values folded into _OTHER")["targets"]
+    by = "service_name, otel_llm_metric_name, otel_llm_metric_attribute"
+    assert target["expr"].startswith(f"sum by ({by}) (rate(otel_llm_metric_overflow_total{{") and target[
+        "expr"
+    ].endswith(" * 0")

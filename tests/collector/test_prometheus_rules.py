@@ -16,6 +16,7 @@ from tests.collector.series import (
     RUNBOOK_BASE,
     RUNBOOKS,
     all_series,
+    key_labels_on_histograms,
     metric_names,
     name_patterns,
     recorded_names,
@@ -209,6 +210,22 @@ def test_rules_use_only_series_the_pipeline_produces() -> None:
                 used |= names
     assert used - known == set()
     assert "otel_llm_key_budget_utilization_ratio" in used and "otel_llm_loop_detections_total" in used
+
+
+def test_no_rule_or_runbook_reads_a_key_from_a_histogram() -> None:
+    """Histograms carry no key (only model labels, team and agent): per-key figures come from the
+    per-key counters, in every rule and every runbook query."""
+    exprs = [
+        rule["expr"] for path in rule_files() for g in yaml.safe_load(path.read_text())["groups"] for rule in g["rules"]
+    ]
+    exprs += [q for page in sorted(RUNBOOKS.glob("*.md")) for q in runbook_queries(page.read_text())]
+    assert not [(expr, found) for expr in exprs if (found := key_labels_on_histograms(expr))]
+    old_panel = (
+        'sum by (otel_llm_key_alias) (rate(gen_ai_client_operation_duration_seconds_count{service_name="x"}[5m]))'
+    )
+    assert key_labels_on_histograms(old_panel) and key_labels_on_histograms(
+        'otel_llm_client_cost_USD_sum{otel_llm_key_hash="a"}'
+    )
 
 
 def test_metric_name_extraction() -> None:

@@ -50,11 +50,14 @@ KEYS: dict[str, dict[str, Any]] = {
 ALPHA, BETA = list(KEYS)
 BIN = Path(sys.executable).parent
 
-AUTH_MODULE = f"""
+
+def auth_module(keys: dict[str, dict[str, Any]]) -> str:
+    """A custom_auth module admitting ``keys`` (virtual key → its alias, team, budget, ...)."""
+    return f"""
 from fastapi import HTTPException, Request
 from litellm.proxy._types import UserAPIKeyAuth
 
-KEYS = {KEYS!r}
+KEYS = {keys!r}
 
 
 async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
@@ -63,6 +66,9 @@ async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
         raise HTTPException(status_code=401, detail="unknown key")
     return UserAPIKeyAuth(api_key=api_key, **info)
 """
+
+
+AUTH_MODULE = auth_module(KEYS)
 
 
 def unsalted_litellm_hash(key: str) -> str:
@@ -108,12 +114,14 @@ class ProxyProcess:
         callbacks: list[str] | None = None,
         config_file: Path | None = None,
         extra_args: list[str] | None = None,
+        keys: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        """``keys``: the virtual keys custom_auth admits (default ``KEYS``: agent-alpha and agent-beta)."""
         self.workdir = workdir
         self.port = free_port()
         self.workers = workers
         workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "auth.py").write_text(AUTH_MODULE)
+        (workdir / "auth.py").write_text(AUTH_MODULE if keys is None else auth_module(keys))
         config = {
             "model_list": models,
             "router_settings": {

@@ -19,6 +19,7 @@ from typing import Any
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from tests.proxy.harness import free_port
 
@@ -118,7 +119,10 @@ async def _session(url: str, headers: Mapping[str, str], steps: list[tuple[str, 
                 results.append(await client.list_resources())
             elif step == "get_prompt":
                 name, arguments = argument
-                results.append(await client.get_prompt(name, arguments))
+                try:
+                    results.append(await client.get_prompt(name, arguments))
+                except MCPError as error:  # an MCP error answer: the test reads it
+                    results.append(error)
     return results
 
 
@@ -127,7 +131,7 @@ def mcp_session(
 ) -> list[Any]:
     """One MCP session through the proxy (the ``mcp`` package's client, authenticated with ``key``):
     the result of each step (``list_tools``, ``call`` (name, arguments), ``list_prompts``, ``list_resources``,
-    ``get_prompt`` (name, arguments))."""
+    ``get_prompt`` (name, arguments): the MCP error for an error answer)."""
     return asyncio.run(_session(f"{proxy_url}/mcp", {"Authorization": f"Bearer {key}", **(headers or {})}, steps))
 
 

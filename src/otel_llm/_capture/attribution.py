@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Final
 
-from .. import _settings
+from .. import _settings, _state
 from .._record import Attribution, Headroom
 from .fields import count, mapping, money, strings, text
 
@@ -59,10 +59,11 @@ def _running_proxy_master_key() -> str:
 
 
 def reset_salt() -> None:
-    """Forget the cached salt (tests, or after the environment changed)."""
+    """Forget the cached salt and key hashes (tests, or after the environment changed)."""
     global _salt
     _salt = None
     salted_key_hash.cache_clear()
+    _agent_names.clear()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -186,3 +187,10 @@ def key_attribution(user_api_key_auth: object, limit: int) -> Attribution:
         end_user=text(getattr(user_api_key_auth, "end_user_id", None), limit),
         org_id=text(getattr(user_api_key_auth, "org_id", None), limit),
     )
+
+
+_state.register(
+    "key-hash salt",
+    "every callback and worker must hash a key the same way: one salt per process, from its settings",
+    reset_salt,
+)

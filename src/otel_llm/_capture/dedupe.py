@@ -6,6 +6,8 @@ import threading
 from collections import OrderedDict
 from typing import Final
 
+from .. import _state
+
 _LIMIT: Final = 20000
 
 
@@ -27,5 +29,15 @@ class SeenCalls:
                 self._ids.popitem(last=False)
             return True
 
+    def clear(self) -> None:
+        """Forget every call id."""
+        with self._lock:
+            self._ids.clear()
+
 
 SEEN: Final = SeenCalls()
+_state.register(
+    "reported calls",
+    "LiteLLM may report one call to several callback instances and hook flavours: one is emitted",
+    SEEN.clear,
+)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Final
 
 from opentelemetry.trace import Span
 
-from .. import _errors
+from .. import _errors, _state
 from .._record import InvocationRecord, LoopDetection
 
 if TYPE_CHECKING:
@@ -280,3 +280,19 @@ class LiveRegistry:
 
 
 REGISTRY: Final = LiveRegistry()
+
+
+def _forget_live_calls() -> None:
+    """Forget every waiting call, unfinished (tests: a call a previous test left behind)."""
+    with REGISTRY._lock:  # noqa: SLF001  # the registry's own state, reset from its own module
+        REGISTRY._calls.clear()  # noqa: SLF001
+        REGISTRY._by_call_id.clear()  # noqa: SLF001
+        REGISTRY._reported_failures.clear()  # noqa: SLF001
+
+
+_state.register(
+    "live calls",
+    "LiteLLM reports a call to a callback other than the one whose wrapper opened its span: the live "
+    "span is found by LiteLLM's call id, from any callback",
+    _forget_live_calls,
+)

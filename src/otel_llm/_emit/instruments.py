@@ -8,7 +8,10 @@ in both cases: on SDK providers they are observable instruments reading it.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Protocol
 
@@ -249,15 +252,36 @@ def _sdk_recorder(meter: Meter, spec: Spec, series_limit: int, overflow: Callabl
     return _SdkRecorder(spec, counter.add, series_limit, overflow)
 
 
+# The stores' gauge instruments each meter's observable gauges read, held weakly: the SDK keeps
+# the first callback registered under a name for the meter's life, so one callback per (meter,
+# gauge) reads every live store writing to that meter, and a dropped callback's store is released.
+_gauge_sources: weakref.WeakKeyDictionary[Meter, dict[str, weakref.WeakSet[Instrument]]] = weakref.WeakKeyDictionary()
+_gauge_lock: Final = threading.Lock()
+
+
 def observe_gauges(meter: Meter, instruments: Iterable[Instrument]) -> None:
-    """Observable gauges on ``meter`` reading the store's gauge series (SDK-owned providers)."""
-    for instrument in instruments:
+    """Observable gauges on ``meter`` reading the stores' gauge series (providers the application owns)."""
+    with _gauge_lock:
+        sources = _gauge_sources.setdefault(meter, {})
+        for instrument in instruments:
+            spec = instrument.spec
+            if spec.name not in sources:
+                sources[spec.name] = weakref.WeakSet()
+                meter.create_observable_gauge(
+                    spec.name,
+                    callbacks=[functools.partial(_observe, sources[spec.name])],
+                    unit=spec.unit,
+                    description=spec.description,
+                )
+            sources[spec.name].add(instrument)
 
-        def observe(options: CallbackOptions, source: Instrument = instrument) -> Iterable[Observation]:
-            return [Observation(value, attrs) for attrs, value in source.series()]  # type: ignore[arg-type]
 
-        spec = instrument.spec
-        meter.create_observable_gauge(spec.name, callbacks=[observe], unit=spec.unit, description=spec.description)
+def _observe(instruments: weakref.WeakSet[Instrument], options: CallbackOptions) -> Iterable[Observation]:
+    series: dict[tuple[tuple[str, object], ...], tuple[dict[str, object], float]] = {}
+    for instrument in list(instruments):
+        for attrs, value in instrument.series():
+            series[tuple(sorted(attrs.items()))] = (attrs, value)
+    return [Observation(value, attrs) for attrs, value in series.values()]  # type: ignore[arg-type]
 
 
 class Instruments:

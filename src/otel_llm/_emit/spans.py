@@ -54,10 +54,16 @@ class SpanEmitter:
         self._tracer = tracer
         self._content_on_spans = config.content_mode.on_spans
 
-    def emit(self, record: InvocationRecord, live_span: Span | None = None) -> Span:
-        """Complete (or write) the attempt span; returns it, for exemplars and events."""
+    def emit(
+        self,
+        record: InvocationRecord,
+        live_span: Span | None = None,
+        attributes: dict[str, AttributeValue] | None = None,
+    ) -> Span:
+        """Complete (or write) the attempt span; returns it, for exemplars and events. ``attributes``:
+        the record's span attributes when the caller built them already (a copy is written)."""
         name = span_name(record.operation, record.request_model)
-        attributes = span_attributes(record)
+        attributes = span_attributes(record) if attributes is None else dict(attributes)
         if self._content_on_spans and record.content is not None:
             if record.content.input_messages:
                 attributes[n.GEN_AI_INPUT_MESSAGES] = record.content.input_messages

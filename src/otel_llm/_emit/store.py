@@ -27,6 +27,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -49,7 +50,9 @@ from opentelemetry.util.types import AnyValue
 from .._names import OVERFLOW_VALUE
 
 AttrKey = tuple[tuple[str, object], ...]
-Kind = Literal["counter", "histogram", "gauge"]
+Kind = Literal["counter", "updowncounter", "histogram", "gauge"]
+# An instrumentation scope other than otel-llm's own: (name, version, schema URL).
+Scope = tuple[str, "str | None", "str | None"]
 ExemplarFilter = Literal["trace_based", "always_on", "always_off"]
 
 CUMULATIVE: Final = AggregationTemporality.CUMULATIVE
@@ -72,6 +75,8 @@ class Spec:
     bounded: frozenset[str] = frozenset()
     # Gauges: seconds a value is reported after its last update (None: the store's ttl).
     ttl_s: float | None = None
+    # The instrumentation scope, when not otel-llm's (FastAPI's instruments on lean providers).
+    scope: Scope | None = None
 
 
 # What a cumulative reader reported last: (sum, count, bucket counts, min, max).
@@ -166,8 +171,10 @@ class Instrument:
         return series
 
     def add(self, value: float, key: AttrKey, context: Context | None = None) -> None:
-        """Counters: add a non-negative amount (negative and non-finite amounts are refused)."""
-        if not value >= 0 or value == math.inf:
+        """Counters: add a non-negative amount (negative and non-finite amounts are refused, as by the
+        SDK); up-down counters: add any finite amount."""
+        refused = not math.isfinite(value) if self.spec.kind == "updowncounter" else not 0 <= value < math.inf
+        if refused:
             return
         with self._lock:
             series = self._get(key)
@@ -258,8 +265,8 @@ class Instrument:
                     del self._series[key]
         if not points:
             return None
-        if spec.kind == "counter":
-            data: Sum | Histogram | Gauge = Sum(points, temporality, True)  # type: ignore[arg-type]
+        if spec.kind in ("counter", "updowncounter"):
+            data: Sum | Histogram | Gauge = Sum(points, temporality, spec.kind == "counter")  # type: ignore[arg-type]
         elif spec.kind == "histogram":
             data = Histogram(points, temporality)  # type: ignore[arg-type]
         else:
@@ -288,7 +295,7 @@ class Instrument:
         total, count, counts, low, high = (
             (interval.sum, interval.count, interval.counts, interval.min, interval.max) if carry is None else carry
         )
-        if kind == "counter":
+        if kind != "histogram":
             return NumberDataPoint(series.attrs, start, now_ns, total, exemplars)  # type: ignore[arg-type]
         return HistogramDataPoint(
             attributes=series.attrs,  # type: ignore[arg-type]
@@ -336,7 +343,7 @@ class MetricStore:
         self._instruments: dict[str, Instrument] = {}
         self._lock = threading.Lock()
         self._overflow: Callable[[str], None] | None = None
-        os.register_at_fork(after_in_child=self._after_fork)
+        _STORES.add(self)
 
     def instrument(self, spec: Spec) -> Instrument:
         """The instrument named ``spec.name``, created once."""
@@ -381,12 +388,22 @@ class MetricStore:
             return _NO_SPAN
         return span
 
-    def collect(self, reader: int, temporality: Callable[[Kind], AggregationTemporality], shared: bool) -> list[Metric]:
-        """The metrics of one reader's collection (shared or process series), at one instant."""
+    def scopes(self) -> set[Scope | None]:
+        """The instrumentation scopes of the store's instruments (None: otel-llm's own)."""
+        return {instrument.spec.scope for instrument in self.instruments()}
+
+    def collect(
+        self,
+        reader: int,
+        temporality: Callable[[Kind], AggregationTemporality],
+        shared: bool,
+        scope: Scope | None = None,
+    ) -> list[Metric]:
+        """The metrics of one reader's collection (shared or process series, of one scope), at one instant."""
         now_ns = self.now_ns()
         metrics = []
         for instrument in self.instruments():
-            if instrument.spec.shared is not shared:
+            if instrument.spec.shared is not shared or instrument.spec.scope != scope:
                 continue
             metric = instrument.collect(reader, temporality(instrument.spec.kind), now_ns)
             if metric is not None:
@@ -399,6 +416,19 @@ class MetricStore:
         for instrument in self._instruments.values():
             instrument._lock = threading.Lock()  # noqa: SLF001
             instrument._clear()  # noqa: SLF001
+
+
+# Every store, held weakly, emptied in a forked child by one hook (a hook per store would keep
+# each store alive for the life of the process: os.register_at_fork cannot be undone).
+_STORES: Final[weakref.WeakSet[MetricStore]] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_STORES):
+        store._after_fork()  # noqa: SLF001  # the module's own stores
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def sorted_key(attributes: Iterable[tuple[str, object]]) -> AttrKey:

@@ -6,20 +6,20 @@ and does not stop the others, nor reach the host call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final, Protocol
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry._logs import LoggerProvider, get_logger
 from opentelemetry.metrics import MeterProvider, get_meter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 from .. import _errors
 from .. import _names as n
 from .._config import Config
 from .._record import InvocationRecord, RouteStep
 from .._version import __version__
-from .attributes import AttributeValue, span_name
+from .attributes import AttributeValue, span_attributes, span_name
 from .build_info import register_build_info
 from .cardinality import CardinalityLimiter
 from .events import ContentEventEmitter
@@ -33,6 +33,9 @@ from .usage import UsageRecordEmitter
 
 SCOPE: Final = "otel_llm"
 SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.37.0"
+
+
+TracerWrapper = Callable[[object, Tracer], Tracer]
 
 
 class Flushable(Protocol):
@@ -51,9 +54,12 @@ class Telemetry:
         headroom_meter_provider: MeterProvider | None = None,
         metric_store: MetricStore | None = None,
         flush_too: Flushable | None = None,
+        span_tracer: TracerWrapper | None = None,
     ) -> None:
         """``metric_store``: otel-llm's own aggregation, whose readers otel-llm built (the lean path);
-        without one, metrics go through the SDK instruments of ``meter_provider``."""
+        without one, metrics go through the SDK instruments of ``meter_provider``. ``span_tracer``:
+        makes the tracer otel-llm's spans are started with from the provider and its tracer (the
+        export layer's lean tracer, for a provider otel-llm built)."""
         self.config = config
         self._providers = (tracer_provider, meter_provider, logger_provider)
         self._headroom_provider = headroom_meter_provider
@@ -62,6 +68,8 @@ class Telemetry:
         # instead of opening a span of its own (OTEL_LLM_PROXY_ROUTER_SPAN).
         self.fold_router_into_server_span = False
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL)
+        if span_tracer is not None:
+            self.tracer = span_tracer(tracer_provider or trace.get_tracer_provider(), self.tracer)
         meter = get_meter(SCOPE, __version__, meter_provider, schema_url=SCHEMA_URL)
         register_build_info(meter)
         self.lean = metric_store is not None
@@ -93,11 +101,12 @@ class Telemetry:
         logger = get_logger(SCOPE, __version__, logger_provider, schema_url=SCHEMA_URL)
         self._events = ContentEventEmitter(logger) if config.content_mode.on_events else None
         self._usage = UsageRecordEmitter(logger) if config.usage_records else None
-        _errors.add_count_sink(self._count_internal_error)
+        # Counted once per destination, however many Telemetry objects write there.
+        destination = metric_store if metric_store is not None else meter_provider or metrics.get_meter_provider()
+        _errors.add_count_sink(self._count_internal_error, destination)
 
     def force_flush(self, timeout_ms: int) -> None:
         """Flush the providers this telemetry writes to (the global ones when none were given)."""
-        from opentelemetry import metrics  # noqa: PLC0415
         from opentelemetry._logs import get_logger_provider  # noqa: PLC0415
 
         tracer_provider, meter_provider, logger_provider = self._providers
@@ -134,49 +143,38 @@ class Telemetry:
     def emit(self, record: InvocationRecord, live_span: Span | None = None) -> None:
         """Emit every signal of one finished attempt; never raises (unless strict)."""
         span = live_span
-        try:
-            span = self._spans.emit(record, live_span)
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("emit.spans", error)
-        try:
+        attributes: dict[str, AttributeValue] | None = None
+        with _errors.boundary("emit.spans"):
+            # Built once, for the span and the usage record.
+            attributes = span_attributes(record)
+            span = self._spans.emit(record, live_span, attributes)
+        with _errors.boundary("emit.metrics"):
             # In the span's context, so histograms carry exemplars that link to the trace.
             self._metrics.emit(record, trace.set_span_in_context(span) if span is not None else None)
-        except Exception as error:  # noqa: BLE001
-            _errors.report("emit.metrics", error)
-        try:
+        with _errors.boundary("emit.headroom"):
             self.headroom.emit(record)
-        except Exception as error:  # noqa: BLE001
-            _errors.report("emit.headroom", error)
         if self._usage is not None:
-            try:
-                self._usage.emit(record, span)
-            except Exception as error:  # noqa: BLE001
-                _errors.report("emit.usage", error)
+            with _errors.boundary("emit.usage"):
+                self._usage.emit(record, span, attributes)
         if self._events is not None and record.content is not None:
-            try:
+            with _errors.boundary("emit.events"):
                 self._events.emit(record, live_span)
-            except Exception as error:  # noqa: BLE001
-                _errors.report("emit.events", error)
 
     def record_loop_refusal(self, reason: str, attributes: dict[str, AttributeValue]) -> None:
         """Count a call the loop guard refused, and mark the current span (if any)."""
-        try:
+        with _errors.boundary("emit.loop"):
             attrs = {**attributes, n.LOOP_REASON: reason, n.LOOP_ACTION: "blocked"}
             self.instruments.loop_refusals(1, AttrSet(self.limiter.limit(attrs, n.LOOP_REFUSALS_METRIC)))
             current = trace.get_current_span()
             if current.is_recording():
                 current.add_event(n.EVENT_LOOP_REFUSED, {n.LOOP_REASON: reason})
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("emit.loop", error)
 
     def record_proxy_refusal(self, record: InvocationRecord) -> None:
         """Count a request the proxy refused before any provider call: no attempt span and no
         GenAI operation point, since no LLM operation took place."""
-        try:
+        with _errors.boundary("emit.metrics"):
             attrs = refusal_attributes(record, self.config.metric_attribution)
             self.instruments.proxy_refusals(1, AttrSet(self.limiter.limit(attrs, n.PROXY_REFUSALS_METRIC)))
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("emit.metrics", error)
 
     # --- router requests ------------------------------------------------------------
     def start_router_span(

@@ -13,6 +13,7 @@ month they equal the per-key counters.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from opentelemetry import trace
@@ -70,9 +71,11 @@ USAGE_KEYS: Final = frozenset(
 )
 
 
-def usage_attributes(record: InvocationRecord) -> dict[str, object]:
-    """The attributes of one attempt's usage record (no content, ever)."""
-    attrs: dict[str, object] = {k: v for k, v in span_attributes(record).items() if k in USAGE_KEYS}
+def usage_attributes(record: InvocationRecord, span_attrs: Mapping[str, object] | None = None) -> dict[str, object]:
+    """The attributes of one attempt's usage record (no content, ever); ``span_attrs``: the record's
+    span attributes when the caller built them already."""
+    source = span_attributes(record) if span_attrs is None else span_attrs
+    attrs: dict[str, object] = {k: v for k, v in source.items() if k in USAGE_KEYS}
     attrs[n.USAGE_STATUS] = "error" if record.failed else "ok"
     duration = record.duration_s
     if duration is not None:
@@ -86,11 +89,13 @@ class UsageRecordEmitter:
     def __init__(self, logger: Logger) -> None:
         self._logger = logger
 
-    def emit(self, record: InvocationRecord, span: trace.Span | None) -> None:
+    def emit(
+        self, record: InvocationRecord, span: trace.Span | None, span_attrs: Mapping[str, object] | None = None
+    ) -> None:
         self._logger.emit(
             timestamp=record.end_ns,
             observed_timestamp=record.end_ns,
             context=trace.set_span_in_context(span) if span is not None else None,
-            attributes=usage_attributes(record),  # type: ignore[arg-type]  # AnyValue: scalars and string lists
+            attributes=usage_attributes(record, span_attrs),  # type: ignore[arg-type]  # AnyValue: scalars, lists
             event_name=n.USAGE_EVENT,
         )

@@ -10,10 +10,10 @@ all: its collection is the store's alone, under a resource without ``service.ins
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Final
 
-from opentelemetry.sdk.metrics import Counter, Histogram
+from opentelemetry.sdk.metrics import Counter, Histogram, UpDownCounter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Metric,
@@ -28,7 +28,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from .. import _errors
-from .._emit.store import ExemplarFilter, Kind, MetricStore
+from .._emit.store import ExemplarFilter, Kind, MetricStore, Scope
 from .._emit.telemetry import SCHEMA_URL, SCOPE
 from .._version import __version__
 from . import sdk_internals
@@ -39,33 +39,46 @@ _SCOPE: Final = InstrumentationScope(SCOPE, __version__, SCHEMA_URL)
 def _temporality_of(reader: MetricReader) -> Callable[[Kind], AggregationTemporality]:
     """The temporality ``reader``'s exporter asked for, by instrument kind (gauges have none)."""
     table: dict[type, AggregationTemporality] = sdk_internals.reader_temporality(reader)
-    counter = next((t for cls, t in table.items() if issubclass(cls, Counter)), AggregationTemporality.CUMULATIVE)
-    histogram = next((t for cls, t in table.items() if issubclass(cls, Histogram)), AggregationTemporality.CUMULATIVE)
+    cumulative = AggregationTemporality.CUMULATIVE
+    by_kind: dict[Kind, AggregationTemporality] = {
+        "counter": next((t for cls, t in table.items() if issubclass(cls, Counter)), cumulative),
+        "updowncounter": next((t for cls, t in table.items() if issubclass(cls, UpDownCounter)), cumulative),
+        "histogram": next((t for cls, t in table.items() if issubclass(cls, Histogram)), cumulative),
+    }
 
     def temporality(kind: Kind) -> AggregationTemporality:
-        return histogram if kind == "histogram" else counter if kind == "counter" else AggregationTemporality.CUMULATIVE
+        return by_kind.get(kind, cumulative)
 
     return temporality
 
 
-def merge(data: MetricsData | None, metrics: Sequence[Metric], resource: Resource | None = None) -> MetricsData | None:
-    """``data`` with ``metrics`` added to the ``otel_llm`` scope of its (first) resource."""
-    if not metrics:
+Scoped = list[tuple[InstrumentationScope, list[Metric]]]
+
+
+def _scope_of(scope: Scope | None) -> InstrumentationScope:
+    return _SCOPE if scope is None else InstrumentationScope(scope[0], scope[1], scope[2])
+
+
+def merge(data: MetricsData | None, scoped: Scoped, resource: Resource | None = None) -> MetricsData | None:
+    """``data`` with each scope's metrics added to that scope's metrics of its (first) resource."""
+    scoped = [(scope, metrics) for scope, metrics in scoped if metrics]
+    if not scoped:
         return data
     if data is None or not data.resource_metrics:
         if resource is None:
             return data
-        return MetricsData([ResourceMetrics(resource, [ScopeMetrics(_SCOPE, list(metrics), SCHEMA_URL)], "")])
+        return MetricsData([ResourceMetrics(resource, [ScopeMetrics(s, m, s.schema_url or "") for s, m in scoped], "")])
     first, *rest = data.resource_metrics
     scopes = list(first.scope_metrics)
-    for index, scope_metrics in enumerate(scopes):
-        if scope_metrics.scope.name == SCOPE:
-            scopes[index] = ScopeMetrics(
-                scope_metrics.scope, [*scope_metrics.metrics, *metrics], scope_metrics.schema_url
-            )
-            break
-    else:
-        scopes.append(ScopeMetrics(_SCOPE, list(metrics), SCHEMA_URL))
+    for scope, metrics in scoped:
+        for index, scope_metrics in enumerate(scopes):
+            if scope_metrics.scope.name == scope.name and scope_metrics.scope.version == scope.version:
+                scopes[index] = ScopeMetrics(
+                    scope_metrics.scope, [*scope_metrics.metrics, *metrics], scope_metrics.schema_url
+                )
+                break
+        else:
+            scopes.append(ScopeMetrics(scope, metrics, scope.schema_url or ""))
     return MetricsData([ResourceMetrics(first.resource, scopes, first.schema_url), *rest])
 
 
@@ -78,12 +91,17 @@ class _StoreSource:
         self.partitions = partitions
         self.temporality = _temporality_of(reader)
 
-    def collect(self) -> list[Metric]:
-        try:
-            return [m for shared in self.partitions for m in self.store.collect(self.slot, self.temporality, shared)]
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("export.metric_store", error)
-            return []
+    def collect(self) -> Scoped:
+        scoped: Scoped = []
+        with _errors.boundary("export.metric_store"):
+            for scope in sorted(self.store.scopes(), key=lambda s: s or ("",)):
+                metrics = [
+                    metric
+                    for shared in self.partitions
+                    for metric in self.store.collect(self.slot, self.temporality, shared, scope)
+                ]
+                scoped.append((_scope_of(scope), metrics))
+        return scoped
 
 
 class StorePeriodicReader(PeriodicExportingMetricReader):

@@ -23,28 +23,85 @@ from typing import Any, Final
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind
 
+# Wire types and field tags, named by message and field of opentelemetry-proto
+# (trace/v1/trace.proto, common/v1/common.proto, resource/v1/resource.proto, the collector's
+# trace_service.proto). A tag is (field number << 3) | wire type, one byte for fields < 16.
+_VARINT_TYPE, _I64_TYPE, _LEN_TYPE, _I32_TYPE = 0, 1, 2, 5
+
+
+def _tag(field: int, wire_type: int) -> bytes:
+    key = (field << 3) | wire_type
+    return bytes((key,)) if key < 0x80 else bytes(((key & 0x7F) | 0x80, key >> 7))
+
+
+ANY_STRING: Final = _tag(1, _LEN_TYPE)  # AnyValue.string_value
+ANY_BOOL: Final = _tag(2, _VARINT_TYPE)  # AnyValue.bool_value
+ANY_INT: Final = _tag(3, _VARINT_TYPE)  # AnyValue.int_value
+ANY_DOUBLE: Final = _tag(4, _I64_TYPE)  # AnyValue.double_value
+ANY_ARRAY: Final = _tag(5, _LEN_TYPE)  # AnyValue.array_value
+ANY_BYTES: Final = _tag(7, _LEN_TYPE)  # AnyValue.bytes_value
+ARRAY_VALUES: Final = _tag(1, _LEN_TYPE)  # ArrayValue.values
+KV_KEY: Final = _tag(1, _LEN_TYPE)  # KeyValue.key
+KV_VALUE: Final = _tag(2, _LEN_TYPE)  # KeyValue.value
+SPAN_TRACE_ID: Final = _tag(1, _LEN_TYPE)  # Span.trace_id (also Link.trace_id)
+SPAN_SPAN_ID: Final = _tag(2, _LEN_TYPE)  # Span.span_id (also Link.span_id)
+SPAN_TRACE_STATE: Final = _tag(3, _LEN_TYPE)
+SPAN_PARENT_SPAN_ID: Final = _tag(4, _LEN_TYPE)
+SPAN_NAME: Final = _tag(5, _LEN_TYPE)
+SPAN_KIND: Final = _tag(6, _VARINT_TYPE)
+SPAN_START_TIME: Final = _tag(7, _I64_TYPE)
+SPAN_END_TIME: Final = _tag(8, _I64_TYPE)
+SPAN_ATTRIBUTES: Final = _tag(9, _LEN_TYPE)
+SPAN_DROPPED_ATTRIBUTES: Final = _tag(10, _VARINT_TYPE)
+SPAN_EVENTS: Final = _tag(11, _LEN_TYPE)
+SPAN_DROPPED_EVENTS: Final = _tag(12, _VARINT_TYPE)
+SPAN_LINKS: Final = _tag(13, _LEN_TYPE)
+SPAN_DROPPED_LINKS: Final = _tag(14, _VARINT_TYPE)
+SPAN_STATUS: Final = _tag(15, _LEN_TYPE)
+SPAN_FLAGS: Final = _tag(16, _I32_TYPE)
+STATUS_MESSAGE: Final = _tag(2, _LEN_TYPE)
+STATUS_CODE: Final = _tag(3, _VARINT_TYPE)
+EVENT_TIME: Final = _tag(1, _I64_TYPE)
+EVENT_NAME: Final = _tag(2, _LEN_TYPE)
+EVENT_ATTRIBUTES: Final = _tag(3, _LEN_TYPE)
+EVENT_DROPPED_ATTRIBUTES: Final = _tag(4, _VARINT_TYPE)
+LINK_ATTRIBUTES: Final = _tag(4, _LEN_TYPE)
+LINK_DROPPED_ATTRIBUTES: Final = _tag(5, _VARINT_TYPE)
+LINK_FLAGS: Final = _tag(6, _I32_TYPE)
+SCOPE_NAME: Final = _tag(1, _LEN_TYPE)  # InstrumentationScope.name
+SCOPE_VERSION: Final = _tag(2, _LEN_TYPE)
+SCOPE_ATTRIBUTES: Final = _tag(3, _LEN_TYPE)
+RESOURCE_ATTRIBUTES: Final = _tag(1, _LEN_TYPE)  # Resource.attributes
+RESOURCE_SPANS_RESOURCE: Final = _tag(1, _LEN_TYPE)
+RESOURCE_SPANS_SCOPE_SPANS: Final = _tag(2, _LEN_TYPE)
+RESOURCE_SPANS_SCHEMA_URL: Final = _tag(3, _LEN_TYPE)
+SCOPE_SPANS_SCOPE: Final = _tag(1, _LEN_TYPE)
+SCOPE_SPANS_SPANS: Final = _tag(2, _LEN_TYPE)
+SCOPE_SPANS_SCHEMA_URL: Final = _tag(3, _LEN_TYPE)
+REQUEST_RESOURCE_SPANS: Final = _tag(1, _LEN_TYPE)  # ExportTraceServiceRequest.resource_spans
+
 _FIXED64: Final = Struct("<Q").pack
 _FIXED32: Final = Struct("<I").pack
 _DOUBLE: Final = Struct("<d").pack
 _VARINT_1: Final[tuple[bytes, ...]] = tuple(bytes((i,)) for i in range(128))
-_INT_1: Final[tuple[bytes, ...]] = tuple(b"\x18" + byte for byte in _VARINT_1)  # AnyValue.int_value 0..127
+_INT_1: Final[tuple[bytes, ...]] = tuple(ANY_INT + byte for byte in _VARINT_1)  # AnyValue.int_value 0..127
 _INT64_MIN: Final = -(1 << 63)
 _INT64_MAX: Final = (1 << 63) - 1
 _UINT64: Final = (1 << 64) - 1
 
 # opentelemetry.proto.trace.v1.Span.SpanKind (the API's INTERNAL is 0, the proto's is 1)
 _KIND: Final = {
-    SpanKind.INTERNAL: b"\x30\x01",
-    SpanKind.SERVER: b"\x30\x02",
-    SpanKind.CLIENT: b"\x30\x03",
-    SpanKind.PRODUCER: b"\x30\x04",
-    SpanKind.CONSUMER: b"\x30\x05",
+    SpanKind.INTERNAL: SPAN_KIND + b"\x01",
+    SpanKind.SERVER: SPAN_KIND + b"\x02",
+    SpanKind.CLIENT: SPAN_KIND + b"\x03",
+    SpanKind.PRODUCER: SPAN_KIND + b"\x04",
+    SpanKind.CONSUMER: SPAN_KIND + b"\x05",
 }
 # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK, with SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK for a remote context
 _CONTEXT_LOCAL: Final = 0x100
 _CONTEXT_REMOTE: Final = 0x300
-_FLAGS_LOCAL: Final = b"\x85\x01" + _FIXED32(_CONTEXT_LOCAL)  # Span.flags, field 16
-_FLAGS_REMOTE: Final = b"\x85\x01" + _FIXED32(_CONTEXT_REMOTE)
+_FLAGS_LOCAL: Final = SPAN_FLAGS + _FIXED32(_CONTEXT_LOCAL)
+_FLAGS_REMOTE: Final = SPAN_FLAGS + _FIXED32(_CONTEXT_REMOTE)
 # Both caches below keep only strings up to this length (see _span_attributes).
 _CACHED_STRING_MAX_CHARS: Final = 128
 _KEY_CACHE_LIMIT: Final = 1024
@@ -87,7 +144,7 @@ def _key_field(key: str) -> bytes:
     if encoded is None:
         if type(key) is not str:
             raise Unsupported("attribute key is not a str")
-        encoded = _field(b"\x0a", _utf8(key)) if key else b""
+        encoded = _field(KV_KEY, _utf8(key)) if key else b""
         if len(key) <= _CACHED_STRING_MAX_CHARS:
             if len(_key_fields) >= _KEY_CACHE_LIMIT:
                 _key_fields.clear()
@@ -99,35 +156,35 @@ def _any_value(value: Any) -> bytes:
     """opentelemetry.proto.common.v1.AnyValue; oneof members are written even when zero."""
     cls = value.__class__  # exact types first: the common case, no isinstance chain
     if cls is str:
-        return _field(b"\x0a", _utf8(value))
+        return _field(ANY_STRING, _utf8(value))
     if cls is int and 0 <= value < 0x80:
         small: int = value
         return _INT_1[small]
     if cls is float:
-        return b"\x21" + _DOUBLE(value)
+        return ANY_DOUBLE + _DOUBLE(value)
     if isinstance(value, str):
-        return _field(b"\x0a", _utf8(value))
+        return _field(ANY_STRING, _utf8(value))
     if isinstance(value, bool):
-        return b"\x10\x01" if value else b"\x10\x00"
+        return ANY_BOOL + (b"\x01" if value else b"\x00")
     if isinstance(value, int):
         if not _INT64_MIN <= value <= _INT64_MAX:
             raise Unsupported("integer beyond int64")
-        return b"\x18" + _varint(value & _UINT64)
+        return ANY_INT + _varint(value & _UINT64)
     if isinstance(value, float):
-        return b"\x21" + _DOUBLE(value)
+        return ANY_DOUBLE + _DOUBLE(value)
     if value is None:
         return b""
     if isinstance(value, bytes):
-        return _field(b"\x3a", value)
+        return _field(ANY_BYTES, value)
     if isinstance(value, (tuple, list)):
-        return _field(b"\x2a", b"".join([_field(b"\x0a", _any_value(item)) for item in value]))
+        return _field(ANY_ARRAY, b"".join([_field(ARRAY_VALUES, _any_value(item)) for item in value]))
     raise Unsupported(f"attribute value of type {type(value).__name__}")
 
 
 def _key_value(key: str, value: Any) -> bytes:
     """opentelemetry.proto.common.v1.KeyValue; its value is written even when empty."""
     encoded = _any_value(value)
-    return _key_field(key) + _field(b"\x12", encoded)
+    return _key_field(key) + _field(KV_VALUE, encoded)
 
 
 def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]:
@@ -154,13 +211,13 @@ def _span_attributes(attributes: Mapping[str, Any] | None) -> list[bytes]:
         if value.__class__ is str and len(value) <= _CACHED_STRING_MAX_CHARS and len(key) <= _CACHED_STRING_MAX_CHARS:
             field = cache.get((key, value))
             if field is None:
-                field = _field(b"\x4a", _key_value(key, value))
+                field = _field(SPAN_ATTRIBUTES, _key_value(key, value))
                 if len(cache) >= _SPAN_STRING_CACHE_LIMIT:
                     cache.clear()
                 cache[(key, value)] = field
             fields.append(field)
         else:
-            fields.append(_field(b"\x4a", _key_value(key, value)))
+            fields.append(_field(SPAN_ATTRIBUTES, _key_value(key, value)))
     return fields
 
 
@@ -174,7 +231,8 @@ def _count(tag: bytes, count: int | None) -> bytes:
 
 def _ids(context: SpanContext) -> bytes:
     """Fields 1 and 2 of a Span and of a Link alike: trace id and span id, big-endian."""
-    return b"\x0a\x10" + context.trace_id.to_bytes(16, "big") + b"\x12\x08" + context.span_id.to_bytes(8, "big")
+    trace_id, span_id = context.trace_id.to_bytes(16, "big"), context.span_id.to_bytes(8, "big")
+    return SPAN_TRACE_ID + b"\x10" + trace_id + SPAN_SPAN_ID + b"\x08" + span_id  # lengths 16 and 8
 
 
 def _span(span: ReadableSpan) -> bytes:
@@ -185,50 +243,51 @@ def _span(span: ReadableSpan) -> bytes:
     parts = [_ids(context)]
     trace_state = context.trace_state
     if trace_state:
-        parts.append(_string(b"\x1a", ",".join([f"{key}={value}" for key, value in trace_state.items()])))
+        parts.append(_string(SPAN_TRACE_STATE, ",".join([f"{key}={value}" for key, value in trace_state.items()])))
     if parent:
-        parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
-    parts.append(_string(b"\x2a", span.name))
+        parts.append(SPAN_PARENT_SPAN_ID + b"\x08" + parent.span_id.to_bytes(8, "big"))
+    parts.append(_string(SPAN_NAME, span.name))
     parts.append(_KIND[span.kind])
     if span.start_time:
-        parts.append(b"\x39" + _FIXED64(span.start_time))
+        parts.append(SPAN_START_TIME + _FIXED64(span.start_time))
     if span.end_time:
-        parts.append(b"\x41" + _FIXED64(span.end_time))
+        parts.append(SPAN_END_TIME + _FIXED64(span.end_time))
     parts += _span_attributes(span.attributes)
-    parts.append(_count(b"\x50", span.dropped_attributes))
+    parts.append(_count(SPAN_DROPPED_ATTRIBUTES, span.dropped_attributes))
     for event in span.events:
-        parts.append(_field(b"\x5a", _event(event)))
-    parts.append(_count(b"\x60", span.dropped_events))
+        parts.append(_field(SPAN_EVENTS, _event(event)))
+    parts.append(_count(SPAN_DROPPED_EVENTS, span.dropped_events))
     for link in span.links:
-        parts.append(_field(b"\x6a", _link(link)))
-    parts.append(_count(b"\x70", span.dropped_links))
+        parts.append(_field(SPAN_LINKS, _link(link)))
+    parts.append(_count(SPAN_DROPPED_LINKS, span.dropped_links))
     status = span.status
-    parts.append(_field(b"\x7a", _string(b"\x12", status.description) + _count(b"\x18", status.status_code.value)))
+    status_fields = _string(STATUS_MESSAGE, status.description) + _count(STATUS_CODE, status.status_code.value)
+    parts.append(_field(SPAN_STATUS, status_fields))
     parts.append(_FLAGS_REMOTE if parent is not None and parent.is_remote else _FLAGS_LOCAL)
     return b"".join(parts)
 
 
 def _event(event: Any) -> bytes:
-    parts = [b"\x09" + _FIXED64(event.timestamp) if event.timestamp else b"", _string(b"\x12", event.name)]
-    parts += _attributes(b"\x1a", event.attributes)
-    parts.append(_count(b"\x20", event.dropped_attributes))
+    parts = [EVENT_TIME + _FIXED64(event.timestamp) if event.timestamp else b"", _string(EVENT_NAME, event.name)]
+    parts += _attributes(EVENT_ATTRIBUTES, event.attributes)
+    parts.append(_count(EVENT_DROPPED_ATTRIBUTES, event.dropped_attributes))
     return b"".join(parts)
 
 
 def _link(link: Any) -> bytes:
     context = link.context
     parts = [_ids(context)]
-    parts += _attributes(b"\x22", link.attributes)
-    parts.append(_count(b"\x28", link.dropped_attributes))
-    parts.append(b"\x35" + _FIXED32(_CONTEXT_REMOTE if context.is_remote else _CONTEXT_LOCAL))  # Link.flags
+    parts += _attributes(LINK_ATTRIBUTES, link.attributes)
+    parts.append(_count(LINK_DROPPED_ATTRIBUTES, link.dropped_attributes))
+    parts.append(LINK_FLAGS + _FIXED32(_CONTEXT_REMOTE if context.is_remote else _CONTEXT_LOCAL))
     return b"".join(parts)
 
 
 def _scope(scope: Any) -> bytes:
     if scope is None:
         return b""
-    parts = [_string(b"\x0a", scope.name), _string(b"\x12", scope.version)]
-    parts += _attributes(b"\x1a", scope.attributes)
+    parts = [_string(SCOPE_NAME, scope.name), _string(SCOPE_VERSION, scope.version)]
+    parts += _attributes(SCOPE_ATTRIBUTES, scope.attributes)
     return b"".join(parts)
 
 
@@ -261,13 +320,14 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     out = []
     for resource_index, scope_groups in groups.items():
         resource = resources[resource_index]
-        parts = [_field(b"\x0a", b"".join(_attributes(b"\x0a", resource.attributes)))]
+        resource_fields = b"".join(_attributes(RESOURCE_ATTRIBUTES, resource.attributes))
+        parts = [_field(RESOURCE_SPANS_RESOURCE, resource_fields)]
         for scope_index, encoded_spans in scope_groups.items():
             scope = scopes[scope_index]
-            scope_spans = [_field(b"\x0a", _scope(scope))]
-            scope_spans += [_field(b"\x12", encoded) for encoded in encoded_spans]
-            scope_spans.append(_string(b"\x1a", scope.schema_url if scope else None))
-            parts.append(_field(b"\x12", b"".join(scope_spans)))
-        parts.append(_string(b"\x1a", resource.schema_url))
-        out.append(_field(b"\x0a", b"".join(parts)))
+            scope_spans = [_field(SCOPE_SPANS_SCOPE, _scope(scope))]
+            scope_spans += [_field(SCOPE_SPANS_SPANS, encoded) for encoded in encoded_spans]
+            scope_spans.append(_string(SCOPE_SPANS_SCHEMA_URL, scope.schema_url if scope else None))
+            parts.append(_field(RESOURCE_SPANS_SCOPE_SPANS, b"".join(scope_spans)))
+        parts.append(_string(RESOURCE_SPANS_SCHEMA_URL, resource.schema_url))
+        out.append(_field(REQUEST_RESOURCE_SPANS, b"".join(parts)))
     return b"".join(out)

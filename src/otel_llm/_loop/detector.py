@@ -19,6 +19,7 @@ block mode, further calls are refused until it ends.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -26,6 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Final
 
+from .. import _state
 from .._config import Config
 from .._record import Attribution, InvocationRecord, LoopDetection, McpOperationRecord
 from .._redact import scrub
@@ -143,19 +145,39 @@ class Detector:
 
 
 _lock: Final = threading.Lock()
-_detector: Detector | None = None
+# One detector per set of loop settings: callbacks with the same settings share its windows (a
+# loop spread over them is one loop), and one with other thresholds gets its own, not the first's.
+_detectors: dict[tuple[object, ...], Detector] = {}
+
+
+def _loop_settings(config: Config) -> tuple[object, ...]:
+    return tuple(getattr(config, f.name) for f in dataclasses.fields(config) if f.name.startswith("loop_"))
 
 
 def detector_for(config: Config) -> Detector | None:
-    """The process's detector (built from the first config that enables it); None when off."""
-    global _detector
+    """The detector for ``config``'s loop settings; None when loop detection is off."""
     if config.loop_mode == "off":
         return None
-    if _detector is None:
+    key = _loop_settings(config)
+    detector = _detectors.get(key)
+    if detector is None:
         with _lock:
-            if _detector is None:
-                _detector = Detector(config, _store(config))
-    return _detector
+            detector = _detectors.get(key)
+            if detector is None:
+                detector = _detectors[key] = Detector(config, _store(config))
+    return detector
+
+
+def _reset() -> None:
+    with _lock:
+        _detectors.clear()
+
+
+_state.register(
+    "loop detectors",
+    "a loop spreads over every call of a key or session, whichever callback instance sees each one",
+    _reset,
+)
 
 
 def _store(config: Config) -> Store:
@@ -182,7 +204,5 @@ def _store(config: Config) -> Store:
 
 
 def reset() -> None:
-    """Forget the process's detector and its windows (tests)."""
-    global _detector
-    with _lock:
-        _detector = None
+    """Forget every detector and its windows (tests)."""
+    _reset()

@@ -25,50 +25,41 @@ class LoopBlockedError(RuntimeError):
         self.retry_after_s = wait
 
 
+@_errors.guarded("loop.observe")
 def observe(record: InvocationRecord, config: Config) -> None:
     """Feed a finished call to the detector; the record learns of a detection and the spend velocity."""
     if record.failed or record.incomplete:
         return
-    try:
-        detector = detector_for(config)
-        if detector is None:
-            return
+    detector = detector_for(config)
+    if detector is not None:
         record.loop, record.spend_per_minute = detector.observe(record)
-    except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-        _errors.report("loop.observe", error)
 
 
+@_errors.guarded("loop.observe")
 def observe_tool(record: McpOperationRecord, config: Config) -> None:
     """Feed a tool call that ran to the detector; the record learns of a detection."""
     if record.fingerprint is None or record.refusal is not None:
         return
-    try:
-        detector = detector_for(config)
-        if detector is not None:
-            record.loop = detector.observe_tool(record)
-    except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-        _errors.report("loop.observe", error)
+    detector = detector_for(config)
+    if detector is not None:
+        record.loop = detector.observe_tool(record)
 
 
+@_errors.guarded("loop.refusal")
 def tool_refusal(config: Config, who: Attribution, tool: str | None) -> Block | None:
-    """The block in force for this caller's calls of ``tool``, if loop mode is block and it loops."""
-    try:
-        detector = detector_for(config)
-        return None if detector is None else detector.refusal(tool_scope(who, tool))
-    except Exception as error:  # noqa: BLE001
-        _errors.report("loop.refusal", error)
-        return None
+    """The block in force for this caller's calls of ``tool``, if loop mode is block and it loops (None on
+    an internal error: a telemetry bug never refuses a call)."""
+    detector = detector_for(config)
+    return None if detector is None else detector.refusal(tool_scope(who, tool))
 
 
+@_errors.guarded("loop.refusal")
 def refusal(
     config: Config, key_hash: str | None, end_user: str | None, session: str | None, model: str | None
 ) -> Block | None:
-    """The block in force for this caller, if loop mode is block and a loop is cooling down."""
-    try:
-        detector = detector_for(config)
-        if detector is None:
-            return None
-        return detector.refusal(scope_of(key_hash, end_user, session, model))
-    except Exception as error:  # noqa: BLE001
-        _errors.report("loop.refusal", error)
+    """The block in force for this caller, if loop mode is block and a loop is cooling down (None on an
+    internal error: a telemetry bug never refuses a call)."""
+    detector = detector_for(config)
+    if detector is None:
         return None
+    return detector.refusal(scope_of(key_hash, end_user, session, model))

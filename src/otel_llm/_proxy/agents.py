@@ -3,7 +3,7 @@
 The proxy's ``/a2a/{agent}`` route calls ``litellm.a2a_protocol.asend_message``; otel-llm wraps it
 so the span is live while the agent runs (the A2A client's own spans and the agent's, which
 continue the trace, nest under it). LiteLLM's report of the call (who, the agent, the outcome, a
-cost) completes that span; a call LiteLLM never reports is ended, marked incomplete, after 15 min.
+cost) completes that span: it travels on the call's details, where LiteLLM carries its own span.
 A streamed A2A call, or one made outside the proxy, is reported with a span written from the report.
 """
 
@@ -20,21 +20,13 @@ from opentelemetry.trace import Span, SpanKind
 from .. import _errors
 from .. import _names as n
 from .._capture.fields import text
-from .._capture.hops import agent_from_payload
+from .._capture.inflight import AGENT_SPAN_KEY
 from .._emit.telemetry import Telemetry
 from .._redact import server_of
-from .requests import RequestSpans
 
 A2A_MODULE: Final = "litellm.a2a_protocol"
 _ENTRY: Final = "asend_message"
 _MODEL_PREFIX: Final = "a2a_agent/"
-_LIVE: Final = RequestSpans()  # live invoke_agent spans by LiteLLM call id
-
-
-def report(telemetry: Telemetry, payload: Mapping[str, object], kwargs: Mapping[str, object]) -> None:
-    """LiteLLM's report of an A2A call: completes its live span, or writes one."""
-    record = agent_from_payload(payload, kwargs, telemetry.config)
-    telemetry.hops.agent(record, _LIVE.pop(record.call_id))
 
 
 class AgentTelemetry:
@@ -72,29 +64,27 @@ class AgentTelemetry:
         with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
             return await wrapped(*args, **kwargs)
 
+    @_errors.guarded("proxy.a2a")
     def _start(self, kwargs: Mapping[str, Any]) -> Span | None:
         if not is_instrumentation_enabled():
             return None
-        try:
-            limit = self.telemetry.config.attribute_max_length
-            call_id = text(getattr(kwargs.get("litellm_logging_obj"), "litellm_call_id", None), limit)
-            if call_id is None:
-                return None
-            model = text(kwargs.get("model"), limit) or ""
-            name = model.removeprefix(_MODEL_PREFIX) or text(kwargs.get("agent_id"), limit)
-            attributes: dict[str, str | int] = {n.GEN_AI_OPERATION_NAME: n.OPERATION_INVOKE_AGENT}
-            address, port = server_of(kwargs.get("api_base"))
-            if address:
-                attributes[n.SERVER_ADDRESS] = address
-            if port:
-                attributes[n.SERVER_PORT] = port
-            span = self.telemetry.tracer.start_span(
-                f"{n.OPERATION_INVOKE_AGENT} {name}" if name else n.OPERATION_INVOKE_AGENT,
-                kind=SpanKind.CLIENT,
-                attributes=attributes,
-            )
-            _LIVE.add(call_id, span)
-            return span
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("proxy.a2a", error)
+        limit = self.telemetry.config.attribute_max_length
+        details = getattr(kwargs.get("litellm_logging_obj"), "model_call_details", None)
+        if not isinstance(details, dict):
             return None
+        model = text(kwargs.get("model"), limit) or ""
+        name = model.removeprefix(_MODEL_PREFIX) or text(kwargs.get("agent_id"), limit)
+        attributes: dict[str, str | int] = {n.GEN_AI_OPERATION_NAME: n.OPERATION_INVOKE_AGENT}
+        address, port = server_of(kwargs.get("api_base"))
+        if address:
+            attributes[n.SERVER_ADDRESS] = address
+        if port:
+            attributes[n.SERVER_PORT] = port
+        span = self.telemetry.tracer.start_span(
+            f"{n.OPERATION_INVOKE_AGENT} {name}" if name else n.OPERATION_INVOKE_AGENT,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+        )
+        # LiteLLM's report of the call (its callbacks' kwargs are these details) completes the span.
+        details[AGENT_SPAN_KEY] = span
+        return span

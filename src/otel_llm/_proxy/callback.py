@@ -30,6 +30,8 @@ from .._capture.fields import mapping, text
 from .._capture.parent import PARENT_KEY
 from .._capture.payload import build_record
 from .._config import resolve
+from .._export.lean_providers import host_providers
+from .._export.lean_spans import lean_tracer
 from .._export.setup import Pipeline, install_providers
 from .._export.shutdown import flush_before_reraised_signals
 from .._loop.guard import LoopBlockedError, refusal
@@ -89,6 +91,7 @@ class ProxyCallback(OtelLLMCallback):
             headroom_meter_provider=pipeline.headroom_meter_provider,
             metric_store=pipeline.metric_store,
             flush_too=pipeline.shared_reader,
+            span_tracer=lean_tracer if pipeline.metric_store is not None else None,
         )
         self._requests = RequestSpans()
         # One span fewer per request: the Router request's counts go on the SERVER span.
@@ -105,7 +108,9 @@ class ProxyCallback(OtelLLMCallback):
                 instrumentor.callback.telemetry.fold_router_into_server_span = fold
             if self.config.proxy_http_spans:
                 _instrument_http_clients()
-            configure_fastapi_telemetry(self.config.proxy_fastapi_telemetry)
+            configure_fastapi_telemetry(
+                self.config.proxy_fastapi_telemetry, providers=host_providers(pipeline.metric_store)
+            )
             flush_before_reraised_signals()
         # Budget state of every key and team from LiteLLM's database, polled by one process per deployment.
         self.budget_poller: BudgetPoller | None = (

@@ -21,8 +21,11 @@ _OVERRIDES: Final[dict[str, dict[str, bool]]] = {
 }
 
 
-def configure_fastapi_telemetry(mode: str, app: Any = None) -> bool:
+def configure_fastapi_telemetry(mode: str, app: Any = None, providers: tuple[Any, Any] | None = None) -> bool:
     """Apply ``mode`` to the proxy's FastAPI app (by default LiteLLM's); False if it has no native telemetry.
+
+    ``providers`` (tracer provider, meter provider): where FastAPI's telemetry goes instead of the
+    global providers (otel-llm's lean providers, where it built the pipeline).
 
     FastAPI reads its telemetry settings from the app's config dict on every request, so
     updating that dict in place takes effect at once (the proxy loads callbacks after it
@@ -35,4 +38,6 @@ def configure_fastapi_telemetry(mode: str, app: Any = None) -> bool:
     if not isinstance(config, dict):
         return False
     config.update(_OVERRIDES[mode])
+    if providers is not None and mode != "off" and "tracer_provider" in config and "meter_provider" in config:
+        config["tracer_provider"], config["meter_provider"] = providers
     return True

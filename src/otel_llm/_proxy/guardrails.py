@@ -22,8 +22,9 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from .. import _errors
 from .._capture.fields import mapping
 from .._capture.hops import guardrail_from_entry
+from .._capture.inflight import current_operation
 from .._emit.telemetry import Telemetry
-from .mcp import caller, current_operation
+from .mcp import caller
 
 GUARDRAIL_MODULE: Final = "litellm.integrations.custom_guardrail"
 _CLASS: Final = "CustomGuardrail"
@@ -71,10 +72,8 @@ class GuardrailTelemetry:
     def _wrapper(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = wrapped(*args, **kwargs)
         if is_instrumentation_enabled():
-            try:
+            with _errors.boundary("proxy.guardrail"):
                 self._report(instance, args, kwargs)
-            except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-                _errors.report("proxy.guardrail", error)
         return result
 
     def _report(self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:

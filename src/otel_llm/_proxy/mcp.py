@@ -19,9 +19,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import wrapt
@@ -33,7 +31,8 @@ from .. import _errors
 from .. import _names as n
 from .._capture.attribution import key_attribution, read_agent
 from .._capture.fields import mapping, text
-from .._capture.hops import TOOL_ERROR, as_json, mcp_from_payload, refusal_reason
+from .._capture.hops import TOOL_ERROR, as_json, refusal_reason
+from .._capture.inflight import OPERATION, Operation, current_operation
 from .._emit.metrics import loop_attributes
 from .._emit.telemetry import Telemetry
 from .._loop.fingerprint import tool_fingerprint
@@ -46,26 +45,6 @@ _DISPATCHER_MODULE: Final = "mcp.shared.jsonrpc_dispatcher"
 _INVALID_PARAMS: Final = "-32602"  # JSON-RPC: what the mcp package answers a params validation error with
 
 
-@dataclass
-class Operation:
-    """One MCP operation in flight: its record so far, its live span, and LiteLLM's report of it."""
-
-    record: McpOperationRecord
-    span: Span
-    start_mono: float
-    headers: Mapping[str, object]
-    arguments: object = None
-    reported: McpOperationRecord | None = None
-
-
-_OPERATION: ContextVar[Operation | None] = ContextVar("otel_llm_mcp_operation", default=None)
-
-
-def current_operation() -> Operation | None:
-    """The MCP operation the proxy is serving in this context, if any."""
-    return _OPERATION.get()
-
-
 class McpTelemetry:
     """The MCP server middleware (``mcp`` >= 2's ``Server.middleware``) that traces every message."""
 
@@ -76,7 +55,7 @@ class McpTelemetry:
         operation = self._begin(ctx)
         if operation is None:
             return await call_next(ctx)
-        token = _OPERATION.set(operation)
+        token = OPERATION.set(operation)
         try:
             with trace.use_span(operation.span, record_exception=False, set_status_on_exception=False):
                 result = await call_next(ctx)
@@ -84,19 +63,14 @@ class McpTelemetry:
             self._finish(operation, None, error)
             raise
         finally:
-            _OPERATION.reset(token)
+            OPERATION.reset(token)
         self._finish(operation, result, None)
         return result
 
     def _begin(self, ctx: Any) -> Operation | None:
-        if not is_instrumentation_enabled():
-            return None
-        try:
-            return self._start(ctx)
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("proxy.mcp", error)
-            return None
+        return self._start(ctx) if is_instrumentation_enabled() else None
 
+    @_errors.guarded("proxy.mcp")
     def _start(self, ctx: Any) -> Operation:
         limit = self.telemetry.config.attribute_max_length
         method = text(getattr(ctx, "method", None), limit) or "_OTHER"
@@ -122,7 +96,7 @@ class McpTelemetry:
         return Operation(record, span, time.monotonic(), headers, params.get("arguments"))
 
     def _finish(self, operation: Operation, result: object, error: BaseException | None) -> None:
-        try:
+        with _errors.boundary("proxy.mcp"):
             record = operation.record
             record.end_ns = (record.start_ns or 0) + int((time.monotonic() - operation.start_mono) * 1e9)
             _outcome(record, result, error)
@@ -138,9 +112,8 @@ class McpTelemetry:
                 if record.error_type in (None, TOOL_ERROR):
                     observe_tool(record, config)
             self.telemetry.hops.mcp(record, operation.span)
-        except Exception as internal:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("proxy.mcp", internal)
-            operation.span.end()
+            return
+        operation.span.end()  # an internal error above: the span still ends
 
 
 def _remote_parent(meta: object) -> Any:
@@ -217,30 +190,34 @@ def _agent(operation: Operation, agent_from: tuple[str, ...], limit: int) -> tup
 def refuse_looping_tool(telemetry: Telemetry, user_api_key_auth: object) -> None:
     """Block mode: refuse a tool call (HTTP 429, which LiteLLM answers as an MCP tool error naming why
     and until when) while the caller's calls of that tool are cooling down from a detected loop."""
-    config = telemetry.config
-    if config.loop_mode != "block":
+    if telemetry.config.loop_mode != "block":
         return
-    try:
-        operation = current_operation()
-        if operation is None or not operation.record.tool:
-            return
-        tool = operation.record.tool
-        who = key_attribution(user_api_key_auth, config.attribute_max_length)
-        who.agent_id, who.agent_name = _agent(operation, config.agent_from, config.attribute_max_length)
-        block = tool_refusal(config, who, tool)
-        if block is None:
-            return
-        telemetry.record_loop_refusal(
-            block.reason, loop_attributes(who, block.reason, "blocked", (n.GEN_AI_TOOL_NAME, tool))
-        )
-        caller = f"key {who.key_alias!r}" if who.key_alias else "this caller"
-        refused = LoopBlockedError(block, f"{caller} calling tool {tool!r}")
-    except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-        _errors.report("proxy.loop_guard", error)
+    refused = _looping(telemetry, user_api_key_auth)
+    if refused is None:
         return
     from fastapi import HTTPException  # noqa: PLC0415  # the proxy's own web framework
 
     raise HTTPException(status_code=429, detail=str(refused), headers={"retry-after": str(refused.retry_after_s)})
+
+
+@_errors.guarded("proxy.loop_guard")
+def _looping(telemetry: Telemetry, user_api_key_auth: object) -> LoopBlockedError | None:
+    """The refusal of this tool call, counted, if its caller's calls of the tool are cooling down."""
+    config = telemetry.config
+    operation = current_operation()
+    if operation is None or not operation.record.tool:
+        return None
+    tool = operation.record.tool
+    who = key_attribution(user_api_key_auth, config.attribute_max_length)
+    who.agent_id, who.agent_name = _agent(operation, config.agent_from, config.attribute_max_length)
+    block = tool_refusal(config, who, tool)
+    if block is None:
+        return None
+    telemetry.record_loop_refusal(
+        block.reason, loop_attributes(who, block.reason, "blocked", (n.GEN_AI_TOOL_NAME, tool))
+    )
+    caller = f"key {who.key_alias!r}" if who.key_alias else "this caller"
+    return LoopBlockedError(block, f"{caller} calling tool {tool!r}")
 
 
 def caller(limit: int) -> Attribution:
@@ -262,20 +239,6 @@ def _transport_of(server: str | None) -> str | None:
     transport = getattr(found, "transport", None)
     value = getattr(transport, "value", transport)
     return value if isinstance(value, str) else None
-
-
-def report(telemetry: Telemetry, payload: Mapping[str, object], kwargs: Mapping[str, object]) -> None:
-    """LiteLLM's report of an MCP operation: merged into the operation the proxy is serving, or, with
-    none in flight (LiteLLM's REST routes, no middleware), emitted on its own with a span of its own."""
-    reported = mcp_from_payload(payload, kwargs, telemetry.config)
-    operation = current_operation()
-    if operation is not None:
-        if operation.record.method == reported.method and operation.reported is None:
-            operation.reported = reported
-        return  # LiteLLM's own inner listings are not operations the proxy served
-    if reported.is_tool_call and reported.error_type in (None, TOOL_ERROR):
-        observe_tool(reported, telemetry.config)
-    telemetry.hops.mcp(reported)
 
 
 # --- installing into LiteLLM's MCP server -------------------------------------------------------

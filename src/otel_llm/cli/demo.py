@@ -43,8 +43,10 @@ class Agent:
     loops: bool = False
 
     def metadata(self) -> dict[str, str]:
-        # The same metadata the LiteLLM proxy attaches to a call made with this agent's virtual key.
+        # The same metadata the LiteLLM proxy attaches to a call made with this agent's virtual key,
+        # and the agent's name as LiteLLM's x-litellm-agent-id header puts it there (gen_ai.agent.id).
         return {
+            "agent_id": self.name,
             "user_api_key_alias": self.name,
             "user_api_key_hash": hashlib.sha256(f"sk-demo-{self.name}".encode()).hexdigest(),
             "user_api_key_team_id": self.team.lower().replace(" ", "-"),
@@ -253,7 +255,11 @@ def run(
     collector = ReportCollector()
     tracer_provider, meter_provider, where, store = _telemetry(otlp, prometheus_port, collector)
     instrumentor = LiteLLMInstrumentor()
-    callback = OtelLLMCallback(tracer_provider, meter_provider, metric_store=store)
+    from .._export.lean_spans import lean_tracer  # noqa: PLC0415
+
+    callback = OtelLLMCallback(
+        tracer_provider, meter_provider, metric_store=store, span_tracer=lean_tracer if store is not None else None
+    )
     instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, callback=callback)
     print(f"otel-llm demo: {len(AGENTS)} agents, {rate:g} requests/s for {duration_s:g}s (seed {seed}).")
     print(f"Fake provider at {provider.api_base}. {where}", flush=True)

@@ -1,5 +1,6 @@
 """End to end: the real LiteLLM proxy → the ocb-built Collector → Prometheus → Alertmanager → Slack,
-and the Collector → Tempo (a local OTLP receiver), all on 127.0.0.1, started by these tests."""
+and the Collector → Tempo (a local OTLP receiver), all on 127.0.0.1, started once for this package
+(conftest.py): traces, secrets, every panel and runbook query, the alerts' messages and links."""
 
 from __future__ import annotations
 
@@ -11,152 +12,42 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from pytest_httpserver import HTTPServer
 
-from tests.collector.series import (
-    COLLECTOR_SERIES,
-    NOT_IN_PROXY_TRAFFIC,
-    RUNBOOK_BASE,
-    RUNBOOKS,
-    all_series,
-    runbook_queries,
+from tests.collector.e2e.helpers import (
+    dashboard,
+    has_values,
+    links,
+    panel_queries,
+    runbook_page,
+    slack_messages,
+    substitute,
 )
-from tests.collector.stack import (
-    COLLECTOR,
-    DEADMANS_SWITCH_PATH,
-    REPO,
-    Alertmanager,
-    Collector,
-    Prometheus,
-    SlackStandIn,
-    wait_for_nothing_missing,
-    wait_until,
+from tests.collector.e2e.world import (
+    ALPHA_CALLS,
+    CLIENT_SPAN,
+    CLIENT_TRACE,
+    CODER,
+    MAIN_SERVICE,
+    PLANNER,
+    RESOURCE_SECRET,
+    RUNAWAY,
+    TAG_SECRET,
+    Churn,
+    Stack,
+    Traffic,
 )
-from tests.fakes import FailingProvider, FakeOpenAI
-from tests.otlp_receiver import OtlpReceiver
-from tests.proxy.harness import ALPHA, BETA, MASTER_KEY, PROVIDER_KEY, ProxyProcess, model_list
+from tests.collector.series import COLLECTOR_SERIES, NOT_IN_PROXY_TRAFFIC, RUNBOOKS, all_series, runbook_queries
+from tests.collector.stack import COLLECTOR, DEADMANS_SWITCH_PATH, REPO, wait_for_nothing_missing, wait_until
+from tests.proxy.harness import ALPHA, BETA, MASTER_KEY, PROVIDER_KEY
 
 pytestmark = pytest.mark.e2e
 
 SERVER, INTERNAL, CLIENT = 2, 1, 3  # OTLP span kinds
-CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-CLIENT_SPAN = "00f067aa0ba902b7"
-# Secret-shaped values the proxy hands to the Collector, which must mask them.
-RESOURCE_SECRET = "Bearer tok3n-5f2c9a7e1b4d8c6a"
-TAG_SECRET = "sk-live-4f7c2a9e8b1d3f5a7c9e1b3d"
-PROMPT = "summarise ticket 4711; my key is sk-user-9a8b7c6d5e4f3a2b1c0d"
-ALPHA_CALLS = 'gen_ai_client_operation_duration_seconds_count{otel_llm_key_alias="agent-alpha"}'
 CONTENT_KEYS = {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"}
-# The dashboards' Grafana variables, as "All" selects them, and Grafana's interval variables.
-VARIABLES = {
-    "$__rate_interval": "5m",
-    "$__range": "1h",
-    "$__interval": "15s",
-    "$service": ".*",
-    "$team": ".*",
-    "$key": ".*",
-    "$model": ".*",
-    "$provider": ".*",
-}
-
-
-@dataclass
-class Stack:
-    tempo: OtlpReceiver
-    slack: SlackStandIn
-    collector: Collector
-    prometheus: Prometheus
-    alertmanager: Alertmanager
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("stack")
-    with OtlpReceiver() as tempo, SlackStandIn() as slack:
-        collector = Collector(workdir / "otelcol", tempo.endpoint)
-        alertmanager = Alertmanager(workdir / "alertmanager", slack)
-        prometheus = Prometheus(workdir / "prometheus", collector, alertmanager.port)
-        started: list[Any] = []
-        try:
-            for process in (collector, alertmanager, prometheus):
-                started.append(process.start())
-            yield Stack(tempo, slack, collector, prometheus, alertmanager)
-        finally:
-            for process in reversed(started):
-                process.stop()
-
-
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory, stack: Stack) -> Iterator[ProxyProcess]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.start()
-    fake, broken = FakeOpenAI(server), FailingProvider(server, "/broken", 500)
-    fake.headers.update({"x-ratelimit-limit-requests": "5000", "x-ratelimit-limit-tokens": "160000"})
-    # A model LiteLLM has no price for: cost 0, counted as an accounting issue.
-    unpriced = FakeOpenAI(server, prefix="/unpriced")
-    unpriced.model = "in-house-llm-7b"
-    models = model_list(fake.api_base, broken.api_base)
-    params = {"model": "openai/in-house-llm-7b", "api_base": unpriced.api_base, "api_key": PROVIDER_KEY}
-    models.append({"model_name": "gpt-unpriced", "litellm_params": params})
-    process = ProxyProcess(
-        tmp_path_factory.mktemp("proxy"),
-        models,
-        {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": stack.collector.otlp_http,
-            "OTEL_SERVICE_NAME": "litellm-proxy",
-            "OTEL_LLM_PROXY_HTTP_SPANS": "true",
-            "OTEL_RESOURCE_ATTRIBUTES": f"deployment.environment=e2e,otel_llm.test.authorization={RESOURCE_SECRET}",
-            # The proxy captures prompts and completions: the Collector must drop them.
-            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY",
-        },
-    )
-    try:
-        yield process.start()
-    finally:
-        process.stop()
-        server.clear()
-        server.stop()
-
-
-@dataclass
-class Traffic:
-    started: float  # time.monotonic() before the first request
-
-
-def _ok(response: Any) -> None:
-    assert response.status_code == 200, response.text
-
-
-@pytest.fixture(scope="module")
-def traffic(proxy: ProxyProcess, stack: Stack) -> Traffic:
-    """Two waves (so counters grow between scrapes): plain calls, streams, an unpriced model,
-    fallbacks (gpt-flaky fails twice, gpt-backup serves), a request for an unknown model (refused by
-    the proxy) and a runaway loop (agent-beta repeating
-    one prompt); agent-alpha is at 85% of its budget."""
-    started = time.monotonic()
-
-    def wave(first: bool) -> None:
-        for _ in range(2):
-            _ok(proxy.chat(ALPHA, text=PROMPT))
-        _ok(proxy.chat(ALPHA, stream=True, stream_options={"include_usage": True}))
-        _ok(proxy.chat(BETA, model="gpt-unpriced"))
-        headers = {"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"} if first else {}
-        _ok(proxy.chat(BETA, model="gpt-flaky", headers=headers, metadata={"tags": [f"ticket:{TAG_SECRET}"]}))
-        assert proxy.chat(ALPHA, model="no-such-model").status_code == 400  # refused by the proxy
-
-    wave(first=True)
-    for _ in range(9):  # a runaway loop: 8 identical requests are a detection (observe mode)
-        _ok(proxy.chat(BETA, text="are we there yet?"))
-    wait_until(lambda: stack.prometheus.query(ALPHA_CALLS), 30, "the first wave's calls scraped by Prometheus")
-    wave(first=False)
-    return Traffic(started)
 
 
 def _trace(stack: Stack, trace_id: str) -> list[dict[str, Any]]:
@@ -193,7 +84,8 @@ def test_secrets_and_content_never_reach_tempo(stack: Stack, traffic: Traffic) -
     assert b"summarise ticket 4711" not in raw
     spans = stack.tempo.spans()
     assert not [s["name"] for s in spans if CONTENT_KEYS & set(s["attributes"])]
-    resource = spans[0]["resource"]
+    # The main proxy's (the churn proxy, running beside it, sets no secret-shaped resource attribute).
+    resource = next(s["resource"] for s in spans if s["resource"]["service.name"] == MAIN_SERVICE)
     assert resource["otel_llm.test.authorization"] == "****"
     assert resource["redaction.masked.count"] >= 1
     trace = _trace(stack, CLIENT_TRACE)
@@ -201,39 +93,19 @@ def test_secrets_and_content_never_reach_tempo(stack: Stack, traffic: Traffic) -
     assert "ticket:****" in json.dumps(fallback["attributes"]["otel_llm.request.tags"])
 
 
-def _panel_queries() -> list[tuple[str, str, str]]:
-    queries = []
-    for path in sorted((COLLECTOR / "grafana" / "dashboards").glob("*.json")):
-        dashboard = json.loads(path.read_text())
-        for panel in dashboard["panels"]:
-            for target in panel.get("targets", []):
-                queries.append((dashboard["title"], f"{panel['title']} [{target['refId']}]", target["expr"]))
-    return queries
-
-
-def _substitute(expr: str, overrides: dict[str, str] | None = None) -> str:
-    for name, value in sorted({**VARIABLES, **(overrides or {})}.items(), key=lambda kv: -len(kv[0])):
-        expr = expr.replace(name, value)
-    assert "$" not in expr.replace("$1", ""), f"unsubstituted variable in {expr}"
-    return expr
-
-
-def _has_values(result: list[dict[str, Any]]) -> bool:
-    return any(r["value"][1] not in ("NaN", "+Inf", "-Inf") for r in result)
-
-
-def test_every_dashboard_panel_query_returns_data(stack: Stack, traffic: Traffic) -> None:
-    """Each query of each panel of both dashboards returns at least one real value from Prometheus."""
-    queries = _panel_queries()
+def test_every_dashboard_panel_query_returns_data(stack: Stack, traffic: Traffic, churn: Churn) -> None:
+    """Each query of each panel of both dashboards returns at least one real value from Prometheus
+    (values folded into _OTHER from the churn proxy)."""
+    queries = panel_queries()
     assert len(queries) >= 30
 
     def empty() -> list[str]:
-        return [f"{d} / {p}: {e}" for d, p, e in queries if not _has_values(stack.prometheus.query(_substitute(e)))]
+        return [f"{d} / {p}: {e}" for d, p, e in queries if not has_values(stack.prometheus.query(substitute(e)))]
 
     missing = wait_for_nothing_missing(empty, 60)
     assert not missing, "panels without data:\n" + "\n".join(missing)
     (spend,) = [e for _, p, e in queries if p.startswith("Spend in range")]
-    assert float(stack.prometheus.query(_substitute(spend))[0]["value"][1]) > 0
+    assert float(stack.prometheus.query(substitute(spend))[0]["value"][1]) > 0
 
 
 def test_every_runbook_query_runs_on_the_real_prometheus(stack: Stack, traffic: Traffic) -> None:
@@ -244,6 +116,7 @@ def test_every_runbook_query_runs_on_the_real_prometheus(stack: Stack, traffic: 
         '"<team id from the alert>"': '"team-a"',
         '"<model group from the alert>"': '"gpt-main"',
         '"<service from the alert>"': '"litellm-proxy"',
+        '"<agent from the alert>"': f'"{PLANNER}"',
     }
 
     def example(query: str) -> str:
@@ -274,6 +147,7 @@ def test_dashboard_variables_list_the_traffic(stack: Stack, traffic: Traffic) ->
         "service": {"litellm-proxy"},
         "team": {"Team A", "Team B"},
         "key": {"agent-alpha", "agent-beta"},
+        "agent": {PLANNER, CODER, RUNAWAY},
         "model": {"gpt-main", "gpt-flaky", "gpt-backup"},
         "provider": {"openai"},
     }
@@ -299,62 +173,34 @@ def test_budget_alert_reaches_slack(stack: Stack, traffic: Traffic) -> None:
     assert attachment["title"] == "[FIRING:1] LLMKeyBudgetHigh · team Team A · key agent-alpha"
     assert "*Key agent-alpha (team Team A) has used 85% of its budget*" in attachment["text"]
     assert attachment["color"] == "warning"
-    links = _links(attachment["text"])
-    assert set(links) == {"Runbook", "Dashboard", "Query", "Silence"}
-    assert _runbook_page(links["Runbook"]) == REPO / "docs" / "runbooks" / "LLMKeyBudgetHigh.md"
-    dashboard, filters = _dashboard(links["Dashboard"])
-    assert dashboard["title"] == "LLM spend and usage"
+    found = links(attachment["text"])
+    assert set(found) == {"Runbook", "Dashboard", "Query", "Silence"}
+    assert runbook_page(found["Runbook"]) == REPO / "docs" / "runbooks" / "LLMKeyBudgetHigh.md"
+    board, filters = dashboard(found["Dashboard"])
+    assert board["title"] == "LLM spend and usage"
     assert filters == {"key": ["agent-alpha"], "team": ["Team A"]}
-    assert links["Query"].startswith(f"{stack.prometheus.url}/graph?g0.expr=")
-    assert links["Silence"].startswith(f"{stack.alertmanager.url}/#/silences/new?filter=")
+    assert found["Query"].startswith(f"{stack.prometheus.url}/graph?g0.expr=")
+    assert found["Silence"].startswith(f"{stack.alertmanager.url}/#/silences/new?filter=")
     assert not [m for m in budget_messages() if "agent-beta" in json.dumps(m["body"])]  # beta is at 1%
-
-
-def _links(text: str) -> dict[str, str]:
-    """Slack's <url|label> links of a message, by label."""
-    return {label: url for url, label in re.findall(r"<([^|>]+)\|([^>]+)>", text)}
-
-
-def _runbook_page(url: str) -> Path:
-    """The repository file a runbook_url points at (it must exist)."""
-    assert url.startswith(RUNBOOK_BASE), url
-    page = REPO / "docs" / "runbooks" / url.removeprefix(RUNBOOK_BASE)
-    assert page.is_file(), url
-    return page
-
-
-def _dashboard(url: str) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """The committed dashboard a Grafana link opens (by UID), and the variables it sets (which it must have)."""
-    parts = urlsplit(url)
-    assert f"{parts.scheme}://{parts.netloc}" == "http://localhost:3000", url  # compose's Grafana
-    uid = parts.path.removeprefix("/d/")
-    dashboards = [json.loads(p.read_text()) for p in (COLLECTOR / "grafana" / "dashboards").glob("*.json")]
-    (dashboard,) = [d for d in dashboards if d["uid"] == uid]
-    variables = {v["name"] for v in dashboard["templating"]["list"]}
-    query = parse_qs(parts.query)
-    assert query.pop("from") == ["now-6h"] and query.pop("to") == ["now"]
-    filters = {name.removeprefix("var-"): values for name, values in query.items()}
-    assert set(filters) <= variables, url
-    return dashboard, filters
 
 
 def test_runaway_loop_alert_reaches_slack(stack: Stack, traffic: Traffic) -> None:
     """agent-beta repeating one prompt: the detector's counter fires LLMRunawayLoopDetected, naming key and team."""
 
     def loop_messages() -> list[dict[str, Any]]:
-        # agent-beta's (the demo, run later in this module, loops too: agent runaway-agent).
-        texts = [(m, json.dumps(m["body"])) for m in stack.slack.received()]
-        return [m for m, text in texts if "LLMRunawayLoopDetected" in text and "agent-beta" in text]
+        # agent-beta's (the demo, run later in this package, loops too: key runaway-agent).
+        return slack_messages(stack.slack.received(), "LLMRunawayLoopDetected", "agent-beta")
 
     (message, *_) = wait_until(loop_messages, 30, "LLMRunawayLoopDetected posted to the Slack stand-in", interval=0.2)
     text = json.dumps(message["body"])
     assert "agent-beta" in text and "Team B" in text and "repeat" in text
+    assert f"agent {RUNAWAY}" in message["body"]["attachments"][0]["title"]  # the agent, named
     assert "agent-alpha" not in text
-    links = _links(message["body"]["attachments"][0]["text"])
-    assert _runbook_page(links["Runbook"]).name == "LLMRunawayLoopDetected.md"
-    dashboard, filters = _dashboard(links["Dashboard"])
-    assert dashboard["uid"] == "otel-llm-performance"
-    assert filters == {"key": ["agent-beta"], "team": ["Team B"], "model": ["gpt-main"]}
+    found = links(message["body"]["attachments"][0]["text"])
+    assert runbook_page(found["Runbook"]).name == "LLMRunawayLoopDetected.md"
+    board, filters = dashboard(found["Dashboard"])
+    assert board["uid"] == "otel-llm-performance"
+    assert filters == {"key": ["agent-beta"], "team": ["Team B"], "agent": [RUNAWAY], "model": ["gpt-main"]}
 
 
 def test_watchdog_reaches_the_deadmans_switch_and_not_slack(stack: Stack, traffic: Traffic) -> None:
@@ -404,7 +250,7 @@ def test_a_collector_down_inhibits_silent_service_alerts(stack: Stack) -> None:
     assert wait_until(inhibited, 10, "OtelLLMTelemetryStopped inhibited by OtelCollectorDown")
 
 
-def test_series_names_as_the_rules_expect(stack: Stack, traffic: Traffic) -> None:
+def test_series_names_as_the_rules_expect(stack: Stack, traffic: Traffic, churn: Churn) -> None:
     """The Collector's prometheus exporter names otel-llm's metrics exactly as the rules and dashboards use them."""
     expected = (all_series() - COLLECTOR_SERIES - NOT_IN_PROXY_TRAFFIC) | {
         "otelcol_exporter_sent_spans",
@@ -426,8 +272,8 @@ def test_series_names_as_the_rules_expect(stack: Stack, traffic: Traffic) -> Non
 
 def test_litellm_dashboard_queries_return_data(stack: Stack, traffic: Traffic) -> None:
     """LiteLLM's own cookbook dashboards' queries work on the litellm_* series derived from otel-llm's."""
-    queries = json.loads((Path(__file__).parent / "litellm_dashboard_queries.json").read_text())["queries"]
-    missing = wait_for_nothing_missing(lambda: [q for q in queries if not _has_values(stack.prometheus.query(q))], 30)
+    queries = json.loads((Path(__file__).parents[1] / "litellm_dashboard_queries.json").read_text())["queries"]
+    missing = wait_for_nothing_missing(lambda: [q for q in queries if not has_values(stack.prometheus.query(q))], 30)
     assert not missing, "LiteLLM dashboard queries without data:\n" + "\n".join(missing)
 
 
@@ -468,12 +314,15 @@ DEMO_PANELS = {
     "Time to first token p50 / p95 / p99",
     "Fallbacks",
     "Loop detections",
+    "Spend by agent",
+    "p95 latency by agent",
 }
 
 
 def test_the_demo_fills_the_dashboards(stack: Stack, tmp_path: Path) -> None:
     """`otel-llm demo --otlp <the Collector>` (what compose's demo profile runs, no provider key): its
-    agents' spend, budgets, loop, fallbacks and latency fill the dashboards' panels for its service."""
+    agents' spend, budgets, loop, fallbacks and latency, also per agent, fill the dashboards' panels for
+    its service."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     command = [str(Path(sys.executable).parent / "otel-llm"), "demo", "--otlp", stack.collector.otlp_http]
     result = subprocess.run(
@@ -487,12 +336,15 @@ def test_the_demo_fills_the_dashboards(stack: Stack, tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    queries = [(p, e) for _, p, e in _panel_queries() if p.split(" [")[0] in DEMO_PANELS]
+    queries = [(p, e) for _, p, e in panel_queries() if p.split(" [")[0] in DEMO_PANELS]
     assert {p.split(" [")[0] for p, _ in queries} == DEMO_PANELS
 
     def empty() -> list[str]:
         demo = {"$service": "otel-llm-demo"}
-        return [f"{p}: {e}" for p, e in queries if not _has_values(stack.prometheus.query(_substitute(e, demo)))]
+        return [f"{p}: {e}" for p, e in queries if not has_values(stack.prometheus.query(substitute(e, demo)))]
 
     missing = wait_for_nothing_missing(empty, 60)
     assert not missing, "panels the demo left empty:\n" + "\n".join(missing)
+    spend = 'otel_llm_client_spend_USD_total{service_name="otel-llm-demo"}'
+    agents = set(stack.prometheus.label_values("gen_ai_agent_id", spend))
+    assert {"support-bot", "runaway-agent"} <= agents  # each agent by name, not one (none)

@@ -1,0 +1,158 @@
+"""What the end-to-end stack is made of and what runs through it: the processes (conftest.py starts
+them), the traffic through the main proxy (what the proxy answered each agent) and the key churn
+through the proxy with small cardinality caps."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_httpserver import HTTPServer
+
+from tests.collector.stack import Alertmanager, Collector, Prometheus, SlackStandIn, wait_until
+from tests.fakes import FailingProvider, FakeOpenAI
+from tests.otlp_receiver import OtlpReceiver
+from tests.proxy.harness import ALPHA, BETA, ProxyProcess
+
+CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CLIENT_SPAN = "00f067aa0ba902b7"
+# Secret-shaped values the proxy hands to the Collector, which must mask them.
+RESOURCE_SECRET = "Bearer tok3n-5f2c9a7e1b4d8c6a"
+TAG_SECRET = "sk-live-4f7c2a9e8b1d3f5a7c9e1b3d"
+PROMPT = "summarise ticket 4711; my key is sk-user-9a8b7c6d5e4f3a2b1c0d"
+LOOP_PROMPT = "are we there yet?"
+ALPHA_CALLS = 'otel_llm_client_requests_total{otel_llm_key_alias="agent-alpha"}'
+# Prompt tokens the fake provider reports as read from its prompt cache, per (non-streamed) call.
+CACHED_TOKENS = 3
+# Two agents behind agent-alpha's key (one named by LiteLLM's header, one by request metadata), and
+# the agent running agent-beta's runaway loop.
+PLANNER, CODER, RUNAWAY = "planner", "coder", "runaway"
+MAIN_SERVICE, CHURN_SERVICE = "litellm-proxy", "litellm-proxy-churn"
+# The churn proxy: at most CHURN_CAP values per metric attribute among those seen within
+# CHURN_IDLE_S seconds, and keys in one team (one team, one model: only keys reach the cap).
+CHURN_CAP, CHURN_IDLE_S = 3, 2
+CHURN_KEYS = {
+    f"sk-vk-churn-{n}-7d1f3a5c9e2b4d6f": {"key_alias": f"churn-{n}", "team_id": "team-c", "team_alias": "Team C"}
+    for n in range(1, 7)
+}
+
+
+@dataclass
+class Stack:
+    tempo: OtlpReceiver
+    slack: SlackStandIn
+    collector: Collector
+    prometheus: Prometheus
+    alertmanager: Alertmanager
+    usage_dir: Path  # the Collector's usage-record file sink
+
+
+@dataclass
+class Providers:
+    """What the fake providers served: the main proxy's (fake, broken, unpriced) and the churn proxy's."""
+
+    server: HTTPServer
+    fake: FakeOpenAI
+    broken: FailingProvider
+    unpriced: FakeOpenAI
+    churn: FakeOpenAI
+
+    def main_attempts(self) -> int:
+        """Every attempt the main proxy's providers served, failures included."""
+        return self.fake.served.requests + self.broken.hits + self.unpriced.served.requests
+
+
+@dataclass
+class Proxies:
+    main: ProxyProcess
+    churn: ProxyProcess
+
+
+@dataclass
+class Answered:
+    """What the proxy answered one agent: LiteLLM's cost (x-litellm-response-cost) and the usage it returned."""
+
+    calls: int = 0
+    cost: float = 0.0
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+
+
+@dataclass
+class Traffic:
+    started: float  # time.monotonic() before the first request
+    agents: dict[str, Answered] = field(default_factory=dict)
+
+
+def _ok(response: Any) -> None:
+    assert response.status_code == 200, response.text
+
+
+def _answered(response: Any, into: Answered) -> None:
+    """Add what the proxy answered (LiteLLM's cost header, the usage in the body) to one agent's sums."""
+    _ok(response)
+    usage = response.json()["usage"]
+    into.calls += 1
+    into.cost += float(response.headers["x-litellm-response-cost"])
+    into.input += usage["prompt_tokens"]
+    into.output += usage["completion_tokens"]
+    into.cache_read += (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+
+
+def drive_traffic(proxy: ProxyProcess, prometheus: Prometheus) -> Traffic:
+    """Two waves (so counters grow between scrapes): agent-alpha's agents planner (named by the
+    x-litellm-agent-id header) and coder (by metadata.agent_id), each answered with prompt-cache reads;
+    a stream; an unpriced model; fallbacks (gpt-flaky fails twice, gpt-backup serves); a request for an
+    unknown model (refused by the proxy); and a runaway loop (agent-beta's agent runaway repeating one
+    prompt). agent-alpha is at 85% of its budget."""
+    traffic = Traffic(time.monotonic(), {PLANNER: Answered(), CODER: Answered()})
+
+    def wave(first: bool) -> None:
+        _answered(proxy.chat(ALPHA, text=PROMPT, headers={"x-litellm-agent-id": PLANNER}), traffic.agents[PLANNER])
+        _answered(proxy.chat(ALPHA, text=PROMPT, metadata={"agent_id": CODER}), traffic.agents[CODER])
+        _ok(proxy.chat(ALPHA, stream=True, stream_options={"include_usage": True}))
+        _ok(proxy.chat(BETA, model="gpt-unpriced"))
+        headers = {"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"} if first else {}
+        _ok(proxy.chat(BETA, model="gpt-flaky", headers=headers, metadata={"tags": [f"ticket:{TAG_SECRET}"]}))
+        assert proxy.chat(ALPHA, model="no-such-model").status_code == 400  # refused by the proxy
+
+    wave(first=True)
+    for _ in range(9):  # a runaway loop: 8 identical requests are a detection (observe mode)
+        _ok(proxy.chat(BETA, text=LOOP_PROMPT, headers={"x-litellm-agent-id": RUNAWAY}))
+    wait_until(lambda: prometheus.query(ALPHA_CALLS), 30, "the first wave's calls scraped by Prometheus")
+    wave(first=False)
+    return traffic
+
+
+@dataclass
+class Churn:
+    folded: str  # the key past the cap while the first keys held every slot
+    late: str  # a key that got its own series once the first keys had gone idle
+
+
+def drive_churn(proxy: ProxyProcess, prometheus: Prometheus) -> Churn:
+    """On the churn proxy: three keys take the cap's three slots, a fourth is folded into _OTHER; once
+    the first have been idle past the idle timeout, a fifth gets its own series."""
+    keys = {info["key_alias"]: key for key, info in CHURN_KEYS.items()}
+    calls = iter(range(1000))
+
+    def call(alias: str) -> None:
+        _ok(proxy.chat(keys[alias], text=f"churn call {next(calls)}"))
+
+    def scraped(alias: str) -> list[dict[str, Any]]:
+        selector = f'service_name="{CHURN_SERVICE}", otel_llm_key_alias="{alias}"'
+        return prometheus.query(f"otel_llm_client_requests_total{{{selector}}}")
+
+    for alias in ("churn-1", "churn-2", "churn-3", "churn-4"):
+        call(alias)
+    wait_until(lambda: scraped("_OTHER"), 30, "churn-4 reported as _OTHER, in Prometheus")
+
+    def late_key_has_its_own_series() -> list[dict[str, Any]]:
+        call("churn-5")  # folded while the first keys hold their slots, its own once they went idle
+        return scraped("churn-5")
+
+    wait_until(late_key_has_its_own_series, 30, "churn-5 with a series of its own", interval=1.0)
+    return Churn(folded="churn-4", late="churn-5")
