@@ -351,3 +351,35 @@ def test_a_guardrail_raising_keeps_litellms_behaviour(signals: Signals) -> None:
         wrapper.remove()
         telemetry.close()
     assert outcome() == without
+
+
+def test_upstream_client_spans_fold_into_the_operation_unless_asked_for(signals: Signals) -> None:
+    """The mcp package's CLIENT spans of the proxy's upstream requests fold into the current span (no span of
+    their own; the request carries the current context upstream); SERVER spans are untouched; with
+    OTEL_LLM_PROXY_MCP_UPSTREAM_SPANS nothing is patched; remove() restores the package."""
+    import contextlib
+
+    from opentelemetry import trace
+
+    made: list[str] = []
+
+    @contextlib.contextmanager
+    def otel_span(name: str, *, kind: SpanKind, **kwargs: Any) -> Any:
+        made.append(name)
+        yield trace.INVALID_SPAN
+
+    module = types.SimpleNamespace(otel_span=otel_span)
+    telemetry = Telemetry(resolve({}), signals.tracer_provider, signals.meter_provider)
+    kept = Installation(telemetry, upstream_spans=True)
+    kept.install()  # registers import hooks only; the fake module is handed over by hand below
+    assert module.otel_span is otel_span
+    folding = Installation(telemetry, upstream_spans=False)
+    folding._fold_upstream_spans(module)
+    with module.otel_span("MCP send tools/call add", kind=SpanKind.CLIENT) as span:
+        assert span is trace.INVALID_SPAN
+    with module.otel_span("tools/call add", kind=SpanKind.SERVER):
+        pass
+    assert made == ["tools/call add"]
+    folding.remove()
+    assert module.otel_span is otel_span
+    telemetry.close()
