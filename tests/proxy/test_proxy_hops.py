@@ -132,11 +132,13 @@ def _spans(receiver: OtlpReceiver, done: Callable[[list[dict[str, Any]]], bool],
 
 
 def _in_trace(receiver: OtlpReceiver, trace_id: str, count: int, name_prefix: str) -> list[dict[str, Any]]:
-    """The spans of a trace, once ``count`` of them are named ``name_prefix``…"""
+    """The spans of a trace, once ``count`` of them are named ``name_prefix``… and the span each is under
+    (the HTTP request's, or a tool call's) has arrived too (a parent ends, and is exported, last)."""
 
     def done(spans: list[dict[str, Any]]) -> bool:
-        mine = [s for s in spans if s["trace_id"] == trace_id]
-        return sum(1 for s in mine if str(s["name"]).startswith(name_prefix)) >= count
+        mine = {s["span_id"]: s for s in spans if s["trace_id"] == trace_id}
+        named = [s for s in mine.values() if str(s["name"]).startswith(name_prefix)]
+        return len(named) >= count and all(s["parent_span_id"] in mine for s in named)
 
     return [
         s for s in _spans(receiver, done, f"{count} {name_prefix} spans in {trace_id}") if s["trace_id"] == trace_id
@@ -170,6 +172,7 @@ def test_tool_calls_are_one_span_each_under_the_request_span(proxy: ProxyProcess
     )
     assert {t.name for t in listed.tools} >= {"calc-add", "calc-echo", "calc-fail", "calcio-add"}
     assert (result_text(added), result_text(echoed), result_text(stdio)) == ("5", "hi", "2")
+
     spans = _in_trace(receiver, trace_id, 3, "execute_tool")
     tools = {s["name"]: s for s in spans if s["name"].startswith("execute_tool")}
     assert set(tools) == {"execute_tool calc-add", "execute_tool calc-echo", "execute_tool calcio-add"}
