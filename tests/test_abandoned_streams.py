@@ -17,12 +17,13 @@ from typing import Any
 
 import litellm
 import pytest
+from litellm.integrations.custom_logger import CustomLogger
 from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_llm import LiteLLMInstrumentor
 from otel_llm._capture.live import REGISTRY
-from tests.conftest import Signals
+from tests.conftest import Signals, wait_for
 from tests.fakes import FakeOpenAI
 
 MESSAGES = [{"role": "user", "content": "tell me a long story"}]
@@ -187,6 +188,63 @@ def test_kept_but_never_finished_ends_at_its_last_chunk(
         instrumentor.uninstrument()
 
 
+class _Witness(CustomLogger):
+    """A second logging callback, after otel-llm's: once it has LiteLLM's report, otel-llm has had it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reports = 0
+
+    def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+        self.reports += 1
+
+
+def test_read_again_after_its_sweep_is_still_one_span(
+    signals: Signals, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream swept at the callback timeout and then read to its end: LiteLLM's report of it
+    comes after its span ended, and is dropped, not a second span and duration point."""
+    monkeypatch.setenv("OTEL_LLM_CALLBACK_TIMEOUT", "1")
+    instrumentor = LiteLLMInstrumentor()
+    instrumentor.instrument(tracer_provider=signals.tracer_provider, meter_provider=signals.meter_provider)
+    witness = _Witness()
+    litellm.callbacks.append(witness)
+    try:
+        stream = _stream(fake_openai)
+        next(iter(stream))
+        signals.wait_spans(1, timeout=10)  # swept
+        for _ in stream:
+            pass
+        wait_for(lambda: witness.reports == 1, message="LiteLLM reported the stream")
+        assert len(signals.spans()) == 1
+        (duration,) = signals.points("gen_ai.client.operation.duration")
+        assert duration.count == 1
+    finally:
+        instrumentor.uninstrument()
+
+
+def test_dropped_after_litellm_reported_it(
+    instrumented: LiteLLMInstrumentor, signals: Signals, fake_openai: FakeOpenAI
+) -> None:
+    """LiteLLM saw the stream's end and reported it before otel-llm's stream did (read here through
+    the stream it wraps), then the caller dropped it: the span ends within a second, from LiteLLM's
+    report (not abandoned, not incomplete), not at the exit flush."""
+    witness = _Witness()
+    litellm.callbacks.append(witness)
+    stream = _stream(fake_openai)
+    for _ in stream.__wrapped__:  # LiteLLM's own stream, to its end: LiteLLM reports it
+        pass
+    wait_for(lambda: witness.reports == 1, message="LiteLLM reported the stream")
+    assert signals.spans() == []  # otel-llm's stream has not seen the end yet
+    del stream
+    gc.collect()
+    (span,) = signals.wait_spans(1, timeout=5)
+    assert "otel_llm.stream.abandoned" not in span.attributes and "otel_llm.span.incomplete" not in span.attributes
+    (duration,) = signals.points("gen_ai.client.operation.duration")
+    assert duration.count == 1 and "error.type" not in duration.attributes
+    assert len(REGISTRY) == 0
+
+
 @pytest.mark.parametrize("let_go", ["close", "drop"])
 def test_router_request_ends_with_its_abandoned_stream(
     instrumented: LiteLLMInstrumentor, signals: Signals, fake_openai: FakeOpenAI, let_go: str
@@ -215,3 +273,40 @@ def test_router_request_ends_with_its_abandoned_stream(
     assert attempt.attributes["otel_llm.stream.abandoned"] is True
     assert parent.end_time >= attempt.end_time
     assert len(REGISTRY) == 0
+
+
+async def test_cancelled_while_reading(
+    instrumented: LiteLLMInstrumentor, signals: Signals, fake_openai: FakeOpenAI
+) -> None:
+    """A task cancelled while it reads a Router stream (as the proxy's is when its client hangs up):
+    the attempt is abandoned, not failed, and so is its Router request; no CancelledError point."""
+    router = litellm.Router(
+        model_list=[
+            {
+                "model_name": "fast",
+                "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": fake_openai.api_base, "api_key": "sk"},
+            }
+        ]
+    )
+    fake_openai.reply = " ".join(f"word{i}" for i in range(40))
+    fake_openai.chunk_delay_s = 0.1
+    first_chunk = asyncio.Event()
+
+    async def read() -> None:
+        stream = await router.acompletion(model="fast", messages=MESSAGES, stream=True)
+        async for _ in stream:
+            first_chunk.set()
+
+    task = asyncio.create_task(read())
+    await first_chunk.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    spans = await asyncio.to_thread(signals.wait_spans, 2, 5)
+    (parent,) = [s for s in spans if s.kind is SpanKind.INTERNAL]
+    (attempt,) = [s for s in spans if s.kind is SpanKind.CLIENT]
+    assert attempt.attributes["otel_llm.stream.abandoned"] is True
+    for span in (parent, attempt):
+        assert span.status.status_code is StatusCode.UNSET and "error.type" not in span.attributes
+    (duration,) = signals.points("gen_ai.client.operation.duration")
+    assert duration.count == 1 and "error.type" not in duration.attributes

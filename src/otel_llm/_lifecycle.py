@@ -85,15 +85,10 @@ def flush_at_exit() -> None:
     """Drain LiteLLM, finish live spans, and flush every watched provider."""
     from ._capture.live import REGISTRY  # noqa: PLC0415
 
-    try:
+    with _errors.boundary("lifecycle.exit", reraise=False):  # never fail interpreter exit
         telemetries = list(_telemetries)
         timeout = max((t.config.exit_timeout_s for t in telemetries), default=5.0)
         drain_litellm(timeout)
         REGISTRY.finish_all()
         for telemetry in telemetries:
             telemetry.force_flush(timeout_ms=int(timeout * 1000))
-    except Exception as error:  # noqa: BLE001  # never fail interpreter exit
-        try:
-            _errors.report("lifecycle.exit", error)
-        except Exception:  # noqa: BLE001
-            _log.debug("otel-llm: exit flush failed", exc_info=True)

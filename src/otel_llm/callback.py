@@ -23,6 +23,7 @@ from ._capture.fields import mapping, text
 from ._capture.hops import hop_of
 from ._capture.inflight import report_hop
 from ._capture.live import REGISTRY
+from ._capture.loop_end import watch_current_loop
 from ._capture.payload import build_record
 from ._emit.store import MetricStore
 from ._emit.telemetry import Flushable, Telemetry, TracerWrapper
@@ -83,6 +84,12 @@ class OtelLLMCallback(CustomLogger):
         # Runs in the caller's thread before each call: the first one arms the exit flush.
         _lifecycle.arm()
 
+    async def async_pre_call_deployment_hook(self, kwargs: Any, call_type: Any) -> None:
+        # Runs on the caller's event loop before each async call: that loop will run LiteLLM's
+        # report of the call before it closes (asyncio.run per job), not only the exit hook.
+        with _errors.boundary("callback"):
+            watch_current_loop(self.config.exit_timeout_s)
+
     def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
         self._report(kwargs)
 
@@ -96,10 +103,8 @@ class OtelLLMCallback(CustomLogger):
         self._report(kwargs, asynchronous=True)
 
     def _report(self, kwargs: object, asynchronous: bool = False) -> None:
-        try:
+        with _errors.boundary("callback"):
             self._handle(mapping(kwargs), asynchronous)
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("callback", error)
 
     def _handle(self, kwargs: Any, asynchronous: bool = False) -> None:
         if not is_instrumentation_enabled():
@@ -124,6 +129,8 @@ class OtelLLMCallback(CustomLogger):
                 return
         else:
             live = REGISTRY.take_for_success(call_id)
+        if live is None and REGISTRY.claim_late_report(call_id):
+            return  # the wrapper finished this call without its report (swept, loop closed): no second span
         config = live.telemetry.config if live is not None else self.config
         record = build_record(payload, kwargs, config)
         if failed and live is None and kwargs.get(NO_UPSTREAM_LLM_CALL_KEY) is True:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from otel_llm.cli import doctor
+from otel_llm.package import TESTED
 from tests.otlp_receiver import OtlpReceiver
 
 GOOD_CONFIG = {
@@ -73,6 +74,24 @@ def test_unsupported_litellm(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     (finding,) = doctor.check_litellm_version()
     assert finding.level == doctor.ERROR and "1.50.0" in finding.message and "pip install" in finding.fix
+
+
+def test_litellm_newer_than_tested(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A LiteLLM newer than the newest tested release is supported, with a warning that says so and
+    how to stay on the tested range (version lookup faked: no such release exists yet)."""
+    real = importlib.metadata.version
+    monkeypatch.setattr(
+        doctor.importlib.metadata, "version", lambda name: "1.999.0" if name == "litellm" else real(name)
+    )
+    (finding,) = doctor.check_litellm_version()
+    assert finding.level == doctor.WARN and "1.999.0 is newer than the newest release" in finding.message
+    assert f"<={TESTED[1]}" in finding.fix
+
+
+def test_litellm_in_the_tested_range() -> None:
+    """The LiteLLM CI installs is supported, and the finding names the tested range."""
+    (finding,) = doctor.check_litellm_version()
+    assert finding.level == doctor.OK and f"tested {TESTED[0]} to {TESTED[1]}" in finding.message
 
 
 def test_unreachable_endpoint(good_env: dict[str, str]) -> None:

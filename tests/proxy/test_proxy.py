@@ -28,6 +28,7 @@ pytestmark = pytest.mark.e2e
 SERVER, INTERNAL, CLIENT = 2, 1, 3  # OTLP span kinds
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CLIENT_SPAN = "b7ad6b7169203331"
+SLOW_S = 1.5
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +70,17 @@ def proxy(
             "api_key": PROVIDER_KEY,
         },
     }
+    # A provider that takes its time: a client can hang up while the proxy waits for it.
+    slow = FakeOpenAI(fake.server, prefix="/slow")
+    slow.delay_s = SLOW_S
+    slow.chunk_delay_s = 0.2
+    gpt_slow = {
+        "model_name": "gpt-slow",
+        "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": slow.api_base, "api_key": PROVIDER_KEY},
+    }
     process = ProxyProcess(
         tmp_path_factory.mktemp("proxy"),
-        [*model_list(fake.api_base, broken.api_base), claude, claude_down],
+        [*model_list(fake.api_base, broken.api_base), claude, claude_down, gpt_slow],
         {
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_SERVICE_NAME": "proxy-under-test",
@@ -516,3 +525,42 @@ def test_a_key_in_the_query_string_is_not_exported(proxy: ProxyProcess, receiver
     )
     assert server["attributes"]["url.query"] == "key=[REDACTED]&alt=sse"
     assert query_key not in repr(server)
+
+
+def test_client_disconnect_mid_stream_is_an_abandoned_attempt(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
+    """A client that hangs up mid-stream: one attempt span, marked abandoned (status unset, no
+    error.type), completed by LiteLLM's own ClientDisconnected report (the partial usage and cost it
+    bills), one duration point and no failure in it (what LLMErrorRatioHigh reads), no second span.
+    (The HTTP SERVER span is the HTTP instrumentation's: it records the client's broken connection.)"""
+    trace_id = "5a1e" + "1" * 28
+    body = {"model": "gpt-slow", "messages": [{"role": "user", "content": "take your time"}], "stream": True}
+    headers = {"Authorization": f"Bearer {ALPHA}", "traceparent": f"00-{trace_id}-{'7' * 16}-01"}
+    with httpx.stream("POST", f"{proxy.url}/v1/chat/completions", headers=headers, json=body, timeout=30) as response:
+        assert response.status_code == 200
+        next(response.iter_lines())  # the first chunk, then hang up
+    _trace(receiver, trace_id, 1)
+    # LiteLLM reports the disconnect on its logging queue after the stream is torn down: a request
+    # made after it is reported after it, so once that one's telemetry is here, so is the report's.
+    main_before = _duration_counts(receiver, "gpt-main")[1]
+    body = {"model": "gpt-main", "messages": [{"role": "user", "content": "after the hang-up"}]}
+    _served(proxy, receiver, "/v1/chat/completions", ALPHA, body, "5a1e" + "2" * 28)
+    receiver.wait_for(lambda: _duration_counts(receiver, "gpt-main")[1] > main_before, message="the next call's point")
+    spans = [s for s in receiver.spans() if s["trace_id"] == trace_id]
+    (attempt,) = [s for s in spans if s["kind"] == CLIENT and s["scope"] == "otel_llm"]
+    assert attempt["attributes"]["otel_llm.stream.abandoned"] is True
+    assert "error.type" not in attempt["attributes"] and attempt["status"] == 0
+    # LiteLLM bills what was streamed before the hang-up, in the report that completed the span.
+    assert attempt["attributes"]["gen_ai.usage.output_tokens"] >= 1 and attempt["attributes"]["otel_llm.usage.cost"] > 0
+    assert _duration_counts(receiver, "gpt-slow") == (0, 1)
+
+
+def _duration_counts(receiver: OtlpReceiver, group: str) -> tuple[int, int]:
+    """(failed, all) attempts of a model group in the duration histogram."""
+    points = [
+        (attributes, point)
+        for attributes, point, _ in receiver.latest_points("gen_ai.client.operation.duration")
+        if attributes.get("otel_llm.model_group") == group
+    ]
+    return sum(point.count for attributes, point in points if "error.type" in attributes), sum(
+        point.count for _, point in points
+    )

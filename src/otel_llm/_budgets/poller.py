@@ -18,7 +18,6 @@ means no fresh budget gauges, never a broken proxy.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import hashlib
 import logging
 import math
@@ -345,9 +344,9 @@ class BudgetPoller:
 
 
 def _report_internal(error: Exception) -> None:
-    # Strict mode (tests) re-raises: the test sees the error, and the thread lives on.
-    with contextlib.suppress(Exception):
-        _errors.report("budgets.poll", error)
+    # Strict mode (tests) records the error for the teardown check, and the thread lives on.
+    with _errors.boundary("budgets.poll", reraise=False):
+        raise error
 
 
 def poll_counter(telemetry: Telemetry, meter_provider: MeterProvider | None = None) -> PollCounter:

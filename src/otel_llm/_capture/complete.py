@@ -8,16 +8,23 @@ is rebuilt from the call's kwargs and response object and marked incomplete.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from typing import Final
 
 from .._config import Config
 from .._loop.guard import observe as observe_loops
 from .._record import InvocationRecord
 from .._redact import scrub, server_of
-from . import payload
+from . import loop_end, payload
 from .fields import attr, count, mapping, money, text
 from .live import REGISTRY, LiveCall
 from .payload import call_secrets
+
+# How LiteLLM's proxy reports a client that hung up (its error_information.error_class).
+CLIENT_DISCONNECTED: Final = "ClientDisconnected"
+# Raised into a stream's reader when whoever reads it stops: a letting go, not a failure.
+LET_GO: Final = (asyncio.CancelledError, GeneratorExit)
 
 
 def finish(call: LiveCall, record: InvocationRecord | None, *, complete: bool = False) -> None:
@@ -29,6 +36,13 @@ def finish(call: LiveCall, record: InvocationRecord | None, *, complete: bool = 
     with call.lock:
         if call.finished:
             return
+        if record is not None and call.abandoned_ns is not None:
+            if record.error_type is None:
+                # LiteLLM reported the whole stream: the caller let go after its last chunk, not before.
+                _ended_at_last_chunk(call)
+            elif record.error_type == CLIENT_DISCONNECTED:
+                # LiteLLM's proxy reports the client hanging up as a failure: the attempt was abandoned.
+                record.error_type = record.error_message = None
         if record is not None and _awaits_stream_end(call, record):
             # LiteLLM reported the stream before our proxy saw its end: finish at the end.
             call.pending_record = record
@@ -49,7 +63,20 @@ def _awaits_stream_end(call: LiveCall, record: InvocationRecord) -> bool:
     reports it, and LiteLLM reports it before the exception reaches our wrapper: no stream will
     ever end to finish it, and the wrapper finds it already taken by the report.
     """
-    return call.streaming and not call.stream_done and call.error is None and record.error_type is None
+    return (
+        call.streaming
+        and not call.stream_done
+        and call.abandoned_ns is None  # let go of: no end will come
+        and call.error is None
+        and record.error_type is None
+    )
+
+
+def _ended_at_last_chunk(call: LiveCall) -> None:
+    call.abandoned_ns = None
+    call.stream_done = True
+    if call.end_ns is None and call.last_chunk_mono is not None:
+        call.end_ns = call.start_ns + (call.last_chunk_mono - call.start_mono)
 
 
 def attempt_failed(call: LiveCall, error: BaseException) -> None:
@@ -69,6 +96,11 @@ def attempt_failed(call: LiveCall, error: BaseException) -> None:
 
 def stream_ended(call: LiveCall, error: BaseException | None) -> None:
     """The observed stream was exhausted or failed."""
+    if isinstance(error, LET_GO):
+        # Cancelled while reading (the proxy's client hung up, the caller's task was cancelled):
+        # the caller let go of the stream; the provider did not fail.
+        stream_abandoned(call, False)
+        return
     with call.lock:
         call.stream_done = True
         call.end_ns = call.now_ns()
@@ -90,9 +122,12 @@ def stream_abandoned(call: LiveCall, finalizing: bool) -> None:
     """
     if call.stream_done or call.abandoned_ns is not None:
         return
-    if not finalizing and call.pending_record is not None:
+    if call.pending_record is not None:
         # LiteLLM has reported the whole stream already; only our proxy had not seen the end.
-        stream_ended(call, None)
+        if finalizing:  # no locks here: the sweeper finishes it at its next tick (within a second)
+            REGISTRY.defer(lambda: stream_ended(call, None), first=True)
+        else:
+            stream_ended(call, None)
         return
     call.abandoned_ns = call.now_ns()
     if not finalizing:
@@ -218,7 +253,8 @@ def record_from_call(call: LiveCall) -> InvocationRecord:
         synthetic["custom_llm_provider"] = hidden.get("custom_llm_provider") or provider
         synthetic["api_base"] = hidden.get("api_base") or api_base
         synthetic["hidden_params"] = hidden
-        usage = attr(response, "usage")
+    usage = attr(response, "usage") if "response" in synthetic else call.stream_usage
+    if usage is not None and call.error is None:
         synthetic["prompt_tokens"] = count(attr(usage, "prompt_tokens"))
         synthetic["completion_tokens"] = count(attr(usage, "completion_tokens"))
     record = payload.build_record(synthetic, {"litellm_params": {"metadata": metadata}}, config)
@@ -239,3 +275,4 @@ def _response_dict(response: object, limit: int) -> Mapping[str, object]:
 
 
 REGISTRY.set_finisher(finish)
+loop_end.on_loop_end(REGISTRY.finish_loop)

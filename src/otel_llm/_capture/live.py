@@ -9,6 +9,7 @@ incomplete. The registry is bounded; a daemon thread finishes calls past their d
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -22,11 +23,15 @@ from opentelemetry.trace import Span
 
 from .. import _errors, _state
 from .._record import InvocationRecord, LoopDetection
+from .fields import attr
 
 if TYPE_CHECKING:
     from .._emit.telemetry import Telemetry
 
 _MAX_CHUNK_INTERVALS: Final = 4096
+_ABANDON_GRACE_NS: Final = 300_000_000
+# A loop found stopped this long after its call returned is not about to run the call's report.
+_LOOP_STOPPED_NS: Final = 1_000_000_000
 _log: Final = logging.getLogger("otel_llm")
 
 
@@ -54,6 +59,9 @@ class LiveCall:
     abandoned_ns: int | None = None
     error: BaseException | None = None
     response: object = None
+    stream_usage: object = None
+    # The event loop an async call runs on: when it closes, the call's report can no longer come.
+    loop: asyncio.AbstractEventLoop | None = None
     pending_record: InvocationRecord | None = None
     # Block mode observes loops as soon as the call returns (not when LiteLLM reports it),
     # so the guard can refuse the very next call; the callback then reuses the outcome. When
@@ -74,12 +82,35 @@ class LiveCall:
         if not self.streaming:
             self.end_ns = self.now_ns()
 
+    def abandoned_for_a_moment(self) -> bool:
+        """Let go of a moment ago: long enough for a report LiteLLM makes of it (the proxy's
+        ClientDisconnected report, with the partial usage it bills) to complete it instead."""
+        return self.abandoned_ns is not None and self.now_ns() - self.abandoned_ns >= _ABANDON_GRACE_NS
+
+    def report_cannot_come(self, now_mono: int) -> bool:
+        """Whether LiteLLM's report cannot come while its event loop is not running.
+
+        LiteLLM runs async reports on the call's loop: a closed loop never will (a loop closed
+        without ``shutdown_asyncgens``, which the loop's end did not see), and a loop stopped
+        after the call returned (``run_until_complete`` per job) not before its next job.
+        """
+        loop = self.loop
+        if loop is None:
+            return False
+        if loop.is_closed():
+            return True
+        returned = self.end_ns is not None  # a non-stream returned, or a stream read to its end
+        return returned and not loop.is_running() and now_mono - self.last_activity_mono >= _LOOP_STOPPED_NS
+
     def mark_failed(self, error: BaseException) -> None:
         self.error = error
         self.end_ns = self.now_ns()
         self.last_activity_mono = time.perf_counter_ns()
 
-    def mark_chunk(self) -> None:
+    def mark_chunk(self, chunk: object = None) -> None:
+        usage = attr(chunk, "usage")
+        if usage is not None:  # the last chunk's usage (include_usage): the stream's, should no report come
+            self.stream_usage = usage
         mono = time.perf_counter_ns()
         if self.first_chunk_ns is None:
             self.first_chunk_ns = self.start_ns + (mono - self.start_mono)
@@ -106,6 +137,8 @@ class LiveRegistry:
         self._calls: OrderedDict[int, LiveCall] = OrderedDict()
         self._by_call_id: dict[str, list[LiveCall]] = {}
         self._reported_failures: OrderedDict[str, int] = OrderedDict()
+        # Calls finished without their report: a report that comes later is dropped, not a second span.
+        self._finished_unreported: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,9 +147,13 @@ class LiveRegistry:
         self._deferred: deque[Callable[[], None]] = deque(maxlen=_DEFERRED_LIMIT)
         os.register_at_fork(after_in_child=self._after_fork)
 
-    def defer(self, work: Callable[[], None]) -> None:
-        """Run ``work`` on the sweeper thread at its next tick (lock-free: safe from ``__del__``)."""
-        self._deferred.append(work)
+    def defer(self, work: Callable[[], None], *, first: bool = False) -> None:
+        """Run ``work`` on the sweeper thread at its next tick (lock-free: safe from ``__del__``);
+        ``first``: before the work already waiting (an attempt ends before its Router request)."""
+        if first:
+            self._deferred.appendleft(work)
+        else:
+            self._deferred.append(work)
 
     def set_finisher(self, finisher: Finisher) -> None:
         """How a call is finished without its callback (set by the capture layer)."""
@@ -202,6 +239,29 @@ class LiveRegistry:
             while len(self._reported_failures) > _CLAIMS_LIMIT:
                 self._reported_failures.popitem(last=False)
 
+    def claim_late_report(self, call_id: str | None) -> bool:
+        """True (once) when ``call_id``'s call was already finished without its report."""
+        if not call_id:
+            return False
+        with self._lock:
+            return self._finished_unreported.pop(call_id, False) is None
+
+    def finish_loop(self, loop: asyncio.AbstractEventLoop) -> int:
+        """Finish every call of a closing loop still waiting for its report; returns how many.
+
+        Called at the loop's end after LiteLLM's queued reports ran there: what is left will not
+        be reported while the process lives (a report task the loop cancelled, a stream left
+        unread, a coroutine never finished).
+        """
+        with self._lock:
+            ending = [call for call in self._calls.values() if call.loop is loop]
+            for call in ending:
+                del self._calls[id(call)]
+                self._unindex(call)
+        for call in ending:
+            self._finish_incomplete(call)
+        return len(ending)
+
     def finish_all(self) -> None:
         """Finish every call still waiting (at exit, after LiteLLM's queues drained)."""
         with self._lock:
@@ -219,7 +279,11 @@ class LiveRegistry:
         with self._lock:
             for key, call in list(self._calls.items()):
                 timeout_ns = int(call.telemetry.config.callback_timeout_s * 1e9)
-                if call.abandoned_ns is not None or now_mono - call.last_activity_mono >= timeout_ns:
+                if (
+                    call.abandoned_for_a_moment()
+                    or now_mono - call.last_activity_mono >= timeout_ns
+                    or call.report_cannot_come(now_mono)
+                ):
                     expired.append(call)
                     del self._calls[key]
                     self._unindex(call)
@@ -235,17 +299,18 @@ class LiveRegistry:
                 work = self._deferred.popleft()
             except IndexError:  # taken by a concurrent run (the exit flush and the sweeper)
                 return
-            try:
+            with _errors.boundary("capture.live"):
                 work()
-            except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-                _errors.report("capture.live", error)
 
     def _finish_incomplete(self, call: LiveCall) -> None:
-        try:
+        with self._lock:
+            self._finished_unreported[call.call_id] = None
+            self._finished_unreported.move_to_end(call.call_id)
+            while len(self._finished_unreported) > _CLAIMS_LIMIT:
+                self._finished_unreported.popitem(last=False)
+        with _errors.boundary("capture.live"):
             if self._finisher is not None:
                 self._finisher(call, None)
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("capture.live", error)
 
     def _start_sweeper(self) -> None:
         thread = threading.Thread(target=self._sweep_loop, name="otel-llm-live-sweeper", daemon=True)
@@ -260,19 +325,15 @@ class LiveRegistry:
         while True:
             self._wake.wait(timeout=1.0)
             self._wake.clear()
-            try:
+            with _errors.boundary("capture.sweeper", reraise=False):  # the sweeper must keep running
                 self.sweep()
-            except Exception as error:  # noqa: BLE001
-                try:
-                    _errors.report("capture.sweeper", error)
-                except Exception:  # noqa: BLE001  # strict mode re-raises; the sweeper must keep running
-                    _log.debug("otel-llm: sweeper error re-raised in strict mode", exc_info=True)
 
     def _after_fork(self) -> None:
         # A forked worker inherits the parent's calls but not its sweeper thread.
         self._calls = OrderedDict()
         self._by_call_id = {}
         self._reported_failures = OrderedDict()
+        self._finished_unreported = OrderedDict()
         self._deferred = deque(maxlen=_DEFERRED_LIMIT)
         self._lock = threading.Lock()
         self._wake = threading.Event()

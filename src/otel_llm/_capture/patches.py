@@ -20,10 +20,11 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _errors, _providers
 from .._emit.telemetry import Telemetry
-from .complete import attempt_failed, error_message, observe_loop_now, stream_abandoned, stream_ended
+from .complete import LET_GO, attempt_failed, error_message, observe_loop_now, stream_abandoned, stream_ended
 from .fields import count, mapping, text
 from .live import REGISTRY, LiveCall
 from .loop_check import check_loop_guard
+from .loop_end import watch_current_loop
 from .parent import carrier_from, metadata_of
 from .payload import call_secrets, route_step
 from .router import ROUTER_KEY, RouterRequest, ServerSpanClaims
@@ -191,6 +192,8 @@ def _begin_attempt(
         start_mono=mono,
         last_activity_mono=mono,
         streaming=kwargs.get("stream") is True,
+        # Its report must come before its loop closes (asyncio.run per job): see loop_end.
+        loop=watch_current_loop(telemetry.config.exit_timeout_s) if target.is_async else None,
     )
     REGISTRY.add(call)
     ctx = trace.set_span_in_context(span)
@@ -235,24 +238,18 @@ def attempt_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
             return None, None
         if current_router() is None:  # a Router request was checked once, at its start
             check_loop_guard(telemetry, kwargs, _display_model(_model_of(target, args, kwargs), kwargs, 256))
-        try:
+        with _errors.boundary("capture.patch"):
             return _begin_attempt(telemetry, target, args, kwargs)
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("capture.patch", error)
-            return None, None
+        return None, None
 
     def returned(call: LiveCall, result: Any) -> Any:
-        try:
+        with _errors.boundary("capture.patch"):
             return _attempt_returned(call, result)
-        except Exception as error:  # noqa: BLE001
-            _errors.report("capture.patch", error)
-            return result
+        return result
 
     def failed(call: LiveCall, error: BaseException) -> None:
-        try:
+        with _errors.boundary("capture.patch"):
             _attempt_failed(call, error)
-        except Exception as report_error:  # noqa: BLE001
-            _errors.report("capture.patch", report_error)
 
     return _wrapper(target.is_async, begin, failed, lambda call, result, kwargs: returned(call, result))
 
@@ -304,19 +301,15 @@ def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
         if not _should_instrument() or current_router() is not None:
             return None, None
         check_loop_guard(telemetry, kwargs, text(_model_of(target, args, kwargs), 256))
-        try:
+        with _errors.boundary("capture.router"):
             group = text(_model_of(target, args, kwargs), telemetry.config.attribute_max_length)
             request, ctx = _start_router_request(telemetry, operation, group, kwargs)
             return request, context.attach(ctx)
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("capture.router", error)
-            return None, None
+        return None, None
 
     def finish(request: RouterRequest, error: BaseException | None) -> None:
-        try:
+        with _errors.boundary("capture.router"):
             _finish_router(telemetry, request, error)
-        except Exception as report_error:  # noqa: BLE001
-            _errors.report("capture.router", report_error)
 
     def abandoned(request: RouterRequest, finalizing: bool) -> None:
         # The caller let go of the stream: the request ends now (from a finalizer, on the
@@ -326,16 +319,14 @@ def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
             REGISTRY.wake()
 
     def returned(request: RouterRequest, result: Any, kwargs: Mapping[str, Any]) -> Any:
-        try:
+        with _errors.boundary("capture.router"):
             if kwargs.get("stream") is True and is_stream(result):
                 return observe(
                     result,
-                    lambda: None,
-                    lambda error: finish(request, error),
+                    lambda chunk: None,
+                    lambda error: abandoned(request, False) if isinstance(error, LET_GO) else finish(request, error),
                     lambda finalizing: abandoned(request, finalizing),
                 )
-        except Exception as error:  # noqa: BLE001
-            _errors.report("capture.router", error)
         finish(request, None)
         return result
 

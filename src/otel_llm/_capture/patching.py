@@ -15,6 +15,7 @@ from typing import Any, Final
 import wrapt
 
 from .._emit.telemetry import Telemetry
+from . import target_check
 from .patches import Wrapper, attempt_wrapper, router_wrapper
 from .targets import ATTEMPT_TARGETS, ROUTER_TARGETS
 
@@ -108,9 +109,15 @@ class Patcher:
                     setattr(owner, target.name, endpoint)
                     self._originals.append((owner, target.name, endpoint))
                     continue
-                if not callable(original) or _is_wrapper(original):
+                if _is_wrapper(original):
                     continue
-                setattr(owner, target.name, wrapt.FunctionWrapper(original, make(telemetry, target)))
+                if not callable(original):
+                    target_check.missing(target)
+                    continue
+                fitting = target_check.checked(target, original)
+                if fitting is None:
+                    continue
+                setattr(owner, target.name, wrapt.FunctionWrapper(original, make(telemetry, fitting)))
                 self._originals.append((owner, target.name, original))
 
     def unpatch(self) -> None:

@@ -16,7 +16,7 @@ import wrapt
 
 from .. import _errors
 
-OnChunk = Callable[[], None]
+OnChunk = Callable[[object], None]  # called with each chunk
 OnEnd = Callable[[BaseException | None], None]
 # Called once when the caller lets go before the end; True from the finalizer, where only
 # lock-free work is safe (the garbage collector can run it inside any other code).
@@ -37,30 +37,24 @@ class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies an
         self._self_on_abandon = on_abandon
         self._self_ended = False
 
-    def _self_notify_chunk(self) -> None:
-        try:
-            self._self_on_chunk()
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("capture.stream", error)
+    def _self_notify_chunk(self, chunk: object) -> None:
+        with _errors.boundary("capture.stream"):
+            self._self_on_chunk(chunk)
 
     def _self_notify_end(self, error: BaseException | None) -> None:
         if self._self_ended:
             return
         self._self_ended = True
-        try:
+        with _errors.boundary("capture.stream"):
             self._self_on_end(error)
-        except Exception as report_error:  # noqa: BLE001
-            _errors.report("capture.stream", report_error)
 
     def _self_notify_abandon(self, finalizing: bool) -> None:
         if self._self_ended or self._self_on_abandon is None:
             return
         self._self_ended = True
-        try:
+        # From a finalizer nothing is reported: reporting logs, and logging takes locks.
+        with _errors.boundary("capture.stream", quiet=finalizing):
             self._self_on_abandon(finalizing)
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            if not finalizing:  # reporting logs, and logging takes locks: not from a finalizer
-                _errors.report("capture.stream", error)
 
     # Letting go early. Each looks the wrapped method up first, so a stream without it still
     # raises AttributeError as it would unwrapped; ``with`` binds this proxy, not the stream.
@@ -130,7 +124,7 @@ class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies an
         except BaseException as error:
             self._self_notify_end(error)
             raise
-        self._self_notify_chunk()
+        self._self_notify_chunk(chunk)
         return chunk
 
     def __aiter__(self) -> ObservedStream:
@@ -145,7 +139,7 @@ class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies an
         except BaseException as error:
             self._self_notify_end(error)
             raise
-        self._self_notify_chunk()
+        self._self_notify_chunk(chunk)
         return chunk
 
 

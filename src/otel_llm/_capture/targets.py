@@ -24,7 +24,7 @@ def _pair(owner: str, name: str, model_arg: int = 0) -> tuple[Target, Target]:
 ATTEMPT_TARGETS: Final = (
     *_pair("litellm", "completion"),
     *_pair("litellm", "embedding"),
-    *_pair("litellm", "text_completion"),
+    *_pair("litellm", "text_completion", model_arg=1),
     *_pair("litellm", "responses", model_arg=1),
     *_pair("litellm", "image_generation", model_arg=1),
     *_pair("litellm", "speech"),
@@ -40,7 +40,7 @@ ROUTER_TARGETS: Final = (
     *_pair("Router", "responses"),
     *_pair("Router", "image_generation", model_arg=1),
     Target("Router", "aspeech", "aspeech", True),
-    Target("Router", "atranscription", "atranscription", True),
+    Target("Router", "atranscription", "atranscription", True, model_arg=1),
     Target("Router", "arerank", "arerank", True),
     Target("Router", "aanthropic_messages", "aanthropic_messages", True),
     # Async despite its name: the proxy's /v1/messages route awaits it. LiteLLM >= 1.110 serves it

@@ -11,7 +11,6 @@ when the SDK exporter's internals are not the ones this was written against
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any, Final
@@ -63,13 +62,13 @@ class WireSpanExporter(_sdk.OTLPSpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if not self.wire_encoding or self._shutdown:
             return super().export(spans)
-        try:
-            data = span_wire.encode_spans(spans)
-        except span_wire.Unsupported:
-            return super().export(spans)  # an exotic attribute value: the SDK decides what to do with it
-        except Exception as error:  # noqa: BLE001  # an encoder bug must not cost the batch
-            with contextlib.suppress(Exception):  # strict mode (tests) re-raises after recording it
-                _errors.report("span encoder", error)
+        data: bytes | None = None
+        with _errors.boundary("span encoder", reraise=False):  # an encoder bug must not cost the batch
+            try:
+                data = span_wire.encode_spans(spans)
+            except span_wire.Unsupported:
+                data = None  # an exotic attribute value: the SDK decides what to do with it
+        if data is None:
             return super().export(spans)
         return self._send(data, len(spans))
 

@@ -46,6 +46,7 @@ def _missing_exporter(otlp: str | None) -> str | None:
 
 
 def parser() -> argparse.ArgumentParser:
+    """The ``otel-llm`` command line: ``demo`` and ``doctor``."""
     root = argparse.ArgumentParser(prog="otel-llm", description="OpenTelemetry for LiteLLM.")
     commands = root.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run agents on a local fake provider and report what otel-llm saw")

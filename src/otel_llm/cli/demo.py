@@ -43,8 +43,8 @@ class Agent:
     loops: bool = False
 
     def metadata(self) -> dict[str, str]:
-        # The same metadata the LiteLLM proxy attaches to a call made with this agent's virtual key,
-        # and the agent's name as LiteLLM's x-litellm-agent-id header puts it there (gen_ai.agent.id).
+        """The metadata the LiteLLM proxy attaches to a call made with this agent's virtual key, and the
+        agent's name where LiteLLM's x-litellm-agent-id header puts it (``gen_ai.agent.id``)."""
         return {
             "agent_id": self.name,
             "user_api_key_alias": self.name,
@@ -141,6 +141,7 @@ class Traffic:
         }
 
     async def call(self, agent: Agent, messages: list[dict[str, Any]]) -> None:
+        """One request of ``agent`` through the Router (its failures are the traffic's, not the demo's)."""
         try:
             response = await self.router.acompletion(
                 model=agent.model,
@@ -159,6 +160,7 @@ class Traffic:
             self.failed += 1
 
     async def run(self, progress: Any) -> None:
+        """Send the traffic for the duration at the rate, reporting progress, until done or interrupted."""
         weights = [agent.weight for agent in AGENTS]
         self._stop = asyncio.Event()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
@@ -181,6 +183,7 @@ class Traffic:
         await self.drain()
 
     async def drain(self, timeout_s: float = 15.0) -> None:
+        """Wait (bounded) for the requests still in flight."""
         if self.tasks:
             await asyncio.wait(set(self.tasks), timeout=timeout_s)
         # LiteLLM reports async calls from its own queue: let it finish before the loop closes.

@@ -80,9 +80,11 @@ def check_callback(config: Mapping[str, Any] | None) -> list[Finding]:
 
 
 def check_litellm_version() -> list[Finding]:
+    """The installed LiteLLM against the supported range and the releases CI tested."""
     from packaging.requirements import Requirement  # noqa: PLC0415
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
 
-    from ..package import _instruments  # noqa: PLC0415
+    from ..package import TESTED, _instruments  # noqa: PLC0415
 
     requirement = Requirement(_instruments[0])
     try:
@@ -98,7 +100,24 @@ def check_litellm_version() -> list[Finding]:
                 f"pip install 'litellm{requirement.specifier}'",
             )
         ]
-    return [Finding(OK, "litellm", f"LiteLLM {version} is supported")]
+    oldest, newest = TESTED
+    try:
+        newer = Version(version) > Version(newest)
+    except InvalidVersion:
+        newer = False
+    if newer:
+        return [
+            Finding(
+                WARN,
+                "litellm",
+                f"LiteLLM {version} is newer than the newest release this otel-llm was tested on ({newest}):"
+                " the callback works on any release that keeps LiteLLM's logging contract, and the"
+                " instrumentor warns at start about any entry point that changed",
+                f"watch the proxy's log for 'otel-llm:' warnings at start; to stay on the tested range,"
+                f" pip install 'litellm>={oldest},<={newest}'",
+            )
+        ]
+    return [Finding(OK, "litellm", f"LiteLLM {version} is supported (tested {oldest} to {newest})")]
 
 
 def check_endpoint(env: Mapping[str, str], timeout_s: float = 2.0) -> list[Finding]:

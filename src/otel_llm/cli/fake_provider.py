@@ -48,6 +48,7 @@ class Served:
 
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hung up mid-answer is the traffic's business: nothing to print."""
         # Clients that hang up (Ctrl-C, timeouts) are part of the demo, not errors worth a traceback.
         return
 
@@ -78,13 +79,16 @@ class FakeProvider:
 
     @property
     def api_base(self) -> str:
+        """The OpenAI-compatible base URL to point LiteLLM at."""
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
     def start(self) -> FakeProvider:
+        """Serve on a free port of 127.0.0.1 in a daemon thread."""
         threading.Thread(target=self._server.serve_forever, name="otel-llm-demo-provider", daemon=True).start()
         return self
 
     def stop(self) -> None:
+        """Stop serving."""
         self._server.shutdown()
         self._server.server_close()
 

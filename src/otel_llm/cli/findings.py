@@ -12,12 +12,15 @@ _MARK = {OK: "✔", WARN: "!", ERROR: "✘"}
 
 @dataclass(frozen=True)
 class Finding:
+    """One check's result: its level (ok, warning, error), topic, what was found and the fix."""
+
     level: str
     topic: str
     message: str
     fix: str = ""
 
     def render(self) -> str:
+        """The finding as the doctor prints it: a mark, the topic, the message and the fix."""
         line = f"{_MARK[self.level]} {self.topic}: {self.message}"
         return f"{line}\n    fix: {self.fix}" if self.fix else line
 

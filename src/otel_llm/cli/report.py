@@ -45,9 +45,11 @@ class ReportCollector(SpanProcessor):
         self._lock = threading.Lock()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Nothing to do when a span starts."""
         return
 
     def on_end(self, span: ReadableSpan) -> None:
+        """Add an ended attempt span to its group (key, team, model)."""
         attrs = span.attributes or {}
         if span.kind is not SpanKind.CLIENT or n.GEN_AI_OPERATION_NAME not in attrs:
             return
@@ -74,6 +76,7 @@ class ReportCollector(SpanProcessor):
                 group.ttfts.append(ttft)
 
     def snapshot(self) -> dict[tuple[str, str, str], Group]:
+        """A copy of the groups so far, safe to read while spans keep ending."""
         with self._lock:
             return dict(self.groups)
 
