@@ -16,11 +16,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx2
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPError
-
 from tests.proxy.harness import free_port
 
 SERVERS = Path(__file__).resolve().parent / "servers"
@@ -102,6 +97,12 @@ def mcp_servers(http_port: int, **calc: Any) -> dict[str, Any]:
 
 
 async def _session(url: str, headers: Mapping[str, str], steps: list[tuple[str, Any]]) -> list[Any]:
+    # Imported here: tests/secrets.py reads KEYS in every run, also where an older LiteLLM brings mcp 1.x.
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared.exceptions import MCPError
+
     results: list[Any] = []
     async with (
         httpx2.AsyncClient(headers=dict(headers), timeout=30) as http,
