@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 from tests.proxy.harness import KEYS, MASTER_KEY, PROVIDER_KEY
+from tests.proxy.hops_harness import KEYS as HOP_KEYS
 
 URL_PASSWORD = "hunter2-url-password"
 QUERY_KEY = "AIzaSyQueryKeyInUrl00000000000"
@@ -18,6 +19,8 @@ CREDENTIALS: tuple[str, ...] = (
     PROVIDER_KEY,
     *KEYS,
     *(hashlib.sha256(key.encode()).hexdigest() for key in KEYS),  # LiteLLM's unsalted key hashes
+    *HOP_KEYS,  # the MCP, guardrail and A2A tests' keys
+    *(hashlib.sha256(key.encode()).hexdigest() for key in HOP_KEYS),
     "sk-test-provider-key-0123456789",
     "sk-example-provider-key-000",
     "sk-openai-example",

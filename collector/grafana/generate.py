@@ -5,9 +5,10 @@ install can pick an old build for Grafana 10). Run ``python collector/grafana/ge
 editing; ``--check`` exits 1 when the committed JSON differs from what this file generates
 (tests/collector/test_dashboards.py runs it in CI).
 
-The dashboards live beside this file: spend.py ("LLM spend and usage") and performance.py ("LLM
-performance and reliability", with pipeline.py's section), built from panels.py's blocks. Each is a
-list of sections (a row and its panels), so a new section is one function and one line.
+The dashboards live beside this file: spend.py ("LLM spend and usage"), performance.py ("LLM
+performance and reliability", with pipeline.py's section) and hops.py ("Tools and guardrails"), built
+from panels.py's blocks. Each is a list of sections (a row and its panels), so a new section is one
+function and one line.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from hops import tools_dashboard
 from performance import performance_dashboard
 from spend import spend_dashboard
 
@@ -26,6 +28,7 @@ OUT = Path(__file__).parent / "dashboards"
 DASHBOARDS = {
     "llm-spend-and-usage.json": spend_dashboard,
     "llm-performance-and-reliability.json": performance_dashboard,
+    "tools-and-guardrails.json": tools_dashboard,
 }
 
 

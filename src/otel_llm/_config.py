@@ -76,6 +76,7 @@ class Config:
     loop_max_windows: int = 10000
     loop_redis_url: str | None = field(default=None, repr=False)
     proxy_http_spans: bool = False
+    proxy_mcp_upstream_spans: bool = False
     proxy_fastapi_telemetry: str = "server"
     proxy_router_span: bool = False
     proxy_span_encoder: str = "wire"

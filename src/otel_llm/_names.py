@@ -11,10 +11,15 @@ from typing import Final
 
 from opentelemetry.semconv._incubating.attributes import enduser_attributes as _enduser
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
+from opentelemetry.semconv._incubating.attributes import jsonrpc_attributes as _jsonrpc
+from opentelemetry.semconv._incubating.attributes import mcp_attributes as _mcp
+from opentelemetry.semconv._incubating.attributes import rpc_attributes as _rpc
 from opentelemetry.semconv._incubating.attributes import user_attributes as _user
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gen_ai_metrics
+from opentelemetry.semconv._incubating.metrics import mcp_metrics as _mcp_metrics
 from opentelemetry.semconv.attributes import error_attributes as _error
 from opentelemetry.semconv.attributes import http_attributes as _http
+from opentelemetry.semconv.attributes import network_attributes as _network
 from opentelemetry.semconv.attributes import server_attributes as _server
 
 # --- semantic-convention attributes -------------------------------------------------
@@ -52,6 +57,30 @@ HTTP_RESPONSE_STATUS_CODE: Final = _http.HTTP_RESPONSE_STATUS_CODE
 SERVER_ADDRESS: Final = _server.SERVER_ADDRESS
 SERVER_PORT: Final = _server.SERVER_PORT
 
+# The gateway's hops: MCP operations, tool calls and agent-to-agent calls
+GEN_AI_TOOL_NAME: Final = _gen_ai.GEN_AI_TOOL_NAME
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = _gen_ai.GEN_AI_TOOL_CALL_ARGUMENTS  # content capture only
+GEN_AI_TOOL_CALL_RESULT: Final = _gen_ai.GEN_AI_TOOL_CALL_RESULT  # content capture only
+GEN_AI_PROMPT_NAME: Final = _gen_ai.GEN_AI_PROMPT_NAME
+MCP_METHOD_NAME: Final = _mcp.MCP_METHOD_NAME
+MCP_SESSION_ID: Final = _mcp.MCP_SESSION_ID
+MCP_PROTOCOL_VERSION: Final = _mcp.MCP_PROTOCOL_VERSION
+MCP_RESOURCE_URI: Final = _mcp.MCP_RESOURCE_URI
+JSONRPC_REQUEST_ID: Final = _jsonrpc.JSONRPC_REQUEST_ID
+RPC_RESPONSE_STATUS_CODE: Final = _rpc.RPC_RESPONSE_STATUS_CODE
+NETWORK_TRANSPORT: Final = _network.NETWORK_TRANSPORT
+OPERATION_EXECUTE_TOOL: Final = _gen_ai.GenAiOperationNameValues.EXECUTE_TOOL.value
+OPERATION_INVOKE_AGENT: Final = _gen_ai.GenAiOperationNameValues.INVOKE_AGENT.value
+# The GenAI guardrail conventions (development, newer than the semconv package): the operation, the
+# guardrail component (LiteLLM's guardrail provider), the policy id and LiteLLM's own result.
+OPERATION_APPLY_GUARDRAIL: Final = "apply_guardrail"
+GEN_AI_GUARDRAIL_COMPONENT_NAME: Final = "gen_ai.guardrail.component.name"
+GEN_AI_GUARDRAIL_POLICY_ID: Final = "gen_ai.guardrail.policy.id"
+GEN_AI_GUARDRAIL_RESULT_TYPE: Final = "gen_ai.guardrail.result.type"
+GEN_AI_GUARDRAIL_RESULT_VALUE: Final = "gen_ai.guardrail.result.value"
+GEN_AI_GUARDRAIL_SOURCE: Final = "gen_ai.guardrail.source"
+A2A_METHOD_NAME: Final = "a2a.method.name"  # the A2A conventions (development)
+
 TOKEN_TYPE_INPUT: Final = _gen_ai.GenAiTokenTypeValues.INPUT.value
 TOKEN_TYPE_OUTPUT: Final = _gen_ai.GenAiTokenTypeValues.OUTPUT.value
 
@@ -60,6 +89,8 @@ GEN_AI_CLIENT_OPERATION_DURATION: Final = _gen_ai_metrics.GEN_AI_CLIENT_OPERATIO
 GEN_AI_CLIENT_TOKEN_USAGE: Final = _gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
 GEN_AI_CLIENT_TIME_TO_FIRST_CHUNK: Final = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK
 GEN_AI_CLIENT_TIME_PER_OUTPUT_CHUNK: Final = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK
+# Every MCP operation the proxy serves, as the MCP server its clients talk to.
+MCP_SERVER_OPERATION_DURATION: Final = _mcp_metrics.MCP_SERVER_OPERATION_DURATION
 
 # The opt-in content event, as the GenAI conventions name it.
 GEN_AI_INFERENCE_DETAILS_EVENT: Final = "gen_ai.client.inference.operation.details"
@@ -209,6 +240,27 @@ END_USER_BLOCKED: Final = "otel_llm.end_user.blocked"
 # The budget poller's own health (per process): polls by outcome (ok | truncated | failed | standby).
 BUDGET_POLLS_METRIC: Final = "otel_llm.budget.polls"
 BUDGET_POLL_OUTCOME: Final = "otel_llm.budget.poll.outcome"
+
+# The gateway's hops (MCP, guardrails, A2A): what the conventions lack
+MCP_SERVER_NAME: Final = "otel_llm.mcp.server.name"  # the upstream MCP server LiteLLM routed to (config name)
+MCP_SERVER_TRANSPORT: Final = "otel_llm.mcp.server.transport"  # its transport: http | sse | stdio
+# Why LiteLLM refused a tool call or an agent call: permission | rate_limit | guardrail | loop_guard | budget
+REFUSAL_REASON: Final = "otel_llm.refusal.reason"
+TOOL_COST: Final = "otel_llm.tool.cost"  # USD, LiteLLM's MCP cost tracking (mcp_server_cost_info)
+GUARDRAIL_NAME: Final = "otel_llm.guardrail.name"  # the configured guardrail_name
+GUARDRAIL_MODE: Final = "otel_llm.guardrail.mode"  # pre_call | during_call | post_call | pre_mcp_call | …
+GUARDRAIL_DECISION: Final = "otel_llm.guardrail.decision"  # pass | block | mask | flag | error | not_run
+GUARDRAIL_CATEGORIES: Final = "otel_llm.guardrail.categories"  # string[], where the guardrail reports them
+GUARDRAIL_MASKED_ENTITIES: Final = "otel_llm.guardrail.masked_entities"  # entities masked (count)
+GUARDRAIL_COST: Final = "otel_llm.guardrail.cost"  # USD, where the guardrail prices itself
+AGENT_COST: Final = "otel_llm.agent.cost"  # USD LiteLLM priced an A2A call at
+# Metrics of ours for the hops
+MCP_TOOL_CALLS_METRIC: Final = "otel_llm.mcp.tool.calls"
+MCP_TOOL_SPEND_METRIC: Final = "otel_llm.mcp.tool.spend"
+GUARDRAIL_DURATION_METRIC: Final = "otel_llm.guardrail.duration"
+GUARDRAIL_EVALUATIONS_METRIC: Final = "otel_llm.guardrail.evaluations"
+AGENT_CALL_DURATION_METRIC: Final = "otel_llm.agent.call.duration"
+AGENT_CALLS_METRIC: Final = "otel_llm.agent.calls"
 
 # Values
 OVERFLOW_VALUE: Final = "_OTHER"  # metric attribute value past the cardinality cap

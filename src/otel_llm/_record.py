@@ -9,6 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def elapsed_s(start_ns: int | None, end_ns: int | None) -> float | None:
+    """Seconds from ``start_ns`` to ``end_ns`` (never negative); None when either is unknown."""
+    if start_ns is None or end_ns is None:
+        return None
+    return max(0, end_ns - start_ns) / 1e9
+
+
 @dataclass(frozen=True)
 class RouteStep:
     """Why this attempt exists: a retry within a model group or a fallback to another."""
@@ -180,9 +187,7 @@ class InvocationRecord:
 
     @property
     def duration_s(self) -> float | None:
-        if self.start_ns is None or self.end_ns is None:
-            return None
-        return max(0, self.end_ns - self.start_ns) / 1e9
+        return elapsed_s(self.start_ns, self.end_ns)
 
     @property
     def time_to_first_chunk_s(self) -> float | None:
@@ -191,3 +196,99 @@ class InvocationRecord:
         if self.first_chunk_ns < self.start_ns:
             return None
         return (self.first_chunk_ns - self.start_ns) / 1e9
+
+
+# --- the gateway's hops: MCP operations, guardrail evaluations, agent-to-agent calls ---------------
+
+
+@dataclass
+class McpOperationRecord:
+    """One MCP operation the proxy served (``tools/call``, ``tools/list``, ``prompts/get``, …).
+
+    What the client asked for and how it ended come from the proxy's MCP server; which upstream
+    server served it, who called, its cost and refusals from LiteLLM's logging of the tool call.
+    """
+
+    method: str  # mcp.method.name
+    tool: str | None = None  # gen_ai.tool.name, as the client named it (server prefix included)
+    prompt: str | None = None  # gen_ai.prompt.name
+    resource_uri: str | None = None  # mcp.resource.uri (spans only: unbounded)
+    server: str | None = None  # the upstream MCP server (its name in config.yaml)
+    transport: str | None = None  # the upstream's transport: http | sse | stdio
+    session_id: str | None = None  # mcp.session.id
+    request_id: str | None = None  # jsonrpc.request.id
+    protocol_version: str | None = None
+    call_id: str | None = None  # LiteLLM's call id of the tool call
+    conversation_id: str | None = None  # the caller's session (x-litellm-session-id), for loop scopes
+    start_ns: int | None = None
+    end_ns: int | None = None
+    error_type: str | None = None  # tool_error, a JSON-RPC code, or an exception class
+    error_message: str | None = None
+    rpc_status_code: str | None = None  # the JSON-RPC error code the client got
+    # Refused by the proxy before the tool ran (permission, rate limit, guardrail, loop guard):
+    # counted as a refusal, never as a tool failure.
+    refusal: str | None = None
+    status_code: int | None = None  # the HTTP status LiteLLM gave the refusal
+    cost_usd: float | None = None  # LiteLLM's MCP cost tracking
+    arguments: str | None = None  # JSON; content capture only
+    result: str | None = None  # JSON; content capture only
+    fingerprint: str | None = None  # hash of the tool and its arguments (loop detection)
+    loop: LoopDetection | None = None
+    attribution: Attribution = field(default_factory=Attribution)
+
+    @property
+    def is_tool_call(self) -> bool:
+        return self.method == "tools/call"
+
+    @property
+    def duration_s(self) -> float | None:
+        return elapsed_s(self.start_ns, self.end_ns)
+
+
+@dataclass
+class GuardrailRecord:
+    """One guardrail evaluation, as LiteLLM recorded it the moment the guardrail finished."""
+
+    name: str  # the configured guardrail_name
+    mode: str | None = None  # pre_call | during_call | post_call | pre_mcp_call | post_mcp_call | …
+    decision: str = "pass"  # pass | block | mask | flag | error | not_run
+    provider: str | None = None  # LiteLLM's guardrail provider (litellm_content_filter, custom_code, …)
+    policy_id: str | None = None  # LiteLLM's guardrail id
+    status: str | None = None  # LiteLLM's guardrail_status, as reported
+    categories: tuple[str, ...] = ()
+    masked_entities: int | None = None
+    cost_usd: float | None = None
+    start_ns: int | None = None
+    end_ns: int | None = None
+    error_type: str | None = None  # the guardrail itself failed (decision "error")
+    call_id: str | None = None  # the guarded request's LiteLLM call id
+    attribution: Attribution = field(default_factory=Attribution)
+    parent_carrier: dict[str, str] | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        return elapsed_s(self.start_ns, self.end_ns)
+
+
+@dataclass
+class AgentCallRecord:
+    """One agent-to-agent (A2A) call the proxy routed to a registered agent."""
+
+    agent_id: str | None
+    agent_name: str | None = None
+    method: str | None = None  # message/send | message/stream
+    call_id: str | None = None
+    conversation_id: str | None = None  # the A2A contextId
+    server_address: str | None = None
+    server_port: int | None = None
+    start_ns: int | None = None
+    end_ns: int | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    cost_usd: float | None = None
+    attribution: Attribution = field(default_factory=Attribution)
+    parent_carrier: dict[str, str] | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        return elapsed_s(self.start_ns, self.end_ns)

@@ -195,6 +195,13 @@ SETTINGS: Final = (
         "Proxy only: true instruments httpx and aiohttp so each provider HTTP call is a child span of its attempt.",
     ),
     Setting(
+        "OTEL_LLM_PROXY_MCP_UPSTREAM_SPANS",
+        "proxy_mcp_upstream_spans",
+        p.boolean,
+        "Proxy only: true keeps the mcp package's CLIENT spans of the proxy's requests to upstream MCP servers "
+        "(initialize, tools/list, tools/call per tool call); by default they fold into the tool call's one span.",
+    ),
+    Setting(
         "OTEL_LLM_PROXY_FASTAPI_TELEMETRY",
         "proxy_fastapi_telemetry",
         p.one_of(FASTAPI_TELEMETRY_MODES),

@@ -20,6 +20,8 @@ from . import _config, _errors, _lifecycle
 from ._capture.complete import finish, observe_loop_once
 from ._capture.dedupe import SEEN
 from ._capture.fields import mapping, text
+from ._capture.hops import hop_of
+from ._capture.inflight import report_hop
 from ._capture.live import REGISTRY
 from ._capture.loop_end import watch_current_loop
 from ._capture.payload import build_record
@@ -98,20 +100,27 @@ class OtelLLMCallback(CustomLogger):
 
     async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
         """LiteLLM's report of a successful call (async): as ``log_success_event``."""
-        self._report(kwargs)
+        self._report(kwargs, asynchronous=True)
 
     async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
         """LiteLLM's report of a failed call (async): as ``log_failure_event``."""
-        self._report(kwargs)
+        self._report(kwargs, asynchronous=True)
 
-    def _report(self, kwargs: object) -> None:
+    def _report(self, kwargs: object, asynchronous: bool = False) -> None:
         with _errors.boundary("callback"):
-            self._handle(mapping(kwargs))
+            self._handle(mapping(kwargs), asynchronous)
 
-    def _handle(self, kwargs: Any) -> None:
+    def _handle(self, kwargs: Any, asynchronous: bool = False) -> None:
         if not is_instrumentation_enabled():
             return
         payload = mapping(kwargs.get("standard_logging_object"))
+        hop = hop_of(payload)
+        if hop is not None:
+            # An MCP operation or an A2A call, never an LLM attempt. Reported from the async hooks
+            # only: LiteLLM awaits them inside the operation, while the sync ones may run on a thread.
+            if asynchronous:
+                report_hop(self.telemetry, hop, payload, kwargs)
+            return
         call_id = text(payload.get("litellm_call_id"), 256) or text(kwargs.get("litellm_call_id"), 256)
         failed = payload.get("status") == "failure" or bool(payload.get("error_str"))
         # One report per event, however many callback instances or hook flavours fire.

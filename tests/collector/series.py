@@ -26,6 +26,9 @@ HISTOGRAMS = {
     "gen_ai.client.operation.time_to_first_chunk": "gen_ai_client_operation_time_to_first_chunk_seconds",
     "gen_ai.client.operation.time_per_output_chunk": "gen_ai_client_operation_time_per_output_chunk_seconds",
     "otel_llm.client.cost": "otel_llm_client_cost_USD",
+    "mcp.server.operation.duration": "mcp_server_operation_duration_seconds",
+    "otel_llm.guardrail.duration": "otel_llm_guardrail_duration_seconds",
+    "otel_llm.agent.call.duration": "otel_llm_agent_call_duration_seconds",
 }
 COUNTERS = {
     "otel_llm.client.requests": "otel_llm_client_requests_total",
@@ -42,6 +45,10 @@ COUNTERS = {
     "otel_llm.loop.refusals": "otel_llm_loop_refusals_total",
     "otel_llm.proxy.refusals": "otel_llm_proxy_refusals_total",
     "otel_llm.telemetry.dropped": "otel_llm_telemetry_dropped_total",
+    "otel_llm.mcp.tool.calls": "otel_llm_mcp_tool_calls_total",
+    "otel_llm.mcp.tool.spend": "otel_llm_mcp_tool_spend_USD_total",
+    "otel_llm.guardrail.evaluations": "otel_llm_guardrail_evaluations_total",
+    "otel_llm.agent.calls": "otel_llm_agent_calls_total",
 }
 GAUGES = {
     "otel_llm.key.spend": "otel_llm_key_spend_USD",
@@ -119,7 +126,7 @@ _FUNCTIONS_AND_KEYWORDS = {
     "sum", "min", "max", "avg", "count", "topk", "bottomk", "rate", "irate", "increase", "histogram_quantile",
     "label_replace", "last_over_time", "avg_over_time", "max_over_time", "absent", "clamp_min", "sort", "vector",
     "and", "or", "unless", "offset", "by", "without", "on", "ignoring", "group_left", "group_right", "bool",
-    "time", "timestamp", "sort_desc", "round", "label_join",
+    "time", "timestamp", "sort_desc", "round", "label_join", "scalar",
 }  # fmt: skip
 
 

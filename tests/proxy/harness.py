@@ -115,8 +115,10 @@ class ProxyProcess:
         config_file: Path | None = None,
         extra_args: list[str] | None = None,
         keys: dict[str, dict[str, Any]] | None = None,
+        extra_config: dict[str, Any] | None = None,
     ) -> None:
-        """``keys``: the virtual keys custom_auth admits (default ``KEYS``: agent-alpha and agent-beta)."""
+        """``keys``: the virtual keys custom_auth admits (default ``KEYS``: agent-alpha and agent-beta);
+        ``extra_config``: more top-level sections of config.yaml (mcp_servers, guardrails, agents)."""
         self.workdir = workdir
         self.port = free_port()
         self.workers = workers
@@ -131,6 +133,7 @@ class ProxyProcess:
             },
             "litellm_settings": {"callbacks": callbacks or ["otel_llm.proxy.callback"]},
             "general_settings": {"custom_auth": "auth.user_api_key_auth"},
+            **(extra_config or {}),
         }
         text = config_file.read_text() if config_file is not None else yaml.safe_dump(config)
         (workdir / "config.yaml").write_text(text)

@@ -174,6 +174,21 @@ def read_headroom(metadata: Mapping[str, object], hidden_params: Mapping[str, ob
     )
 
 
+def key_attribution(user_api_key_auth: object, limit: int) -> Attribution:
+    """Who a proxy hook's ``UserAPIKeyAuth`` names: the key (salted hash of LiteLLM's token, as the
+    request path exports it), its alias, team, user, org and end user."""
+    token = text(getattr(user_api_key_auth, "token", None), 256)
+    return Attribution(
+        key_alias=text(getattr(user_api_key_auth, "key_alias", None), limit),
+        key_hash=salted_key_hash(token) if token else None,
+        team_id=text(getattr(user_api_key_auth, "team_id", None), limit),
+        team_alias=text(getattr(user_api_key_auth, "team_alias", None), limit),
+        user_id=text(getattr(user_api_key_auth, "user_id", None), limit),
+        end_user=text(getattr(user_api_key_auth, "end_user_id", None), limit),
+        org_id=text(getattr(user_api_key_auth, "org_id", None), limit),
+    )
+
+
 _state.register(
     "key-hash salt",
     "every callback and worker must hash a key the same way: one salt per process, from its settings",

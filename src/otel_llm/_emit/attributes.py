@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Protocol
 
 from .. import _names as n
-from .._record import InvocationRecord
+from .._record import Attribution, InvocationRecord
 
 AttributeValue = str | bool | int | float | tuple[str, ...]
 
@@ -70,22 +70,13 @@ def span_attributes(record: InvocationRecord) -> dict[str, AttributeValue]:
         (n.ATTEMPT_FALLBACK_DEPTH, record.fallback_depth or None),
         (n.SPAN_INCOMPLETE, record.incomplete or None),
         (n.STREAM_ABANDONED, record.stream_abandoned or None),
-        (n.KEY_ALIAS, record.attribution.key_alias),
-        (n.KEY_HASH, record.attribution.key_hash),
-        (n.TEAM_ID, record.attribution.team_id),
-        (n.TEAM_ALIAS, record.attribution.team_alias),
-        (n.USER_ID, record.attribution.user_id),
-        (n.ENDUSER_ID, record.attribution.end_user),
-        (n.ORG_ID, record.attribution.org_id),
-        (n.REQUEST_TAGS, record.attribution.tags or None),
-        (n.GEN_AI_AGENT_ID, record.attribution.agent_id),
-        (n.GEN_AI_AGENT_NAME, record.attribution.agent_name),
         (n.CACHE_SAVINGS, record.cache_savings_usd),
         *((_COST_ATTRIBUTE[component], usd) for component, usd in record.cost_components),
     )
     for key, value in optional:
         if value is not None:
             attrs[key] = value
+    attrs.update(who_span_attributes(record.attribution))
     return attrs
 
 
@@ -130,7 +121,13 @@ def metric_attributes(record: InvocationRecord, attribution: frozenset[str] = fr
     return attrs
 
 
-def who_attributes(record: InvocationRecord, attribution: frozenset[str]) -> dict[str, AttributeValue]:
+class Attributed(Protocol):
+    """A record that says who made the call (every record type)."""
+
+    attribution: Attribution
+
+
+def who_attributes(record: Attributed, attribution: frozenset[str]) -> dict[str, AttributeValue]:
     """Who made the call, as far as ``attribution`` (OTEL_LLM_METRIC_ATTRIBUTION) breaks metrics down."""
     who = record.attribution
     attrs: dict[str, AttributeValue] = {}
@@ -146,5 +143,25 @@ def who_attributes(record: InvocationRecord, attribution: frozenset[str]) -> dic
         ("agent", n.GEN_AI_AGENT_NAME, who.agent_name),
     ):
         if field in attribution and value:
+            attrs[key] = value
+    return attrs
+
+
+def who_span_attributes(who: Attribution) -> dict[str, AttributeValue]:
+    """Everyone a call is attributed to, for its span (every value LiteLLM reported)."""
+    attrs: dict[str, AttributeValue] = {}
+    for key, value in (
+        (n.KEY_ALIAS, who.key_alias),
+        (n.KEY_HASH, who.key_hash),
+        (n.TEAM_ID, who.team_id),
+        (n.TEAM_ALIAS, who.team_alias),
+        (n.USER_ID, who.user_id),
+        (n.ENDUSER_ID, who.end_user),
+        (n.ORG_ID, who.org_id),
+        (n.REQUEST_TAGS, who.tags or None),
+        (n.GEN_AI_AGENT_ID, who.agent_id),
+        (n.GEN_AI_AGENT_NAME, who.agent_name),
+    ):
+        if value:
             attrs[key] = value
     return attrs

@@ -55,6 +55,12 @@ BOUNDED: Final = frozenset(
         n.INTERNAL_COMPONENT,
         n.OVERFLOW_METRIC_NAME,
         n.OVERFLOW_ATTRIBUTE,
+        n.MCP_METHOD_NAME,
+        n.MCP_SERVER_TRANSPORT,
+        n.RPC_RESPONSE_STATUS_CODE,
+        n.REFUSAL_REASON,
+        n.GUARDRAIL_MODE,
+        n.GUARDRAIL_DECISION,
     }
 )
 
@@ -125,8 +131,8 @@ LOOP_REFUSALS: Final = _counter(
 PROXY_REFUSALS: Final = _counter(
     n.PROXY_REFUSALS_METRIC,
     "{request}",
-    "Requests the LiteLLM proxy refused before calling any provider (authentication, unknown model, budget, "
-    "rate limit, guardrail, loop guard).",
+    "Requests the LiteLLM proxy refused before calling any provider, MCP tool or agent (authentication, unknown "
+    "model, tool or agent permission, budget, rate limit, guardrail, loop guard), by operation.",
 )
 INTERNAL_ERRORS: Final = _counter(
     n.INTERNAL_ERRORS_METRIC, "{error}", "Errors inside otel-llm (telemetry lost, call unaffected)."
@@ -137,10 +143,59 @@ METRIC_OVERFLOW: Final = _counter(
     "Points a cardinality cap reported as _OTHER, by metric and attribute ((series) for a metric's series cap).",
 )
 
-HISTOGRAMS: Final = (DURATION, TOKEN_USAGE, TIME_TO_FIRST_CHUNK, TIME_PER_OUTPUT_CHUNK, COST)
+# The gateway's hops: MCP operations and tool calls, guardrail evaluations, agent-to-agent calls.
+# The MCP conventions' advisory buckets.
+MCP_DURATION_BUCKETS: Final = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+# Guardrails run from tens of microseconds (a local keyword filter) to seconds (a remote judge).
+GUARDRAIL_BUCKETS: Final = (
+    *(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01),
+    *(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+MCP_OPERATION_DURATION: Final = _histogram(
+    n.MCP_SERVER_OPERATION_DURATION,
+    "s",
+    "MCP operations the proxy served (tools/call, tools/list, prompts, resources), received to answered, by "
+    "method, tool, upstream server, team and agent (error.type on failures; refusals are not failures).",
+    MCP_DURATION_BUCKETS,
+)
+MCP_TOOL_CALLS: Final = _counter(
+    n.MCP_TOOL_CALLS_METRIC,
+    "{call}",
+    "MCP tool calls the proxy served, by who called, tool and upstream server (error.type on failures; calls "
+    "the proxy refused are counted in otel_llm.proxy.refusals instead).",
+)
+MCP_TOOL_SPEND: Final = _counter(
+    n.MCP_TOOL_SPEND_METRIC, "USD", "USD of MCP tool calls, as LiteLLM's MCP cost tracking prices them, by who."
+)
+GUARDRAIL_DURATION: Final = _histogram(
+    n.GUARDRAIL_DURATION_METRIC,
+    "s",
+    "Time each guardrail evaluation added, by guardrail, mode, decision and team.",
+    GUARDRAIL_BUCKETS,
+)
+GUARDRAIL_EVALUATIONS: Final = _counter(
+    n.GUARDRAIL_EVALUATIONS_METRIC,
+    "{evaluation}",
+    "Guardrail evaluations by guardrail, mode, decision (pass, block, mask, flag, error) and who was guarded.",
+)
+AGENT_CALL_DURATION: Final = _histogram(
+    n.AGENT_CALL_DURATION_METRIC,
+    "s",
+    "Agent-to-agent (A2A) calls the proxy routed, by agent, team and error.type.",
+    DURATION_BUCKETS,
+)
+AGENT_CALLS: Final = _counter(
+    n.AGENT_CALLS_METRIC, "{call}", "Agent-to-agent (A2A) calls the proxy routed, by who called and agent."
+)
+
+HISTOGRAMS: Final = (
+    *(DURATION, TOKEN_USAGE, TIME_TO_FIRST_CHUNK, TIME_PER_OUTPUT_CHUNK, COST),
+    *(MCP_OPERATION_DURATION, GUARDRAIL_DURATION, AGENT_CALL_DURATION),
+)
 COUNTERS: Final = (
     *(REQUESTS, SPEND, TOKENS, COMPONENT_SPEND, CACHE_SAVINGS, RETRIES, FALLBACKS, ACCOUNTING_ISSUES),
     *(LOOP_DETECTIONS, LOOP_REFUSALS, PROXY_REFUSALS, INTERNAL_ERRORS, METRIC_OVERFLOW),
+    *(MCP_TOOL_CALLS, MCP_TOOL_SPEND, GUARDRAIL_EVALUATIONS, AGENT_CALLS),
 )
 
 
@@ -261,6 +316,13 @@ class Instruments:
         self.proxy_refusals: Recorder = r(PROXY_REFUSALS.name)
         self.internal_errors: Recorder = r(INTERNAL_ERRORS.name)
         self.metric_overflow: Recorder = r(METRIC_OVERFLOW.name)
+        self.mcp_operation_duration: Recorder = r(MCP_OPERATION_DURATION.name)
+        self.mcp_tool_calls: Recorder = r(MCP_TOOL_CALLS.name)
+        self.mcp_tool_spend: Recorder = r(MCP_TOOL_SPEND.name)
+        self.guardrail_duration: Recorder = r(GUARDRAIL_DURATION.name)
+        self.guardrail_evaluations: Recorder = r(GUARDRAIL_EVALUATIONS.name)
+        self.agent_call_duration: Recorder = r(AGENT_CALL_DURATION.name)
+        self.agent_calls: Recorder = r(AGENT_CALLS.name)
         store.on_overflow(self._series_overflow)
 
     def overflow(self, metric: str, attribute: str) -> None:

@@ -21,8 +21,8 @@ from typing import Final
 from opentelemetry.context import Context
 
 from .. import _names as n
-from .._record import InvocationRecord
-from .attributes import metric_attributes, who_attributes
+from .._record import Attribution, InvocationRecord
+from .attributes import Attributed, metric_attributes, who_attributes
 from .cardinality import CardinalityLimiter
 from .instruments import AttributeValue, AttrSet, Instruments
 
@@ -33,10 +33,12 @@ GROUP_ATTRIBUTION: Final = frozenset({"team", "org", "agent"})
 _CACHE_LIMIT: Final = 4096
 
 
-def loop_attributes(record: InvocationRecord, reason: str, action: str) -> dict[str, AttributeValue]:
-    """Who looped, on which model, why: the attributes of loop detections and refusals."""
+def loop_attributes(
+    who: Attribution, reason: str, action: str, subject: tuple[str, str | None]
+) -> dict[str, AttributeValue]:
+    """Who looped, on what (``subject``: the model group, or the tool), why: the attributes of loop
+    detections and refusals."""
     attrs: dict[str, AttributeValue] = {n.LOOP_REASON: reason, n.LOOP_ACTION: action}
-    who = record.attribution
     for key, value in (
         (n.KEY_HASH, who.key_hash),
         (n.KEY_ALIAS, who.key_alias),
@@ -44,7 +46,7 @@ def loop_attributes(record: InvocationRecord, reason: str, action: str) -> dict[
         (n.TEAM_ALIAS, who.team_alias),
         (n.GEN_AI_AGENT_ID, who.agent_id),
         (n.GEN_AI_AGENT_NAME, who.agent_name),
-        (n.MODEL_GROUP, record.requested_model),
+        subject,
     ):
         if value:
             attrs[key] = value
@@ -58,14 +60,28 @@ _UNAUTHENTICATED: Final = frozenset({401, 403})
 def refusal_attributes(record: InvocationRecord, attribution: frozenset[str]) -> dict[str, AttributeValue]:
     """What was refused, why, and (authenticated callers only) who: the attributes of a proxy refusal.
     No model: the caller names it, and nothing served it."""
+    return refused(record.operation, record.error_type, record.error_status_code, record, attribution)
+
+
+def refused(
+    operation: str,
+    error_type: str | None,
+    status_code: int | None,
+    who: Attributed,
+    attribution: frozenset[str],
+    verified: bool = False,
+) -> dict[str, AttributeValue]:
+    """The attributes of any refusal (an LLM request, a tool call, an agent call): the operation, the
+    error and status, and who (only when the proxy verified the caller's key: ``verified``, or a status
+    other than 401/403)."""
     attrs: dict[str, AttributeValue] = {
-        n.GEN_AI_OPERATION_NAME: record.operation,
-        n.ERROR_TYPE: record.error_type or n.UNKNOWN_VALUE,
+        n.GEN_AI_OPERATION_NAME: operation,
+        n.ERROR_TYPE: error_type or n.UNKNOWN_VALUE,
     }
-    if record.error_status_code is not None:
-        attrs[n.HTTP_RESPONSE_STATUS_CODE] = record.error_status_code
-    if record.error_status_code not in _UNAUTHENTICATED:
-        attrs.update(who_attributes(record, attribution - {"end_user"}))  # end users: unbounded, unverified
+    if status_code is not None:
+        attrs[n.HTTP_RESPONSE_STATUS_CODE] = status_code
+    if verified or status_code not in _UNAUTHENTICATED:
+        attrs.update(who_attributes(who, attribution - {"end_user"}))  # end users: unbounded, unverified
     return attrs
 
 
@@ -143,7 +159,10 @@ class MetricEmitter:
         self._route(record)
         self._accounting(record, hist.mapping)
         if record.loop is not None:
-            attrs = self._limiter.limit(loop_attributes(record, record.loop.reason, record.loop.action))
+            subject = (n.MODEL_GROUP, record.requested_model)
+            attrs = self._limiter.limit(
+                loop_attributes(record.attribution, record.loop.reason, record.loop.action, subject)
+            )
             i.loop_detections(1, AttrSet(attrs))
 
     def _tokens(self, record: InvocationRecord, sets: _Sets) -> None:

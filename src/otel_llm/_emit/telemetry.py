@@ -24,6 +24,7 @@ from .build_info import register_build_info
 from .cardinality import CardinalityLimiter
 from .events import ContentEventEmitter
 from .headroom import HeadroomEmitter
+from .hops import HopEmitter
 from .instruments import AttrSet, Instruments, observe_gauges
 from .metrics import MetricEmitter, refusal_attributes
 from .spans import SpanEmitter, context_when_detached, route_event
@@ -88,6 +89,8 @@ class Telemetry:
         self._spans = SpanEmitter(self.tracer, config)
         self._metrics = MetricEmitter(self.instruments, self.limiter, config.metric_attribution, idle_s, store.mono)
         self.headroom = HeadroomEmitter(store, config.headroom_ttl_s)
+        # The gateway's hops (MCP operations, guardrail evaluations, A2A calls): never LLM calls.
+        self.hops = HopEmitter(self.tracer, self.instruments, self.limiter, config)
         if metric_store is None:
             headroom_meter = (
                 get_meter(SCOPE, __version__, headroom_meter_provider, schema_url=SCHEMA_URL)

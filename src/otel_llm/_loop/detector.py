@@ -29,7 +29,7 @@ from typing import Final
 
 from .. import _state
 from .._config import Config
-from .._record import InvocationRecord, LoopDetection
+from .._record import Attribution, InvocationRecord, LoopDetection, McpOperationRecord
 from .._redact import scrub
 from .store import Block, InProcessStore, Observation, RedisStore, Store
 
@@ -60,6 +60,16 @@ def scope_of(key_hash: str | None, end_user: str | None, session: str | None, mo
     return Scope(principal, session, model)
 
 
+def tool_scope(who: Attribution, tool: str | None) -> Scope:
+    """A caller's calls of one tool: its key (else end user), and its agent when it names one, since
+    agents behind one team key loop on their own. No session, so the session-rate trigger stays off:
+    agents legitimately call varied tools fast."""
+    principal = scope_of(who.key_hash, who.end_user, None, None).principal
+    if who.agent_id:
+        principal = f"{principal}\x1fagent:{who.agent_id}"
+    return Scope(principal, None, f"tool:{tool or ''}")
+
+
 def record_scope(record: InvocationRecord) -> Scope:
     return scope_of(
         record.attribution.key_hash,
@@ -78,9 +88,7 @@ class Detector:
 
     def observe(self, record: InvocationRecord, now: float | None = None) -> tuple[LoopDetection | None, float]:
         """Add a successful call; returns (new detection or None, USD spent by the scope in the last minute)."""
-        c = self.config
         t = time.time() if now is None else now
-        scope = record_scope(record)
         observation = Observation(
             t=t,
             full=record.request_fingerprint,
@@ -88,6 +96,18 @@ class Detector:
             input_tokens=record.input_tokens or 0,
             cost=record.cost_usd or 0.0,
         )
+        return self._observe(record_scope(record), observation)
+
+    def observe_tool(self, record: McpOperationRecord, now: float | None = None) -> LoopDetection | None:
+        """Add a tool call that ran (it answered, or failed as a tool): the same tool with the same
+        arguments again and again is a loop (``repeat``), as is its spend velocity."""
+        t = time.time() if now is None else now
+        observation = Observation(t=t, full=record.fingerprint, tail=None, input_tokens=0, cost=record.cost_usd or 0.0)
+        return self._observe(tool_scope(record.attribution, record.tool), observation)[0]
+
+    def _observe(self, scope: Scope, observation: Observation) -> tuple[LoopDetection | None, float]:
+        c = self.config
+        t = observation.t
         stats = self.store.append(scope.key, observation, c.loop_window_s, c.loop_growth_calls, c.loop_growth_seconds)
         velocity = stats.spend_last_minute
         reason = None

@@ -59,3 +59,13 @@ def fingerprints(messages: object) -> tuple[str | None, str | None]:
     whole = hashlib.blake2b(_SEPARATOR.join(encoded), digest_size=12).hexdigest()
     tail = hashlib.blake2b(_SEPARATOR.join(encoded[-_TAIL:]), digest_size=12).hexdigest()
     return whole, tail
+
+
+def tool_fingerprint(tool: str, arguments: object) -> str:
+    """The fingerprint of a tool call: the tool and its arguments (key order ignored), hashed."""
+    try:
+        encoded = json.dumps(arguments, sort_keys=True, default=str, separators=(",", ":"))
+    except (TypeError, ValueError):
+        encoded = repr(arguments)
+    raw = tool.encode("utf-8", "replace") + _SEPARATOR + encoded.encode("utf-8", "replace")
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()

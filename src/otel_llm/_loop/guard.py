@@ -6,8 +6,8 @@ import time
 
 from .. import _errors
 from .._config import Config
-from .._record import InvocationRecord
-from .detector import detector_for, scope_of
+from .._record import Attribution, InvocationRecord, McpOperationRecord
+from .detector import detector_for, scope_of, tool_scope
 from .store import Block
 
 
@@ -33,6 +33,24 @@ def observe(record: InvocationRecord, config: Config) -> None:
     detector = detector_for(config)
     if detector is not None:
         record.loop, record.spend_per_minute = detector.observe(record)
+
+
+@_errors.guarded("loop.observe")
+def observe_tool(record: McpOperationRecord, config: Config) -> None:
+    """Feed a tool call that ran to the detector; the record learns of a detection."""
+    if record.fingerprint is None or record.refusal is not None:
+        return
+    detector = detector_for(config)
+    if detector is not None:
+        record.loop = detector.observe_tool(record)
+
+
+@_errors.guarded("loop.refusal")
+def tool_refusal(config: Config, who: Attribution, tool: str | None) -> Block | None:
+    """The block in force for this caller's calls of ``tool``, if loop mode is block and it loops (None on
+    an internal error: a telemetry bug never refuses a call)."""
+    detector = detector_for(config)
+    return None if detector is None else detector.refusal(tool_scope(who, tool))
 
 
 @_errors.guarded("loop.refusal")

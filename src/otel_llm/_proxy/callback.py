@@ -36,7 +36,10 @@ from .._export.setup import Pipeline, install_providers
 from .._export.shutdown import flush_before_reraised_signals
 from .._loop.guard import LoopBlockedError, refusal
 from ..callback import OtelLLMCallback
+from .agents import AgentTelemetry
 from .fastapi_telemetry import configure_fastapi_telemetry
+from .guardrails import GuardrailTelemetry
+from .mcp import Installation, refuse_looping_tool
 from .pass_through import failure_payload
 from .requests import RequestSpans, end_request_span
 
@@ -113,11 +116,22 @@ class ProxyCallback(OtelLLMCallback):
         self.budget_poller: BudgetPoller | None = (
             start_budget_poller(self.config, self.telemetry, meter_provider) if setup else None
         )
+        # The gateway's other hops: one span per MCP operation, guardrail evaluation and A2A call.
+        self.mcp = Installation(self.telemetry, self.config.proxy_mcp_upstream_spans)
+        self.guardrails = GuardrailTelemetry(self.telemetry)
+        self.agents = AgentTelemetry(self.telemetry)
+        if setup:
+            self.mcp.install()
+            self.guardrails.install()
+            self.agents.install()
 
     # --- proxy request spans -------------------------------------------------------
     async def async_pre_call_hook(
         self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
     ) -> None:
+        if call_type == "call_mcp_tool":
+            refuse_looping_tool(self.telemetry, user_api_key_dict)
+            return
         self._refuse_if_looping(user_api_key_dict, data)
         try:
             self._start_request(user_api_key_dict, data)

@@ -27,11 +27,13 @@ from tests.collector.e2e.world import (
     Traffic,
     drive_churn,
     drive_traffic,
+    hops_config,
 )
 from tests.collector.stack import Alertmanager, Collector, Prometheus, SlackStandIn
 from tests.fakes import FailingProvider, FakeOpenAI
 from tests.otlp_receiver import OtlpReceiver
 from tests.proxy.harness import PROVIDER_KEY, ProxyProcess, model_list
+from tests.proxy.hops_harness import ServerProcess
 
 
 @pytest.fixture(scope="package")
@@ -72,7 +74,23 @@ def providers() -> Iterator[Providers]:
 
 
 @pytest.fixture(scope="package")
-def proxies(tmp_path_factory: pytest.TempPathFactory, stack: Stack, providers: Providers) -> Iterator[Proxies]:
+def hop_servers() -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """The MCP server (streamable HTTP) and the A2A agent behind the main proxy."""
+    calc, agent = ServerProcess("calc_mcp.py", "http"), ServerProcess("echo_agent.py")
+    try:
+        yield calc.start(), agent.start()
+    finally:
+        calc.stop()
+        agent.stop()
+
+
+@pytest.fixture(scope="package")
+def proxies(
+    tmp_path_factory: pytest.TempPathFactory,
+    stack: Stack,
+    providers: Providers,
+    hop_servers: tuple[ServerProcess, ServerProcess],
+) -> Iterator[Proxies]:
     """The main proxy and the churn proxy, started side by side (each takes seconds to import LiteLLM)."""
     models = model_list(providers.fake.api_base, providers.broken.api_base)
     params = {"model": "openai/in-house-llm-7b", "api_base": providers.unpriced.api_base, "api_key": PROVIDER_KEY}
@@ -88,6 +106,7 @@ def proxies(tmp_path_factory: pytest.TempPathFactory, stack: Stack, providers: P
             # The proxy captures prompts and completions: the Collector must drop them.
             "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY",
         },
+        extra_config=hops_config(hop_servers[0].port, hop_servers[1].port),
     )
     churn = ProxyProcess(
         tmp_path_factory.mktemp("churn-proxy"),

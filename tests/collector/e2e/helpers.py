@@ -28,7 +28,7 @@ DASHBOARDS = COLLECTOR / "grafana" / "dashboards"
 
 
 def panel_queries() -> list[tuple[str, str, str]]:
-    """(dashboard title, "panel title [refId]", expression) of every panel target of both dashboards."""
+    """(dashboard title, "panel title [refId]", expression) of every panel target of every dashboard."""
     queries = []
     for path in sorted(DASHBOARDS.glob("*.json")):
         dashboard = json.loads(path.read_text())

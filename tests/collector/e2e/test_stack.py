@@ -31,6 +31,7 @@ from tests.collector.e2e.world import (
     CLIENT_SPAN,
     CLIENT_TRACE,
     CODER,
+    GUARDRAIL,
     MAIN_SERVICE,
     PLANNER,
     RESOURCE_SECRET,
@@ -94,7 +95,7 @@ def test_secrets_and_content_never_reach_tempo(stack: Stack, traffic: Traffic) -
 
 
 def test_every_dashboard_panel_query_returns_data(stack: Stack, traffic: Traffic, churn: Churn) -> None:
-    """Each query of each panel of both dashboards returns at least one real value from Prometheus
+    """Each query of each panel of every dashboard returns at least one real value from Prometheus
     (values folded into _OTHER from the churn proxy)."""
     queries = panel_queries()
     assert len(queries) >= 30
@@ -117,6 +118,8 @@ def test_every_runbook_query_runs_on_the_real_prometheus(stack: Stack, traffic: 
         '"<model group from the alert>"': '"gpt-main"',
         '"<service from the alert>"': '"litellm-proxy"',
         '"<agent from the alert>"': f'"{PLANNER}"',
+        '"<server from the alert>"': '"calc"',
+        '"<guardrail from the alert>"': f'"{GUARDRAIL}"',
     }
 
     def example(query: str) -> str:
@@ -125,7 +128,7 @@ def test_every_runbook_query_runs_on_the_real_prometheus(stack: Stack, traffic: 
         return query
 
     queries = [(page.name, q) for page in sorted(RUNBOOKS.glob("*.md")) for q in runbook_queries(page.read_text())]
-    assert len(queries) >= 3 * 32
+    assert len(queries) >= 3 * 35
     for _, query in queries:
         stack.prometheus.query(example(query))  # fails on a PromQL error
     budget = next(q for p, q in queries if p == "LLMKeyBudgetHigh.md" and "max_budget" in q)

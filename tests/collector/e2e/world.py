@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pytest_httpserver import HTTPServer
 
 from tests.collector.stack import Alertmanager, Collector, Prometheus, SlackStandIn, wait_until
 from tests.fakes import FailingProvider, FakeOpenAI
 from tests.otlp_receiver import OtlpReceiver
 from tests.proxy.harness import ALPHA, BETA, ProxyProcess
+from tests.proxy.hops_harness import a2a_message, mcp_session, result_text
 
 CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
@@ -37,6 +39,48 @@ CHURN_KEYS = {
     f"sk-vk-churn-{n}-7d1f3a5c9e2b4d6f": {"key_alias": f"churn-{n}", "team_id": "team-c", "team_alias": "Team C"}
     for n in range(1, 7)
 }
+
+
+# The gateway's other hops on the main proxy: an MCP server (calc; its echo tool disallowed, so calling
+# it is a refusal), a guardrail requests name (blocking a topic), an A2A agent (echo).
+GUARDRAIL, FORBIDDEN = "topic-filter", "forbidden-topic"
+
+
+def hops_config(mcp_port: int, agent_port: int) -> dict[str, Any]:
+    """config.yaml's mcp_servers, agents and guardrails of the main proxy."""
+    card = {"name": "echo", "description": "Reverses text", "url": f"http://127.0.0.1:{agent_port}/"}
+    card |= {"version": "1.0.0", "protocolVersion": "1.0", "capabilities": {}, "skills": []}
+    card |= {"defaultInputModes": ["text"], "defaultOutputModes": ["text"]}
+    costs = {"default_cost_per_query": 0.01, "tool_name_to_cost_per_query": {"add": 0.002}}
+    calc = {"url": f"http://127.0.0.1:{mcp_port}/mcp", "transport": "http", "allow_all_keys": True}
+    calc |= {"disallowed_tools": ["echo"], "mcp_info": {"mcp_server_cost_info": costs}}
+    guardrail = {"guardrail": "litellm_content_filter", "mode": "pre_call", "default_on": False}
+    guardrail["blocked_words"] = [{"keyword": FORBIDDEN, "action": "BLOCK"}]
+    return {
+        "mcp_servers": {"calc": calc},
+        "agents": [{"agent_name": "echo", "agent_card_params": card}],
+        "guardrails": [{"guardrail_name": GUARDRAIL, "litellm_params": guardrail}],
+    }
+
+
+def drive_hops(proxy: ProxyProcess) -> None:
+    """Tool calls through the proxy's MCP gateway (answered, failing, refused), requests its guardrail
+    passes and blocks, and A2A calls (answered, failing)."""
+    calls = [("call", ("calc-add", {"a": i, "b": 1})) for i in range(3)]
+    steps = [
+        ("list_tools", None),
+        *calls,
+        ("call", ("calc-fail", {"reason": "x"})),
+        ("call", ("calc-echo", {"text": "x"})),
+    ]
+    *added, failed, refused = mcp_session(proxy.url, ALPHA, steps)[1:]
+    assert [result_text(r) for r in added] == ["1", "2", "3"] and failed.is_error and refused.is_error
+    _ok(proxy.chat(ALPHA, text="a harmless question", guardrails=[GUARDRAIL]))
+    assert proxy.chat(BETA, text=f"tell me about the {FORBIDDEN}", guardrails=[GUARDRAIL]).status_code == 400
+    headers = {"Authorization": f"Bearer {ALPHA}"}
+    for text, ok in (("hello agent", True), ("explode", False)):
+        answer = httpx.post(f"{proxy.url}/a2a/echo", headers=headers, json=a2a_message(text), timeout=30)
+        assert ("error" not in answer.json()) is ok, answer.text
 
 
 @dataclass
@@ -106,8 +150,8 @@ def drive_traffic(proxy: ProxyProcess, prometheus: Prometheus) -> Traffic:
     """Two waves (so counters grow between scrapes): agent-alpha's agents planner (named by the
     x-litellm-agent-id header) and coder (by metadata.agent_id), each answered with prompt-cache reads;
     a stream; an unpriced model; fallbacks (gpt-flaky fails twice, gpt-backup serves); a request for an
-    unknown model (refused by the proxy); and a runaway loop (agent-beta's agent runaway repeating one
-    prompt). agent-alpha is at 85% of its budget."""
+    unknown model (refused by the proxy); tool calls, guardrails and A2A calls (drive_hops); and a
+    runaway loop (agent-beta's agent runaway repeating one prompt). agent-alpha is at 85% of its budget."""
     traffic = Traffic(time.monotonic(), {PLANNER: Answered(), CODER: Answered()})
 
     def wave(first: bool) -> None:
@@ -118,6 +162,7 @@ def drive_traffic(proxy: ProxyProcess, prometheus: Prometheus) -> Traffic:
         headers = {"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"} if first else {}
         _ok(proxy.chat(BETA, model="gpt-flaky", headers=headers, metadata={"tags": [f"ticket:{TAG_SECRET}"]}))
         assert proxy.chat(ALPHA, model="no-such-model").status_code == 400  # refused by the proxy
+        drive_hops(proxy)
 
     wave(first=True)
     for _ in range(9):  # a runaway loop: 8 identical requests are a detection (observe mode)
