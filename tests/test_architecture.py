@@ -10,7 +10,7 @@ ARCHITECTURE = (Path(__file__).resolve().parent.parent / "ARCHITECTURE.md").read
 
 # The foundation: names, settings, records, the error boundary and the state registry.
 BASE = {
-    "_names", "_parse", "_settings", "_config", "_state", "_errors", "_version",
+    "_names", "_parse", "_settings", "_validation", "_config", "_state", "_errors", "_version",
     "_providers", "_redact", "_record", "package",
 }  # fmt: skip
 ALLOWED: dict[str, set[str]] = {
@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "testing": BASE | {"_capture", "_lifecycle"},
     "_proxy": BASE | {"_budgets", "_capture", "_emit", "_export", "_loop", "callback", "instrumentor"},
     "proxy": BASE | {"_export", "_proxy"},
-    "cli": BASE | {"_emit", "_export", "_lifecycle", "_capture", "callback", "instrumentor"},
+    "cli": BASE | {"_budgets", "_emit", "_export", "_lifecycle", "_capture", "callback", "instrumentor"},
 }
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from otel_llm._config import Config, default_text, resolve, settings_of
-from otel_llm._settings import CONTENT_ENV, ENV_PREFIX, SETTINGS, Setting, validate
+from otel_llm._settings import CONTENT_ENV, ENV_PREFIX, SETTINGS, Setting
+from otel_llm._validation import validate
 from otel_llm.cli.settings_check import check_settings
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "otel_llm"
-SETTINGS_MODULES = {SRC / "_settings.py"}
+SETTINGS_MODULES = {SRC / "_settings.py", SRC / "_validation.py"}
 
 
 def test_each_setting_fills_one_config_field() -> None:

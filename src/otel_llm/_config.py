@@ -16,17 +16,9 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from . import _state
-from ._settings import (
-    ATTRIBUTION_CHOICES,
-    BY_ENV,
-    CONTENT_ENV,
-    FASTAPI_TELEMETRY_MODES,
-    LOOP_MODES,
-    ContentMode,
-    Problem,
-    Setting,
-    validate,
-)
+from ._parse import ContentMode
+from ._settings import ATTRIBUTION_CHOICES, CONTENT_ENV, FASTAPI_TELEMETRY_MODES, LOOP_MODES, Setting
+from ._validation import BY_ENV, Problem, validate
 
 __all__ = [
     "ATTRIBUTION_CHOICES",

@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Final, ParamSpec, TypeVar
 
-from . import _settings, _state
+from . import _state, _validation
 
 _log: Final = logging.getLogger("otel_llm")
 _LOG_INTERVAL_S: Final = 60.0
@@ -31,7 +31,7 @@ _R = TypeVar("_R")
 _lock: Final = threading.Lock()
 _last_logged: dict[str, float] = {}
 _counts: dict[str, int] = {}
-_strict: bool = _settings.read("OTEL_LLM_RAISE_INTERNAL_ERRORS") is True
+_strict: bool = _validation.read("OTEL_LLM_RAISE_INTERNAL_ERRORS") is True
 _seen_in_strict: list[BaseException] = []
 # Where each error is counted: per destination (a meter provider or metric store), the sinks of
 # the Telemetry objects writing there, held weakly (a dropped callback is released) and counted

@@ -2,7 +2,7 @@
 
 Names the OpenTelemetry GenAI semantic conventions define are imported from
 ``opentelemetry.semconv``; what the conventions lack lives under the single
-``otel_llm.`` namespace, defined here and documented in the README's reference table.
+``otel_llm.`` namespace, defined here and documented in docs/reference.md.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ variable's name, so a message always names both the variable and the fix.
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable
 from typing import Final, TypeVar
@@ -180,3 +181,39 @@ def or_default(name: str, raw: str | None, parse: Callable[[str], _T], default: 
     except SettingError as error:
         _log.warning("otel-llm: %s=%r is invalid: %s. Using the default %r.", name, raw, error.fix, default)
         return default
+
+
+class ContentMode(enum.Enum):
+    """Where captured prompt and completion content goes (nowhere unless opted in)."""
+
+    NO_CONTENT = "NO_CONTENT"
+    SPAN_ONLY = "SPAN_ONLY"
+    EVENT_ONLY = "EVENT_ONLY"
+    SPAN_AND_EVENT = "SPAN_AND_EVENT"
+
+    @property
+    def on_spans(self) -> bool:
+        return self in (ContentMode.SPAN_ONLY, ContentMode.SPAN_AND_EVENT)
+
+    @property
+    def on_events(self) -> bool:
+        return self in (ContentMode.EVENT_ONLY, ContentMode.SPAN_AND_EVENT)
+
+    @property
+    def enabled(self) -> bool:
+        return self is not ContentMode.NO_CONTENT
+
+
+# Older GenAI instrumentations used a boolean for the same variable.
+_CONTENT_ALIASES: Final = {"TRUE": ContentMode.SPAN_ONLY, "FALSE": ContentMode.NO_CONTENT}
+
+
+def content_mode(raw: str) -> ContentMode:
+    """NO_CONTENT, SPAN_ONLY, EVENT_ONLY or SPAN_AND_EVENT (true/false as older instrumentations used)."""
+    text = raw.strip().upper()
+    if text in _CONTENT_ALIASES:
+        return _CONTENT_ALIASES[text]
+    try:
+        return ContentMode(text)
+    except ValueError:
+        raise SettingError(f"set one of {', '.join(m.value for m in ContentMode)}") from None

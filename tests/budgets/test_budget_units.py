@@ -16,7 +16,7 @@ from otel_llm._budgets.tables import ENTITIES, Query
 from otel_llm._capture.attribution import salted_key_hash
 from otel_llm._capture.payload import build_record
 from otel_llm._config import Config, settings_of
-from otel_llm._settings import validate
+from otel_llm._validation import validate
 from tests.budgets.postgres import litellm_token
 
 PASSWORD = "s3cr%40t-pw"  # percent-encoded "s3cr@t-pw"

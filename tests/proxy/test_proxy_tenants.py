@@ -2,7 +2,7 @@
 
 Every key's spend, tokens and budget utilization is exported under its own identity (no
 ``_OTHER``), per-key spend equals what LiteLLM priced for what the fake provider served for
-that key, and the exported series stay within the README's per-key series budget.
+that key, and the exported series stay within the per-key series budget of docs/reference.md.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ pytestmark = pytest.mark.e2e
 
 KEYS = 1000
 TEAMS = 50
-# The README's budget for a key on one model: requests 1 (+1 per error type), spend 1, tokens 2-5,
-# headroom gauges up to 8 with a budget and limits.
+# The per-key series budget (docs/reference.md) for a key on one model: requests 1 (+1 per error
+# type), spend 1, tokens 2-5, headroom gauges up to 8 with a budget and limits.
 SERIES_PER_KEY = {"otel_llm.client.requests": 1, "otel_llm.client.spend": 1, "otel_llm.client.tokens": 2}
 
 TENANT_AUTH = f"""

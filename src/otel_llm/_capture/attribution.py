@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Final
 
-from .. import _settings, _state
+from .. import _state, _validation
 from .._record import Attribution, Headroom
 from .fields import count, mapping, money, strings, text
 
@@ -33,7 +33,7 @@ def key_hash_salt() -> bytes:
     global _salt
     if _salt is not None:
         return _salt
-    configured = _settings.read("OTEL_LLM_KEY_HASH_SALT")
+    configured = _validation.read("OTEL_LLM_KEY_HASH_SALT")
     master = os.environ.get("LITELLM_MASTER_KEY", "").strip() or _running_proxy_master_key()
     if isinstance(configured, str) and configured:
         _salt = configured.encode()
