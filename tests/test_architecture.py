@@ -111,3 +111,15 @@ def test_every_public_function_and_class_is_documented() -> None:
                 if is_def and not member.name.startswith("_") and ast.get_docstring(member) is None:
                     missing.append(f"{path.relative_to(SRC)}:{member.lineno} {member.name}")
     assert not missing, missing
+
+
+def test_code_crosses_into_the_host_through_the_one_boundary() -> None:
+    """No hand-written try/except around _errors.report: every boundary is _errors.boundary or guarded."""
+    sites = [
+        f"{path.relative_to(SRC)}:{number}"
+        for path in sorted(SRC.rglob("*.py"))
+        if path.name != "_errors.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "_errors.report(" in line
+    ]
+    assert not sites, sites

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import _names as n
-from .._emit.attributes import AttributeValue
 from .._emit.telemetry import Telemetry
 from .._loop.guard import LoopBlockedError, refusal
+from .._record import Attribution
 from .attribution import salted_key_hash
 from .fields import text
 from .parent import metadata_of
@@ -28,11 +27,7 @@ def check_loop_guard(telemetry: Telemetry, kwargs: Mapping[str, Any], model: str
     block = refusal(config, key_hash, end_user, session, requested)
     if block is None:
         return
-    attrs: dict[str, AttributeValue] = {}
     alias = text(metadata.get("user_api_key_alias"), 256)
-    for key, value in ((n.KEY_HASH, key_hash), (n.KEY_ALIAS, alias), (n.MODEL_GROUP, requested)):
-        if value:
-            attrs[key] = value
-    telemetry.record_loop_refusal(block.reason, attrs)
+    telemetry.record_loop_refusal(block.reason, Attribution(key_alias=alias, key_hash=key_hash), model_group=requested)
     who = f"key {alias!r}" if alias else (f"end user {end_user!r}" if end_user else "this process")
     raise LoopBlockedError(block, f"{who} calling {requested!r}")

@@ -17,7 +17,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, Trac
 from .. import _errors
 from .. import _names as n
 from .._config import Config
-from .._record import InvocationRecord, RouteStep
+from .._record import Attribution, InvocationRecord, RouteStep
 from .._version import __version__
 from .attributes import AttributeValue, span_attributes, span_name
 from .build_info import register_build_info
@@ -26,7 +26,7 @@ from .events import ContentEventEmitter
 from .headroom import HeadroomEmitter
 from .hops import HopEmitter
 from .instruments import AttrSet, Instruments, observe_gauges
-from .metrics import MetricEmitter, refusal_attributes
+from .metrics import MetricEmitter, loop_attributes, refusal_attributes
 from .spans import SpanEmitter, context_when_detached, route_event
 from .store import MetricStore
 from .usage import UsageRecordEmitter
@@ -160,10 +160,14 @@ class Telemetry:
             with _errors.boundary("emit.events"):
                 self._events.emit(record, live_span)
 
-    def record_loop_refusal(self, reason: str, attributes: dict[str, AttributeValue]) -> None:
-        """Count a call the loop guard refused, and mark the current span (if any)."""
+    def record_loop_refusal(
+        self, reason: str, who: Attribution, model_group: str | None = None, tool: str | None = None
+    ) -> None:
+        """Count a call the loop guard refused (``who`` calling ``model_group``, or ``tool``), and mark
+        the current span (if any)."""
         with _errors.boundary("emit.loop"):
-            attrs = {**attributes, n.LOOP_REASON: reason, n.LOOP_ACTION: "blocked"}
+            subject = (n.GEN_AI_TOOL_NAME, tool) if tool else (n.MODEL_GROUP, model_group)
+            attrs = loop_attributes(who, reason, "blocked", subject)
             self.instruments.loop_refusals(1, AttrSet(self.limiter.limit(attrs, n.LOOP_REFUSALS_METRIC)))
             current = trace.get_current_span()
             if current.is_recording():

@@ -35,6 +35,7 @@ from .._export.lean_spans import lean_tracer
 from .._export.setup import Pipeline, install_providers
 from .._export.shutdown import flush_before_reraised_signals
 from .._loop.guard import LoopBlockedError, refusal
+from .._record import Attribution
 from ..callback import OtelLLMCallback
 from .agents import AgentTelemetry
 from .fastapi_telemetry import configure_fastapi_telemetry
@@ -133,40 +134,37 @@ class ProxyCallback(OtelLLMCallback):
             refuse_looping_tool(self.telemetry, user_api_key_dict)
             return
         self._refuse_if_looping(user_api_key_dict, data)
-        try:
+        with _errors.boundary("proxy.pre_call"):
             self._start_request(user_api_key_dict, data)
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("proxy.pre_call", error)
 
     def _refuse_if_looping(self, user_api_key_dict: Any, data: dict[str, Any]) -> None:
         """Block mode: answer 429 (saying why and until when) before the request reaches a provider."""
         if self.config.loop_mode != "block":
             return
-        try:
-            token = text(getattr(user_api_key_dict, "token", None), 256)
-            key_hash = salted_key_hash(token) if token else None
-            alias = text(getattr(user_api_key_dict, "key_alias", None), 256)
-            end_user = text(data.get("user"), 256) or text(getattr(user_api_key_dict, "end_user_id", None), 256)
-            session = text(data.get("litellm_session_id"), 256)
-            model = text(data.get("model"), 256)
-            block = refusal(self.config, key_hash, end_user, session, model)
-            if block is None:
-                return
-            attrs: dict[str, Any] = {n.MODEL_GROUP: model} if model else {}
-            for key, value in ((n.KEY_HASH, key_hash), (n.KEY_ALIAS, alias)):
-                if value:
-                    attrs[key] = value
-            team = text(getattr(user_api_key_dict, "team_id", None), 256)
-            if team:
-                attrs[n.TEAM_ID] = team
-            self.telemetry.record_loop_refusal(block.reason, attrs)
-            refused = LoopBlockedError(block, f"key {alias!r}" if alias else "this caller")
-        except Exception as error:  # noqa: BLE001  # the boundary: see _errors
-            _errors.report("proxy.loop_guard", error)
+        refused = self._loop_refusal(user_api_key_dict, data)
+        if refused is None:
             return
         from fastapi import HTTPException  # noqa: PLC0415  # the proxy's own web framework
 
         raise HTTPException(status_code=429, detail=str(refused), headers={"retry-after": str(refused.retry_after_s)})
+
+    @_errors.guarded("proxy.loop_guard")
+    def _loop_refusal(self, user_api_key_dict: Any, data: dict[str, Any]) -> LoopBlockedError | None:
+        """The refusal of this request, counted, if its caller is cooling down from a loop."""
+        token = text(getattr(user_api_key_dict, "token", None), 256)
+        who = Attribution(
+            key_hash=salted_key_hash(token) if token else None,
+            key_alias=text(getattr(user_api_key_dict, "key_alias", None), 256),
+            team_id=text(getattr(user_api_key_dict, "team_id", None), 256),
+        )
+        end_user = text(data.get("user"), 256) or text(getattr(user_api_key_dict, "end_user_id", None), 256)
+        session = text(data.get("litellm_session_id"), 256)
+        model = text(data.get("model"), 256)
+        block = refusal(self.config, who.key_hash, end_user, session, model)
+        if block is None:
+            return None
+        self.telemetry.record_loop_refusal(block.reason, who, model_group=model)
+        return LoopBlockedError(block, f"key {who.key_alias!r}" if who.key_alias else "this caller")
 
     def _start_request(self, user_api_key_dict: Any, data: dict[str, Any]) -> None:
         if not is_instrumentation_enabled() or trace.get_current_span().get_span_context().is_valid:
@@ -201,12 +199,10 @@ class ProxyCallback(OtelLLMCallback):
         self._requests.add(call_id, span)
 
     async def async_post_call_success_hook(self, data: dict[str, Any], user_api_key_dict: Any, response: Any) -> None:
-        try:
+        with _errors.boundary("proxy.post_call"):
             span = self._requests.pop(data.get("litellm_call_id"))
             if span is not None:
                 end_request_span(span, 200, None)
-        except Exception as error:  # noqa: BLE001
-            _errors.report("proxy.post_call", error)
 
     async def async_post_call_failure_hook(
         self,
@@ -215,14 +211,12 @@ class ProxyCallback(OtelLLMCallback):
         user_api_key_dict: Any,
         traceback_str: str | None = None,
     ) -> None:
-        try:
+        with _errors.boundary("proxy.post_call"):
             self._report_pass_through_failure(request_data, original_exception, user_api_key_dict)
             span = self._requests.pop(request_data.get("litellm_call_id"))
             if span is not None:
                 status = getattr(original_exception, "status_code", None)
                 end_request_span(span, status if isinstance(status, int) else 500, original_exception)
-        except Exception as error:  # noqa: BLE001
-            _errors.report("proxy.post_call", error)
 
     def _report_pass_through_failure(self, request_data: dict[str, Any], error: Exception, user: Any) -> None:
         """A provider error on a pass-through route: a failed attempt span (under the request's
@@ -241,10 +235,8 @@ class ProxyCallback(OtelLLMCallback):
         self, user_api_key_dict: Any, response: Any, request_data: dict[str, Any]
     ) -> AsyncGenerator[Any, None]:
         span = None
-        try:
+        with _errors.boundary("proxy.stream"):
             span = self._requests.pop(request_data.get("litellm_call_id"))
-        except Exception as error:  # noqa: BLE001
-            _errors.report("proxy.stream", error)
         failure: BaseException | None = None
         try:
             async for chunk in response:
@@ -254,7 +246,5 @@ class ProxyCallback(OtelLLMCallback):
             raise
         finally:
             if span is not None:
-                try:
+                with _errors.boundary("proxy.stream"):
                     end_request_span(span, 500 if failure is not None else 200, failure)
-                except Exception as error:  # noqa: BLE001
-                    _errors.report("proxy.stream", error)

@@ -33,7 +33,6 @@ from .._capture.attribution import key_attribution, read_agent
 from .._capture.fields import mapping, text
 from .._capture.hops import TOOL_ERROR, as_json, refusal_reason
 from .._capture.inflight import OPERATION, Operation, current_operation
-from .._emit.metrics import loop_attributes
 from .._emit.telemetry import Telemetry
 from .._loop.fingerprint import tool_fingerprint
 from .._loop.guard import LoopBlockedError, observe_tool, tool_refusal
@@ -213,9 +212,7 @@ def _looping(telemetry: Telemetry, user_api_key_auth: object) -> LoopBlockedErro
     block = tool_refusal(config, who, tool)
     if block is None:
         return None
-    telemetry.record_loop_refusal(
-        block.reason, loop_attributes(who, block.reason, "blocked", (n.GEN_AI_TOOL_NAME, tool))
-    )
+    telemetry.record_loop_refusal(block.reason, who, tool=tool)
     caller = f"key {who.key_alias!r}" if who.key_alias else "this caller"
     return LoopBlockedError(block, f"{caller} calling tool {tool!r}")
 
