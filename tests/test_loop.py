@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from otel_llm import LiteLLMInstrumentor, LoopBlockedError
 from otel_llm._capture import complete, patches
-from otel_llm._capture.live import LiveCall
+from otel_llm._capture.call import LiveCall
 from otel_llm._config import resolve
 from otel_llm._loop import detector as loop_detector
 from otel_llm._loop.store import InProcessStore, Observation, RedisStore

@@ -26,7 +26,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 
 from otel_llm._emit.instruments import DURATION_BUCKETS
-from otel_llm._emit.store import MetricStore, Spec, sorted_key
+from otel_llm._emit.series import Spec
+from otel_llm._emit.store import MetricStore, sorted_key
 
 HIST = Spec("h", "histogram", "s", "a histogram", tuple(float(b) for b in DURATION_BUCKETS))
 COUNT = Spec("c", "counter", "{call}", "a counter")

@@ -27,6 +27,18 @@ class RouteStep:
     retry_index: int = 0
 
 
+@dataclass(frozen=True)
+class RouterOutcome:
+    """How one logical Router request ended: its attempts and, when it failed, why."""
+
+    attempts: int
+    retries: int
+    fallbacks: int
+    served_model_group: str | None = None  # the group whose answer the caller got (None: failed)
+    error_type: str | None = None
+    error_message: str | None = None
+
+
 @dataclass
 class Attribution:
     """Who made the call (filled on the proxy; empty for SDK use)."""

@@ -37,15 +37,24 @@ def providers() -> Iterator[tuple[FakeOpenAI, FailingProvider]]:
         yield providers
 
 
+@pytest.fixture(scope="module", params=["lean", "sdk"])
+def path(request: pytest.FixtureRequest) -> str:
+    """Every test here runs against both recording paths: otel-llm's own (the default) and the SDK's."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[OtlpReceiver]:
+def receiver(path: str) -> Iterator[OtlpReceiver]:
     with OtlpReceiver() as r:
         yield r
 
 
 @pytest.fixture(scope="module")
 def proxy(
-    tmp_path_factory: pytest.TempPathFactory, providers: tuple[FakeOpenAI, FailingProvider], receiver: OtlpReceiver
+    tmp_path_factory: pytest.TempPathFactory,
+    providers: tuple[FakeOpenAI, FailingProvider],
+    receiver: OtlpReceiver,
+    path: str,
 ) -> Iterator[ProxyProcess]:
     fake, broken = providers
     anthropic = FakeAnthropic(fake.server)
@@ -85,6 +94,7 @@ def proxy(
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_SERVICE_NAME": "proxy-under-test",
             "OTEL_LLM_PROXY_HTTP_SPANS": "true",
+            "OTEL_LLM_LEAN_PATH": "true" if path == "lean" else "false",
             # The /anthropic pass-through route forwards here, with the proxy's provider key.
             "ANTHROPIC_API_BASE": anthropic.api_base,
             "ANTHROPIC_API_KEY": PROVIDER_KEY,

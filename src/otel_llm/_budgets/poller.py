@@ -35,7 +35,8 @@ from .. import _names as n
 from .._config import Config
 from .._emit.headroom import HeadroomEmitter
 from .._emit.instruments import AttributeValue
-from .._emit.store import AttrKey, Spec, sorted_key
+from .._emit.series import AttrKey, Spec
+from .._emit.store import sorted_key
 from .._version import __version__
 from .database import DatabaseUrlError, Target, configure, connect, resolve_target
 from .rows import SERIES

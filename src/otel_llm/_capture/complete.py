@@ -17,8 +17,9 @@ from .._loop.guard import observe as observe_loops
 from .._record import InvocationRecord
 from .._redact import scrub, server_of
 from . import loop_end, payload
+from .call import LiveCall
 from .fields import attr, count, mapping, money, text
-from .live import REGISTRY, LiveCall
+from .live import REGISTRY
 from .payload import call_secrets
 
 # How LiteLLM's proxy reports a client that hung up (its error_information.error_class).
@@ -39,15 +40,15 @@ def finish(call: LiveCall, record: InvocationRecord | None, *, complete: bool = 
         if record is not None and call.abandoned_ns is not None:
             if record.error_type is None:
                 # LiteLLM reported the whole stream: the caller let go after its last chunk, not before.
-                _ended_at_last_chunk(call)
+                call.mark_ended_at_last_chunk()
             elif record.error_type == CLIENT_DISCONNECTED:
                 # LiteLLM's proxy reports the client hanging up as a failure: the attempt was abandoned.
                 record.error_type = record.error_message = None
         if record is not None and _awaits_stream_end(call, record):
             # LiteLLM reported the stream before our proxy saw its end: finish at the end.
-            call.pending_record = record
+            call.hold(record)
             return
-        call.finished = True
+        call.claim_finish()
     if record is None:
         record = record_from_call(call)
         record.incomplete = not complete
@@ -70,13 +71,6 @@ def _awaits_stream_end(call: LiveCall, record: InvocationRecord) -> bool:
         and call.error is None
         and record.error_type is None
     )
-
-
-def _ended_at_last_chunk(call: LiveCall) -> None:
-    call.abandoned_ns = None
-    call.stream_done = True
-    if call.end_ns is None and call.last_chunk_mono is not None:
-        call.end_ns = call.start_ns + (call.last_chunk_mono - call.start_mono)
 
 
 def attempt_failed(call: LiveCall, error: BaseException) -> None:
@@ -102,11 +96,7 @@ def stream_ended(call: LiveCall, error: BaseException | None) -> None:
         stream_abandoned(call, False)
         return
     with call.lock:
-        call.stream_done = True
-        call.end_ns = call.now_ns()
-        if error is not None:
-            call.error = error
-        pending = call.pending_record
+        pending = call.mark_stream_end(error)
     if pending is not None:
         finish(call, pending)
     elif error is not None and REGISTRY.remove(call):
@@ -129,7 +119,7 @@ def stream_abandoned(call: LiveCall, finalizing: bool) -> None:
         else:
             stream_ended(call, None)
         return
-    call.abandoned_ns = call.now_ns()
+    call.mark_abandoned()
     if not finalizing:
         REGISTRY.wake()
 
@@ -157,13 +147,7 @@ def observe_loop_once(call: LiveCall | None, record: InvocationRecord, config: C
             record.spend_per_minute = call.spend_per_minute
             return
         observe_loops(record, config)
-        _keep_loop_outcome(call, record)
-
-
-def _keep_loop_outcome(call: LiveCall, record: InvocationRecord) -> None:
-    call.loop_observed = True
-    call.loop_detection = record.loop
-    call.spend_per_minute = record.spend_per_minute
+        call.keep_loop_outcome(record)
 
 
 def _merge(call: LiveCall, record: InvocationRecord) -> None:

@@ -16,108 +16,13 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
-
-from opentelemetry.trace import Span
+from typing import Final
 
 from .. import _errors, _state
-from .._record import InvocationRecord, LoopDetection
-from .fields import attr
+from .._record import InvocationRecord
+from .call import LiveCall
 
-if TYPE_CHECKING:
-    from .._emit.telemetry import Telemetry
-
-_MAX_CHUNK_INTERVALS: Final = 4096
-_ABANDON_GRACE_NS: Final = 300_000_000
-# A loop found stopped this long after its call returned is not about to run the call's report.
-_LOOP_STOPPED_NS: Final = 1_000_000_000
 _log: Final = logging.getLogger("otel_llm")
-
-
-@dataclass
-class LiveCall:
-    """One attempt in flight: its span, its clock, and what the wrapper observed."""
-
-    call_id: str
-    span: Span
-    telemetry: Telemetry
-    operation: str
-    call_type: str
-    request_model: str | None
-    kwargs: dict[str, object]
-    start_ns: int
-    start_mono: int
-    last_activity_mono: int
-    end_ns: int | None = None
-    first_chunk_ns: int | None = None
-    last_chunk_mono: int | None = None
-    chunk_intervals_s: list[float] = field(default_factory=list)
-    streaming: bool = False
-    stream_done: bool = False
-    # When the caller let go of its stream before the end (epoch ns); the sweeper finishes it.
-    abandoned_ns: int | None = None
-    error: BaseException | None = None
-    response: object = None
-    stream_usage: object = None
-    # The event loop an async call runs on: when it closes, the call's report can no longer come.
-    loop: asyncio.AbstractEventLoop | None = None
-    pending_record: InvocationRecord | None = None
-    # Block mode observes loops as soon as the call returns (not when LiteLLM reports it),
-    # so the guard can refuse the very next call; the callback then reuses the outcome. When
-    # the callback comes first, it observes and the return does not: once per call either way.
-    loop_observed: bool = False
-    loop_detection: LoopDetection | None = None
-    spend_per_minute: float | None = None
-    finished: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def now_ns(self) -> int:
-        """Epoch ns on the monotonic clock anchored at the call's start."""
-        return self.start_ns + (time.perf_counter_ns() - self.start_mono)
-
-    def mark_returned(self, response: object) -> None:
-        self.response = response
-        self.last_activity_mono = time.perf_counter_ns()
-        if not self.streaming:
-            self.end_ns = self.now_ns()
-
-    def abandoned_for_a_moment(self) -> bool:
-        """Let go of a moment ago: long enough for a report LiteLLM makes of it (the proxy's
-        ClientDisconnected report, with the partial usage it bills) to complete it instead."""
-        return self.abandoned_ns is not None and self.now_ns() - self.abandoned_ns >= _ABANDON_GRACE_NS
-
-    def report_cannot_come(self, now_mono: int) -> bool:
-        """Whether LiteLLM's report cannot come while its event loop is not running.
-
-        LiteLLM runs async reports on the call's loop: a closed loop never will (a loop closed
-        without ``shutdown_asyncgens``, which the loop's end did not see), and a loop stopped
-        after the call returned (``run_until_complete`` per job) not before its next job.
-        """
-        loop = self.loop
-        if loop is None:
-            return False
-        if loop.is_closed():
-            return True
-        returned = self.end_ns is not None  # a non-stream returned, or a stream read to its end
-        return returned and not loop.is_running() and now_mono - self.last_activity_mono >= _LOOP_STOPPED_NS
-
-    def mark_failed(self, error: BaseException) -> None:
-        self.error = error
-        self.end_ns = self.now_ns()
-        self.last_activity_mono = time.perf_counter_ns()
-
-    def mark_chunk(self, chunk: object = None) -> None:
-        usage = attr(chunk, "usage")
-        if usage is not None:  # the last chunk's usage (include_usage): the stream's, should no report come
-            self.stream_usage = usage
-        mono = time.perf_counter_ns()
-        if self.first_chunk_ns is None:
-            self.first_chunk_ns = self.start_ns + (mono - self.start_mono)
-        elif self.last_chunk_mono is not None and len(self.chunk_intervals_s) < _MAX_CHUNK_INTERVALS:
-            self.chunk_intervals_s.append((mono - self.last_chunk_mono) / 1e9)
-        self.last_chunk_mono = mono
-        self.last_activity_mono = mono
 
 
 Finisher = Callable[[LiveCall, InvocationRecord | None], None]

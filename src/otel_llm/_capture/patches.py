@@ -20,9 +20,11 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _errors, _providers
 from .._emit.telemetry import Telemetry
+from .._record import RouterOutcome
+from .call import LiveCall
 from .complete import LET_GO, attempt_failed, error_message, observe_loop_now, stream_abandoned, stream_ended
 from .fields import count, mapping, text
-from .live import REGISTRY, LiveCall
+from .live import REGISTRY
 from .loop_check import check_loop_guard
 from .loop_end import watch_current_loop
 from .parent import carrier_from, metadata_of
@@ -260,19 +262,18 @@ def _finish_router(telemetry: Telemetry, request: RouterRequest, error: BaseExce
         if request.finished:
             return
         request.finished = True
-    error_type = type(error).__name__ if error is not None else None
     secrets = request.secrets or call_secrets({})
-    message = error_message(error, telemetry.config.attribute_max_length, secrets) if error is not None else None
-    telemetry.finish_router_span(
-        request.span,
+    outcome = RouterOutcome(
         request.attempts,
         request.retries,
         request.fallbacks,
-        request.served_model_group if error is None else None,
-        error_type,
-        message,
-        owned=request.owns_span,
+        served_model_group=request.served_model_group if error is None else None,
+        error_type=type(error).__name__ if error is not None else None,
+        error_message=(
+            error_message(error, telemetry.config.attribute_max_length, secrets) if error is not None else None
+        ),
     )
+    telemetry.finish_router_span(request.span, outcome, owned=request.owns_span)
 
 
 _SERVER_SPANS: Final = ServerSpanClaims()

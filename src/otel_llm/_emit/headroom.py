@@ -14,7 +14,8 @@ from typing import Final
 from .. import _names as n
 from .._record import InvocationRecord
 from .instruments import AttributeValue
-from .store import AttrKey, Instrument, MetricStore, Spec, sorted_key
+from .series import AttrKey, Spec
+from .store import Instrument, MetricStore, sorted_key
 
 # (metric name, unit, description)
 GAUGES: Final = (

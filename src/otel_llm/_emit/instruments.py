@@ -19,7 +19,8 @@ from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from .. import _names as n
-from .store import AttrKey, Instrument, MetricStore, Spec
+from .series import AttrKey, Spec
+from .store import Instrument, MetricStore
 
 _log: Final = logging.getLogger("otel_llm")
 

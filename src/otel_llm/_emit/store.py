@@ -30,8 +30,7 @@ import time
 import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -48,82 +47,18 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.util.types import AnyValue
 
 from .._names import OVERFLOW_VALUE
-
-AttrKey = tuple[tuple[str, object], ...]
-Kind = Literal["counter", "updowncounter", "histogram", "gauge"]
-# An instrumentation scope other than otel-llm's own: (name, version, schema URL).
-Scope = tuple[str, "str | None", "str | None"]
-ExemplarFilter = Literal["trace_based", "always_on", "always_off"]
-
-CUMULATIVE: Final = AggregationTemporality.CUMULATIVE
-DELTA: Final = AggregationTemporality.DELTA
-
-
-@dataclass(frozen=True)
-class Spec:
-    """One instrument: what it is called, measures and how it aggregates."""
-
-    name: str
-    kind: Kind
-    unit: str
-    description: str
-    buckets: tuple[float, ...] = ()
-    # Shared series describe a key or team, not a process: exported by the readers of the
-    # provider without process identity (see _export/setup.py), so workers write one series.
-    shared: bool = False
-    # Attributes kept on the overflow series (bounded by construction).
-    bounded: frozenset[str] = frozenset()
-    # Gauges: seconds a value is reported after its last update (None: the store's ttl).
-    ttl_s: float | None = None
-    # The instrumentation scope, when not otel-llm's (FastAPI's instruments on lean providers).
-    scope: Scope | None = None
-
-
-# What a cumulative reader reported last: (sum, count, bucket counts, min, max).
-_Carry = tuple[float, int, list[int], float, float]
-
-
-class _Interval:
-    """What one reader has not collected yet (the delta, the exemplars of the interval) and, for a
-    cumulative reader, the totals it reported so far: the SDK adds each interval to those, in that
-    order, and so does the store, so float sums come out bit for bit the same."""
-
-    __slots__ = ("carry", "count", "counts", "exemplars", "max", "min", "start_ns", "sum", "touched")
-
-    def __init__(self, buckets: int, start_ns: int, carry: _Carry | None = None) -> None:
-        self.start_ns = start_ns
-        self.touched = False
-        self.sum: float = 0
-        self.count = 0
-        self.min = math.inf
-        self.max = -math.inf
-        self.counts = [0] * buckets if buckets else []
-        self.exemplars: list[Exemplar | None] | None = None
-        self.carry = carry
-
-    def cumulative(self) -> _Carry:
-        """This interval added to what was reported before (SDK order: interval + previous)."""
-        if self.carry is None:
-            return self.sum, self.count, list(self.counts), self.min, self.max
-        psum, pcount, pcounts, pmin, pmax = self.carry
-        counts = [value + previous for value, previous in zip(self.counts, pcounts, strict=True)]
-        return self.sum + psum, self.count + pcount, counts, min(self.min, pmin), max(self.max, pmax)
-
-
-class _Series:
-    __slots__ = ("attrs", "count", "counts", "intervals", "last_mono", "max", "min", "start_ns", "sum")
-
-    def __init__(self, attrs: dict[str, object], buckets: int, start_ns: int, readers: int, mono: float) -> None:
-        self.attrs = attrs
-        self.start_ns = start_ns
-        self.last_mono = mono
-        self.sum: float = 0  # counters: the total; gauges: the last value
-        self.count = 0
-        self.min = math.inf
-        self.max = -math.inf
-        self.counts = [0] * buckets if buckets else []
-        self.intervals = [_Interval(buckets, start_ns) for _ in range(readers)]
-
+from .series import (
+    CUMULATIVE,
+    DELTA,
+    AttrKey,
+    ExemplarFilter,
+    Kind,
+    Scope,
+    Spec,
+    _Carry,
+    _Interval,
+    _Series,
+)
 
 _NO_SPAN: Final = (None, None)
 

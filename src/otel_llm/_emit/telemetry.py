@@ -17,7 +17,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, Trac
 from .. import _errors
 from .. import _names as n
 from .._config import Config
-from .._record import Attribution, InvocationRecord, RouteStep
+from .._record import Attribution, InvocationRecord, RouterOutcome, RouteStep
 from .._version import __version__
 from .attributes import AttributeValue, span_attributes, span_name
 from .build_info import register_build_info
@@ -208,33 +208,23 @@ class Telemetry:
         router_span.add_event(name, attrs)
 
     @staticmethod
-    def finish_router_span(
-        router_span: Span,
-        attempts: int,
-        retries: int,
-        fallbacks: int,
-        final_model_group: str | None,
-        error_type: str | None,
-        error_message: str | None,
-        *,
-        owned: bool = True,
-    ) -> None:
+    def finish_router_span(router_span: Span, outcome: RouterOutcome, *, owned: bool = True) -> None:
         """Write the Router request's outcome on its span and end it; on a SERVER span it was
         folded into (``owned=False``) only the counts and the served group: the status, the
         error and the end are the HTTP request's, set by its own instrumentation."""
         attrs: dict[str, AttributeValue] = {
-            n.ROUTER_ATTEMPTS: attempts,
-            n.ROUTER_RETRIES: retries,
-            n.ROUTER_FALLBACKS: fallbacks,
+            n.ROUTER_ATTEMPTS: outcome.attempts,
+            n.ROUTER_RETRIES: outcome.retries,
+            n.ROUTER_FALLBACKS: outcome.fallbacks,
         }
-        if final_model_group:
-            attrs[n.ROUTER_FINAL_MODEL_GROUP] = final_model_group
+        if outcome.served_model_group:
+            attrs[n.ROUTER_FINAL_MODEL_GROUP] = outcome.served_model_group
         if not owned:
             if router_span.is_recording():  # a span that ended first would warn on every set
                 router_span.set_attributes(attrs)
             return
-        if error_type:
-            attrs[n.ERROR_TYPE] = error_type
-            router_span.set_status(Status(StatusCode.ERROR, error_message or error_type))
+        if outcome.error_type:
+            attrs[n.ERROR_TYPE] = outcome.error_type
+            router_span.set_status(Status(StatusCode.ERROR, outcome.error_message or outcome.error_type))
         router_span.set_attributes(attrs)
         router_span.end()

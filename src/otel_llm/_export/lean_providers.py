@@ -25,7 +25,8 @@ from opentelemetry.metrics import CallbackT
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.util.types import Attributes
 
-from .._emit.store import Instrument, Kind, MetricStore, Spec, sorted_key
+from .._emit.series import Kind, Spec
+from .._emit.store import Instrument, MetricStore, sorted_key
 from .lean_spans import lean_tracer
 
 _HTTP_BOUNDED: Final = frozenset(

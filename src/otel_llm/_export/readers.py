@@ -28,7 +28,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from .. import _errors
-from .._emit.store import ExemplarFilter, Kind, MetricStore, Scope
+from .._emit.series import ExemplarFilter, Kind, Scope
+from .._emit.store import MetricStore
 from .._emit.telemetry import SCHEMA_URL, SCOPE
 from .._version import __version__
 from . import sdk_internals
