@@ -3,11 +3,10 @@ the share used and a table of spend, budget, USD left and days left, from the he
 proxy reports (otel_llm_<level>_spend_USD, _max_budget_USD, _budget_utilization_ratio) and the
 per-key spend counter's pace.
 
-Built from two tables, so the budget state from LiteLLM's database (issue 19: gauges for every key
-and team whether it calls or not, with the budget's reset time and whether LiteLLM blocks it) is a
-line each: a ``Column`` for "Resets in" (``<reset timestamp gauge> - time()``, unit ``s``) and one
-for "Blocked" (``max by (...) (<blocked gauge>)``), a ``Level`` for users, orgs or customers. Their
-metric names are not here yet because those gauges do not exist yet.
+Budget state from LiteLLM's database (the budget poller: gauges for every key and team whether it
+calls or not) adds when each budget resets (``<reset timestamp gauge> - time()``) and whether LiteLLM
+blocks the key or team; both are empty for a proxy without a database. Built from two tables, so
+another level (users, orgs, customers) is a ``Level`` line and another figure a ``Column`` line.
 """
 
 from __future__ import annotations
@@ -79,13 +78,16 @@ COLUMNS = (
     Column("Max budget", lambda level: level.gauge("max_budget_USD")),
     Column("USD left", _left),
     Column("Days left", lambda level: f"({_left(level)}) / ({level.pace()} > 0)", unit="d"),
+    Column("Resets in", lambda level: f"{level.gauge('budget_reset_time_seconds')} - time()", unit="s"),
+    Column("Blocked", lambda level: level.gauge("blocked"), unit="bool_yes_no"),
 )
 _DESCRIPTIONS = {
     "Key": "Each key's spend and max_budget in USD as LiteLLM last reported them, the USD left before LiteLLM "
-    "refuses the key, and the days that lasts at the pace of the last day (empty: no spend in the last day). "
-    "Reset dates come from LiteLLM's database, not shown here yet.",
-    "Team": "Each team's spend and max_budget in USD, the USD left before LiteLLM refuses all its keys, and the "
-    "days that lasts at the pace of the last day.",
+    "refuses the key, the days that lasts at the pace of the last day (empty: no spend in the last day), "
+    "when LiteLLM resets its budget and whether LiteLLM blocks the key (both from LiteLLM's database: empty "
+    "without the budget poller).",
+    "Team": "Each team's spend and max_budget in USD, the USD left before LiteLLM refuses all its keys, the "
+    "days that lasts at the pace of the last day, when its budget resets and whether LiteLLM blocks it.",
 }
 _BARS = {
     "Key": "Spend / max_budget per key as LiteLLM reports it (alerts at 80% and 100%).",
@@ -113,5 +115,6 @@ def _table(level: Level) -> Panel:
 
 
 def budgets() -> list[Panel]:
-    """Budget used per key and team (bars), then each level's spend, budget, USD left and days left."""
+    """Budget used per key and team (bars), then each level's spend, budget, USD left, days left, reset
+    and blocked."""
     return [*(_used(level) for level in LEVELS), *(_table(level) for level in LEVELS)]

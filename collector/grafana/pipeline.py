@@ -8,13 +8,14 @@ from panels import CALLS, DURATION, FAILED, REFUSED, SENT, SERVICE, Panel, grid,
 
 def pipeline() -> list[Panel]:
     """Collector up, exporters sent/failed and queues, refusals, internal errors, dropped spans, values
-    folded into _OTHER, versions."""
+    folded into _OTHER, budget polls, versions."""
     calls = f"{DURATION}_count{{{CALLS}}}"
     dropped = f"otel_llm_telemetry_dropped_total{{{SERVICE}}}"
     no_failures = f"{per_signal(SENT, 'exporter')} * 0"
     no_errors = f"{rate('service_name', calls)} * 0"
     internal = f"otel_llm_internal_errors_total{{{SERVICE}}}"
     overflow = f"otel_llm_metric_overflow_total{{{SERVICE}}}"
+    polls = f"otel_llm_budget_polls_total{{{SERVICE}}}"
     return [
         ts(
             "Collector up",
@@ -72,6 +73,21 @@ def pipeline() -> list[Panel]:
                     f"{rate('service_name, otel_llm_metric_name, otel_llm_metric_attribute', overflow)}"
                     f" or on (service_name) {no_errors}",
                     "{{service_name}} {{otel_llm_metric_name}} {{otel_llm_metric_attribute}}",
+                )
+            ],
+            "short",
+            24,
+        ),
+        ts(
+            "Budget polls of LiteLLM's database",
+            "Polls per minute of LiteLLM's database by the budget poller (OTEL_LLM_BUDGET_POLL), by outcome: ok, "
+            "truncated (OTEL_LLM_BUDGET_MAX_ROWS reached), failed (by error.type) or standby (another worker "
+            "holds the poller lock). Empty: no proxy polls a database. Failing for 20 min fires "
+            "OtelLLMBudgetPollFailing: idle keys' budget gauges go stale.",
+            [
+                query(
+                    f"{rate('service_name, otel_llm_budget_poll_outcome, error_type', polls)} * 60",
+                    "{{service_name}} {{otel_llm_budget_poll_outcome}} {{error_type}}",
                 )
             ],
             "short",

@@ -49,6 +49,7 @@ COUNTERS = {
     "otel_llm.mcp.tool.spend": "otel_llm_mcp_tool_spend_USD_total",
     "otel_llm.guardrail.evaluations": "otel_llm_guardrail_evaluations_total",
     "otel_llm.agent.calls": "otel_llm_agent_calls_total",
+    "otel_llm.budget.polls": "otel_llm_budget_polls_total",
 }
 GAUGES = {
     "otel_llm.key.spend": "otel_llm_key_spend_USD",
@@ -71,6 +72,11 @@ GAUGES = {
     "otel_llm.provider.ratelimit.limit_requests": "otel_llm_provider_ratelimit_limit_requests",
     "otel_llm.provider.ratelimit.limit_tokens": "otel_llm_provider_ratelimit_limit_tokens",
     "otel_llm.build.info": "otel_llm_build_info",
+    # From LiteLLM's database (the budget poller): not in the e2e stack's traffic (FROM_DATABASE).
+    "otel_llm.key.budget.reset_time": "otel_llm_key_budget_reset_time_seconds",
+    "otel_llm.key.blocked": "otel_llm_key_blocked",
+    "otel_llm.team.budget.reset_time": "otel_llm_team_budget_reset_time_seconds",
+    "otel_llm.team.blocked": "otel_llm_team_blocked",
 }
 # The Collector's own telemetry, as v0.159 serves it (counters without `_total`): the names of
 # exporterhelper's and receiverhelper's instruments in the Collector's source; sent_spans,
@@ -101,12 +107,26 @@ SYNTHETIC: set[str] = set()
 # Only when something fails: otel-llm internal errors, loop refusals (block mode), spans the proxy
 # dropped (named like every other counter: `_total`, the `{span}` unit dropped). The Collector's
 # send_failed counter is checked in test_collector_pipeline.py with an exporter that fails.
-NOT_IN_PROXY_TRAFFIC = SYNTHETIC | {
-    "otel_llm_internal_errors_total",
-    "otel_llm_loop_refusals_total",
-    "otel_llm_telemetry_dropped_total",
-    "otelcol_exporter_send_failed_spans",
+# The budget poller's series: the stack's proxy has no database (LiteLLM's Prisma engines cannot be
+# downloaded here, see tests/budgets/); their Prometheus names are checked through the real Collector
+# in test_collector_pipeline.py, and their values through the real proxy and PostgreSQL in tests/budgets/.
+FROM_DATABASE = {
+    "otel_llm_budget_polls_total",
+    "otel_llm_key_budget_reset_time_seconds",
+    "otel_llm_key_blocked",
+    "otel_llm_team_budget_reset_time_seconds",
+    "otel_llm_team_blocked",
 }
+NOT_IN_PROXY_TRAFFIC = (
+    SYNTHETIC
+    | FROM_DATABASE
+    | {
+        "otel_llm_internal_errors_total",
+        "otel_llm_loop_refusals_total",
+        "otel_llm_telemetry_dropped_total",
+        "otelcol_exporter_send_failed_spans",
+    }
+)
 
 
 def all_series() -> set[str]:

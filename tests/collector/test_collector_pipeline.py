@@ -23,6 +23,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from otel_llm._budgets.poller import POLLS
+from otel_llm._emit.headroom import GAUGES
+from tests.collector.series import COUNTERS
+from tests.collector.series import GAUGES as PROMETHEUS_GAUGES
 from tests.collector.stack import COLLECTOR, Collector, Prometheus, wait_until
 from tests.otlp_receiver import OtlpReceiver
 
@@ -239,6 +243,14 @@ def test_exemplars_link_prometheus_to_the_trace_and_loop_alert_fires(tmp_path: P
         meter.create_observable_gauge(
             "otel_llm.key.spend_velocity", [lambda _: [Observation(6.5, who)]], unit="USD/min"
         )
+        # The budget poller's series (no database in the e2e stack), with the code's own units.
+        from_database = {"otel_llm.key.budget.reset_time": 1.8e9, "otel_llm.key.blocked": 1.0}
+        from_database |= {"otel_llm.team.budget.reset_time": 1.9e9, "otel_llm.team.blocked": 0.0}
+        for name, unit, _ in GAUGES:
+            if name in from_database:
+                value = from_database[name]
+                meter.create_observable_gauge(name, [lambda _, v=value: [Observation(v, who)]], unit=unit)
+        meter.create_counter(POLLS.name, unit=POLLS.unit).add(1, {"otel_llm.budget.poll.outcome": "failed"})
         duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s")
         detections = meter.create_counter("otel_llm.loop.detections", unit="{detection}")
         with tracer_provider.get_tracer("otel_llm").start_as_current_span("chat gpt-4o-mini") as span:
@@ -270,6 +282,11 @@ def test_exemplars_link_prometheus_to_the_trace_and_loop_alert_fires(tmp_path: P
         assert labels["service_instance_id"] == "worker-1" and "telemetry_sdk_language" not in labels
         (velocity,) = prometheus.query("otel_llm_key_spend_velocity_USD_per_min")
         assert velocity["value"][1] == "6.5"
+        for name, value in from_database.items():
+            (point,) = prometheus.query(PROMETHEUS_GAUGES[name])  # the name the dashboards and rules use
+            assert float(point["value"][1]) == value, name
+        (polls,) = prometheus.query(COUNTERS[POLLS.name])
+        assert polls["metric"]["otel_llm_budget_poll_outcome"] == "failed"
 
         def loop_alert() -> list[dict[str, Any]]:
             return [

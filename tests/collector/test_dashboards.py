@@ -227,13 +227,18 @@ def test_bar_gauges_show_one_bar_per_key_or_team() -> None:
 
 
 def test_key_spend_and_budget_side_by_side() -> None:
-    """Spend, max_budget, USD left and days left at the last day's pace: one row per key, readable columns."""
+    """Spend, max_budget, USD left and days left at the last day's pace, when the budget resets and whether
+    LiteLLM blocks the key (from its database): one row per key, readable columns."""
     panel = _panel("LLM spend and usage", "Key spend and budget")
-    assert [t["refId"] for t in panel["targets"]] == ["A", "B", "C", "D"]
-    spend, budget, left, days = (t["expr"] for t in panel["targets"])
+    assert [t["refId"] for t in panel["targets"]] == ["A", "B", "C", "D", "E", "F"]
+    spend, budget, left, days, resets, blocked = (t["expr"] for t in panel["targets"])
     assert "otel_llm_key_spend_USD" in spend and "otel_llm_key_max_budget_USD" in budget
     assert left == f"{budget} - {spend}"
     assert days.startswith(f"({budget} - {spend}) / (") and "[1d]" in days and days.endswith(" * 86400 > 0)")
+    assert resets == budget.replace("otel_llm_key_max_budget_USD", "otel_llm_key_budget_reset_time_seconds") + (
+        " - time()"
+    )
+    assert blocked == budget.replace("otel_llm_key_max_budget_USD", "otel_llm_key_blocked")
     assert all(t["instant"] and t["format"] == "table" for t in panel["targets"])
     ids = [t["id"] for t in panel["transformations"]]
     assert ids[0] in ("merge", "joinByField") and "organize" in ids
@@ -246,11 +251,18 @@ def test_key_spend_and_budget_side_by_side() -> None:
         "Value #B": "Max budget",
         "Value #C": "USD left",
         "Value #D": "Days left",
+        "Value #E": "Resets in",
+        "Value #F": "Blocked",
     }
     units = {o["matcher"]["options"]: o["properties"] for o in panel["fieldConfig"]["overrides"]}
-    assert units == {"Days left": [{"id": "unit", "value": "d"}]}  # days, not dollars
+    assert units == {  # days, seconds and yes/no, not dollars
+        "Days left": [{"id": "unit", "value": "d"}],
+        "Resets in": [{"id": "unit", "value": "s"}],
+        "Blocked": [{"id": "unit", "value": "bool_yes_no"}],
+    }
     team = _panel("LLM spend and usage", "Team spend and budget")
-    assert [t["refId"] for t in team["targets"]] == ["A", "B", "C", "D"]
+    assert [t["refId"] for t in team["targets"]] == ["A", "B", "C", "D", "E", "F"]
+    assert "otel_llm_team_blocked" in team["targets"][5]["expr"]
 
 
 def test_loop_detections_count_the_time_range() -> None:
