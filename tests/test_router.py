@@ -56,6 +56,18 @@ def _check_attempts(signals: Signals) -> None:
         for p in signals.points("gen_ai.client.operation.duration")
     }
     assert durations == {("primary", "InternalServerError"): 2, ("backup", None): 1}
+    # Histograms say which deployment of a group (latency and failures per deployment); the per-key
+    # counters do not (a key's series would multiply by the deployments it was routed to).
+    deployments = {
+        (s.attributes["otel_llm.model_group"], s.attributes.get("otel_llm.deployment.id")) for s in _attempts(signals)
+    }
+    assert {group for group, _ in deployments} == {"primary", "backup"} and all(d for _, d in deployments), deployments
+    points = {
+        (p.attributes["otel_llm.model_group"], p.attributes.get("otel_llm.deployment.id"))
+        for p in signals.points("gen_ai.client.operation.duration")
+    }
+    assert points == deployments
+    assert all("otel_llm.deployment.id" not in p.attributes for p in signals.points("otel_llm.client.requests"))
 
 
 def _check_parent(signals: Signals) -> None:

@@ -3,8 +3,9 @@
 Two attribute sets per attempt keep the series count proportional to what each answers:
 
 * **Histograms** (duration, tokens, time to first chunk, time per chunk, cost) carry the
-  model attributes and the *group* attribution only (team, org, agent): latency per key is
-  not a question anyone asks, and 17 series per histogram series per key would be.
+  model attributes, the Router deployment (``otel_llm.deployment.id``: a few per model group,
+  from the proxy's config) and the *group* attribution only (team, org, agent): latency per key
+  is not a question anyone asks, and 17 series per histogram series per key would be.
 * **Counters** (``otel_llm.client.requests``, ``.spend``, ``.tokens``) carry everyone the
   call is attributed to (key, team, user, end user, org, agent: OTEL_LLM_METRIC_ATTRIBUTION):
   exact per-key spend and tokens at one series per key, model and type.
@@ -215,6 +216,7 @@ class MetricEmitter:
             record.request_model,
             record.response_model,
             record.model_group,
+            record.deployment_id,
             record.error_type,
             who.key_hash,
             who.key_alias,
@@ -235,6 +237,8 @@ class MetricEmitter:
             self._evict(now, 2 * self._recheck_s)
         base = metric_attributes(record)
         hist_raw = {**base, **who_attributes(record, self._groups)}
+        if record.deployment_id:  # which of a group's deployments: latency and failures per deployment
+            hist_raw[n.DEPLOYMENT_ID] = record.deployment_id
         who_raw = {k: v for k, v in base.items() if k != n.GEN_AI_RESPONSE_MODEL}
         who_raw.update(who_attributes(record, self._attribution))
         hist, hist_folded = self._limiter.apply(hist_raw)
