@@ -307,7 +307,7 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default=(
-            "none,noop-callback,otel-llm,otel-llm-unreachable,litellm-otel,"
+            "none,noop-callback,otel-llm,otel-llm-sdk-path,otel-llm-unreachable,litellm-otel,"
             "otel-llm-http-spans,otel-llm-fastapi-off,otel-llm-loop-off,otel-llm-router-span,otel-llm-export-none,"
             "otel-llm-batch-512,otel-llm-sdk-encoder"
         ),
@@ -334,6 +334,8 @@ def main() -> None:
             # (otel-llm's proxy default is 64); the SDK's span encoder instead of otel-llm's; no loop
             # detection; FastAPI's own telemetry in full (operation spans) or off (otel-llm's SERVER span).
             "otel-llm-http-spans": otel_llm(OTEL_LLM_PROXY_HTTP_SPANS="true"),
+            # The OpenTelemetry SDK's instruments and spans instead of otel-llm's lean recording path.
+            "otel-llm-sdk-path": otel_llm(OTEL_LLM_LEAN_PATH="false"),
             "otel-llm-router-span": otel_llm(OTEL_LLM_PROXY_ROUTER_SPAN="true"),
             "otel-llm-batch-512": otel_llm(OTEL_BSP_MAX_EXPORT_BATCH_SIZE="512"),
             "otel-llm-sdk-encoder": otel_llm(OTEL_LLM_PROXY_SPAN_ENCODER="sdk"),

@@ -72,7 +72,7 @@ GAUGES = {
     "otel_llm.provider.ratelimit.limit_requests": "otel_llm_provider_ratelimit_limit_requests",
     "otel_llm.provider.ratelimit.limit_tokens": "otel_llm_provider_ratelimit_limit_tokens",
     "otel_llm.build.info": "otel_llm_build_info",
-    # From LiteLLM's database (the budget poller): not in the e2e stack's traffic (FROM_DATABASE).
+    # From LiteLLM's database only (the budget poller; the e2e stack's main proxy reads a real PostgreSQL).
     "otel_llm.key.budget.reset_time": "otel_llm_key_budget_reset_time_seconds",
     "otel_llm.key.blocked": "otel_llm_key_blocked",
     "otel_llm.team.budget.reset_time": "otel_llm_team_budget_reset_time_seconds",
@@ -107,26 +107,12 @@ SYNTHETIC: set[str] = set()
 # Only when something fails: otel-llm internal errors, loop refusals (block mode), spans the proxy
 # dropped (named like every other counter: `_total`, the `{span}` unit dropped). The Collector's
 # send_failed counter is checked in test_collector_pipeline.py with an exporter that fails.
-# The budget poller's series: the stack's proxy has no database (LiteLLM's Prisma engines cannot be
-# downloaded here, see tests/budgets/); their Prometheus names are checked through the real Collector
-# in test_collector_pipeline.py, and their values through the real proxy and PostgreSQL in tests/budgets/.
-FROM_DATABASE = {
-    "otel_llm_budget_polls_total",
-    "otel_llm_key_budget_reset_time_seconds",
-    "otel_llm_key_blocked",
-    "otel_llm_team_budget_reset_time_seconds",
-    "otel_llm_team_blocked",
+NOT_IN_PROXY_TRAFFIC = SYNTHETIC | {
+    "otel_llm_internal_errors_total",
+    "otel_llm_loop_refusals_total",
+    "otel_llm_telemetry_dropped_total",
+    "otelcol_exporter_send_failed_spans",
 }
-NOT_IN_PROXY_TRAFFIC = (
-    SYNTHETIC
-    | FROM_DATABASE
-    | {
-        "otel_llm_internal_errors_total",
-        "otel_llm_loop_refusals_total",
-        "otel_llm_telemetry_dropped_total",
-        "otelcol_exporter_send_failed_spans",
-    }
-)
 
 
 def all_series() -> set[str]:

@@ -2,8 +2,9 @@
 
 Everything is embedded: a fake OpenAI-compatible provider (latency, streaming, 429/500),
 a LiteLLM Router with a fallback chain, four agents with their own virtual keys and
-teams (one of them stuck in a tool loop), live metrics on a local Prometheus endpoint
-(or OTLP to a Collector with ``--otlp``), and a terminal report at the end, or on Ctrl-C.
+teams (one of them stuck in a tool loop), their budget state as the proxy's budget poller
+reads it from LiteLLM's database, live metrics on a local Prometheus endpoint (or OTLP to a
+Collector with ``--otlp``), and a terminal report at the end, or on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,7 @@ from .fake_provider import FakeProvider
 from .report import ReportCollector, as_json, render
 
 if TYPE_CHECKING:
+    from .._emit.headroom import HeadroomEmitter
     from .._emit.store import MetricStore
 
 TOPICS = ("invoice", "refund", "login", "shipping", "upgrade", "password", "delivery date", "warranty", "discount")
@@ -63,6 +66,8 @@ AGENTS = (
 )
 # Teams' budgets (USD), as LiteLLM's /team/new would set them.
 TEAM_BUDGETS = {"Customer Care": 20.0, "Research": 10.0, "Growth": 0.2}
+# Keys' and teams' budget_duration, as /key/generate and /team/new would set it.
+BUDGET_DURATION_S = 30 * 86400
 
 
 def _router(api_base: str) -> Any:
@@ -104,8 +109,12 @@ def _messages(agent: Agent, rng: random.Random, step: int) -> list[dict[str, Any
 class Traffic:
     """Launches agent calls at a rate until the duration is over (or Ctrl-C)."""
 
-    def __init__(self, router: Any, duration_s: float, rate: float, seed: int) -> None:
+    def __init__(
+        self, router: Any, duration_s: float, rate: float, seed: int, poll: Callable[[Traffic], None] | None = None
+    ) -> None:
+        """``poll``: called every half second with the traffic (the budget poller's stand-in)."""
         self.router = router
+        self.poll = poll
         self.duration_s = duration_s
         self.rate = rate
         self.rng = random.Random(seed)
@@ -177,6 +186,8 @@ class Traffic:
             self.sent += 1
             if time.monotonic() >= next_progress:
                 progress(time.monotonic() - started, self.sent, self.failed)
+                if self.poll is not None:
+                    self.poll(self)
                 next_progress += 0.5
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.rng.expovariate(self.rate))
@@ -190,6 +201,32 @@ class Traffic:
         from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER  # noqa: PLC0415
 
         await asyncio.wait_for(GLOBAL_LOGGING_WORKER.flush(), timeout=timeout_s)
+
+
+def budget_poller(headroom: HeadroomEmitter, limit: int) -> Callable[[Traffic], None]:
+    """What the proxy's budget poller would read from LiteLLM's database for the demo's keys and teams
+    (spend, budget, when it resets, whether an admin blocked it), set through the poller's own row
+    mapping: the budget tables' Resets in and Blocked columns, for keys in between their calls too."""
+    from .._budgets.rows import key_series, team_series  # noqa: PLC0415
+
+    reset_time = time.time() + BUDGET_DURATION_S
+
+    def poll(traffic: Traffic) -> None:
+        rows: list[Any] = []
+        for agent in AGENTS:
+            meta = traffic.metadata(agent)
+            row = {"token": meta["user_api_key_hash"], "key_alias": agent.name, "team_id": meta["user_api_key_team_id"]}
+            row |= {"team_alias": agent.team, "spend": meta["user_api_key_spend"], "max_budget": agent.budget}
+            rows.append(key_series(row | {"reset_time": reset_time, "blocked": False}, limit))
+        for team, budget in TEAM_BUDGETS.items():
+            spend = sum(traffic.spend.get(a.name, 0.0) for a in AGENTS if a.team == team)
+            row = {"team_id": team.lower().replace(" ", "-"), "team_alias": team, "spend": spend, "max_budget": budget}
+            rows.append(team_series(row | {"reset_time": reset_time, "blocked": False}, limit))
+        for series in rows:
+            if series is not None:
+                headroom.set_many(*series)
+
+    return poll
 
 
 def _progress(elapsed: float, sent: int, failed: int) -> None:
@@ -266,7 +303,8 @@ def run(
     instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider, callback=callback)
     print(f"otel-llm demo: {len(AGENTS)} agents, {rate:g} requests/s for {duration_s:g}s (seed {seed}).")
     print(f"Fake provider at {provider.api_base}. {where}", flush=True)
-    traffic = Traffic(_router(provider.api_base), duration_s, rate, seed)
+    poll = budget_poller(callback.telemetry.headroom, callback.telemetry.config.attribute_max_length)
+    traffic = Traffic(_router(provider.api_base), duration_s, rate, seed, poll)
     interrupted = False
     try:
         asyncio.run(traffic.run(_progress))

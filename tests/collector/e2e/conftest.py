@@ -1,5 +1,6 @@
 """One end-to-end stack for every test in this package, started once: the real LiteLLM proxy (and a
-second one with small cardinality caps) → the ocb-built Collector → Prometheus → Alertmanager → a
+second one with small cardinality caps; the first reading budgets from a real PostgreSQL with
+LiteLLM's schema) → the ocb-built Collector → Prometheus → Alertmanager → a
 Slack stand-in, a Tempo stand-in and the Collector's usage-record file sink, all on 127.0.0.1, and
 the traffic they all read (world.py)."""
 
@@ -7,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
 
+from tests.budgets.postgres import Postgres
 from tests.collector.e2e.world import (
     CACHED_TOKENS,
     CHURN_CAP,
@@ -28,6 +31,7 @@ from tests.collector.e2e.world import (
     drive_churn,
     drive_traffic,
     hops_config,
+    seed_database,
 )
 from tests.collector.stack import Alertmanager, Collector, Prometheus, SlackStandIn
 from tests.fakes import FailingProvider, FakeOpenAI
@@ -85,11 +89,26 @@ def hop_servers() -> Iterator[tuple[ServerProcess, ServerProcess]]:
 
 
 @pytest.fixture(scope="package")
+def database() -> Iterator[tuple[Postgres, datetime]]:
+    """LiteLLM's database (world.seed_database's rows) and the seeded budgets' reset time."""
+    server = Postgres()
+    try:
+        server.start()
+        server.create_litellm_database()
+        with server.connect() as db:
+            reset = seed_database(db)
+        yield server, reset
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(scope="package")
 def proxies(
     tmp_path_factory: pytest.TempPathFactory,
     stack: Stack,
     providers: Providers,
     hop_servers: tuple[ServerProcess, ServerProcess],
+    database: tuple[Postgres, datetime],
 ) -> Iterator[Proxies]:
     """The main proxy and the churn proxy, started side by side (each takes seconds to import LiteLLM)."""
     models = model_list(providers.fake.api_base, providers.broken.api_base)
@@ -105,6 +124,9 @@ def proxies(
             "OTEL_RESOURCE_ATTRIBUTES": f"deployment.environment=e2e,otel_llm.test.authorization={RESOURCE_SECRET}",
             # The proxy captures prompts and completions: the Collector must drop them.
             "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY",
+            # Not DATABASE_URL: LiteLLM would then need its Prisma engines (which cannot be fetched here).
+            "OTEL_LLM_BUDGET_DATABASE_URL": database[0].url,
+            "OTEL_LLM_BUDGET_POLL_INTERVAL": "2",
         },
         extra_config=hops_config(hop_servers[0].port, hop_servers[1].port),
     )

@@ -10,16 +10,21 @@ import importlib.util
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from tests.collector.e2e.helpers import dashboard, links, panel_targets, runbook_page, slack_messages, substitute
 from tests.collector.e2e.world import (
+    BLOCKED_KEY,
     CHURN_KEYS,
     CHURN_SERVICE,
     CODER,
+    IDLE_KEY,
+    IDLE_TEAM,
     LOOP_PROMPT,
     MAIN_SERVICE,
     PLANNER,
@@ -120,6 +125,62 @@ def test_prompt_cache_panel_is_exact(stack: Stack, traffic: Traffic) -> None:
         assert inputs[name] == answered.input and reads[name] == answered.cache_read, name
         assert ratio[name] == pytest.approx(answered.cache_read / answered.input), name
         assert saved[name] == pytest.approx(answered.cache_read * saved_per_token, rel=1e-9), name
+
+
+def test_budget_state_of_keys_that_never_called_from_the_database(
+    stack: Stack, traffic: Traffic, database: tuple[Any, datetime]
+) -> None:
+    """The main proxy's poller reads LiteLLM's database (real PostgreSQL): a key and a team that never sent
+    a request are in Prometheus with their budget, spend, reset time and blocked state, so are the dashboards'
+    budget tables (Resets in, Blocked), and the pipeline panel shows the polls succeeding."""
+    reset = database[1].timestamp()
+
+    def value(expr: str) -> float | None:
+        result = stack.prometheus.query(expr)
+        return float(result[0]["value"][1]) if result else None
+
+    idle = f'service_name="{MAIN_SERVICE}", otel_llm_key_alias="{IDLE_KEY}"'
+    wait_until(lambda: value(f"otel_llm_key_blocked{{{idle}}}") is not None, 60, "the idle key's gauges scraped")
+    (budget,) = stack.prometheus.query(f"otel_llm_key_max_budget_USD{{{idle}}}")
+    assert budget["metric"]["otel_llm_team_alias"] == IDLE_TEAM and float(budget["value"][1]) == 10.0
+    assert value(f"otel_llm_key_spend_USD{{{idle}}}") == 1.0
+    assert value(f"otel_llm_key_budget_utilization_ratio{{{idle}}}") == pytest.approx(0.1)
+    assert value(f"otel_llm_key_budget_reset_time_seconds{{{idle}}}") == reset
+    assert value(f"otel_llm_key_blocked{{{idle}}}") == 0
+    retired = f'service_name="{MAIN_SERVICE}", otel_llm_key_alias="{BLOCKED_KEY}"'
+    assert wait_until(lambda: value(f"otel_llm_key_blocked{{{retired}}}"), 30, "the blocked key scraped") == 1
+    team = f'service_name="{MAIN_SERVICE}", otel_llm_team_alias="{IDLE_TEAM}"'
+    assert value(f"otel_llm_team_budget_reset_time_seconds{{{team}}}") == reset
+    assert value(f"otel_llm_team_max_budget_USD{{{team}}}") == 100.0
+
+    # The budget tables as Grafana shows them, filtered on the idle key and team.
+    *_, resets_in, blocked = panel_targets("Key spend and budget")
+    key = {"$service": MAIN_SERVICE, "$key": f"{IDLE_KEY}|{BLOCKED_KEY}"}
+    remaining = value(substitute(resets_in, {**key, "$key": IDLE_KEY}))
+    assert remaining is not None and abs(remaining - (reset - time.time())) < 120
+    rows = {
+        r["metric"]["otel_llm_key_alias"]: float(r["value"][1])
+        for r in stack.prometheus.query(substitute(blocked, key))
+    }
+    assert rows == {IDLE_KEY: 0.0, BLOCKED_KEY: 1.0}
+    *_, team_resets_in, team_blocked = panel_targets("Team spend and budget")
+    remaining = value(substitute(team_resets_in, {"$service": MAIN_SERVICE, "$team": IDLE_TEAM}))
+    assert remaining is not None and abs(remaining - (reset - time.time())) < 120
+    assert value(substitute(team_blocked, {"$service": MAIN_SERVICE, "$team": IDLE_TEAM})) == 0
+
+    (polls,) = panel_targets("Budget polls of LiteLLM's database")
+    outcomes = wait_until(
+        lambda: (
+            {
+                r["metric"]["otel_llm_budget_poll_outcome"]: float(r["value"][1])
+                for r in stack.prometheus.query(substitute(polls, {"$service": MAIN_SERVICE}))
+            }
+            or None
+        ),
+        30,
+        "budget polls scraped",
+    )
+    assert set(outcomes) == {"ok"} and outcomes["ok"] > 0
 
 
 def _records(stack: Stack, service: str) -> list[dict[str, Any]]:

@@ -1,17 +1,21 @@
 """What the end-to-end stack is made of and what runs through it: the processes (conftest.py starts
-them), the traffic through the main proxy (what the proxy answered each agent) and the key churn
+them), LiteLLM's database the main proxy's budget poller reads (keys and a team that never send
+traffic), the traffic through the main proxy (what the proxy answered each agent) and the key churn
 through the proxy with small cardinality caps."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 from pytest_httpserver import HTTPServer
 
+from tests.budgets.postgres import KeyRow, insert_keys, insert_team
 from tests.collector.stack import Alertmanager, Collector, Prometheus, SlackStandIn, wait_until
 from tests.fakes import FailingProvider, FakeOpenAI
 from tests.otlp_receiver import OtlpReceiver
@@ -39,6 +43,21 @@ CHURN_KEYS = {
     f"sk-vk-churn-{n}-7d1f3a5c9e2b4d6f": {"key_alias": f"churn-{n}", "team_id": "team-c", "team_alias": "Team C"}
     for n in range(1, 7)
 }
+
+# In LiteLLM's database only (the main proxy's budget poller reads it): a key that never calls, its
+# team, and a key an admin blocked. Under 80% of their budgets: no budget alert fires for them.
+IDLE_KEY, IDLE_TEAM, BLOCKED_KEY = "idle-agent", "Platform", "retired-agent"
+IDLE_RESET_IN = timedelta(days=10)
+
+
+def seed_database(db: psycopg.Connection[Any]) -> datetime:
+    """LiteLLM's rows for the idle key, its team and the blocked key; returns their budgets' reset time."""
+    reset = datetime.now(UTC).replace(microsecond=0) + IDLE_RESET_IN
+    insert_team(db, "team-platform", IDLE_TEAM, spend=12.0, max_budget=100.0, budget_reset_at=reset)
+    idle = KeyRow("sk-vk-idle-3e5a7c9b1d2f4a6c", IDLE_KEY, "team-platform", spend=1.0, max_budget=10.0)
+    idle.budget_duration, idle.budget_reset_at = "30d", reset
+    insert_keys(db, [idle, KeyRow("sk-vk-retired-8b6d4f2a0c1e3a5b", BLOCKED_KEY, blocked=True)])
+    return reset
 
 
 # The gateway's other hops on the main proxy: an MCP server (calc; its echo tool disallowed, so calling
