@@ -6,10 +6,13 @@ exporter, in-memory metric reader), and are timed in interleaved rounds by proce
 (all threads; the span processor is flushed inside each timed block).
 
 * ``raw_sdk``: one span with 10 attributes and three histogram points (the floor);
-* ``raw_sdk_same_telemetry``: exactly the span (name, kind, every attribute) and the four
-  metric points (same attribute sets, exemplars on duration and cost) otel-llm writes for
-  the payload, precomputed and written with raw SDK calls: what the SDK itself charges for
-  otel-llm's richer telemetry, so ``otel_llm`` over it is the cost of otel-llm's own code;
+* ``raw_sdk_same_telemetry``: exactly the span (name, kind, every attribute) and the metric
+  points (the histograms and the per-key counters; same attribute sets, exemplars on duration
+  and cost) otel-llm writes for the payload, precomputed and written with raw SDK calls: what
+  the SDK itself charges for otel-llm's richer telemetry, so ``otel_llm`` over it is the cost
+  of otel-llm's own code;
+* ``otel_llm_lean``: the same call on the lean path (otel-llm's metric store and lean spans,
+  where otel-llm builds the pipeline);
 * ``otel_llm``: ``build_record`` + loop detection (``_loop.guard.observe``, when present) +
   ``Telemetry.emit``: what the callback does per call;
 * its parts: ``build_record``, ``loop_observe`` (every call shares one scope, as all calls of an

@@ -309,7 +309,7 @@ def main() -> None:
         default=(
             "none,noop-callback,otel-llm,otel-llm-sdk-path,otel-llm-unreachable,litellm-otel,"
             "otel-llm-http-spans,otel-llm-fastapi-off,otel-llm-loop-off,otel-llm-router-span,otel-llm-export-none,"
-            "otel-llm-batch-512,otel-llm-sdk-encoder"
+            "otel-llm-batch-512,otel-llm-sdk-encoder,otel-llm-usage-off"
         ),
     )
     args = parser.parse_args()
@@ -336,6 +336,8 @@ def main() -> None:
             "otel-llm-http-spans": otel_llm(OTEL_LLM_PROXY_HTTP_SPANS="true"),
             # The OpenTelemetry SDK's instruments and spans instead of otel-llm's lean recording path.
             "otel-llm-sdk-path": otel_llm(OTEL_LLM_LEAN_PATH="false"),
+            # No usage record (one OTLP log record per attempt, through the SDK's log pipeline).
+            "otel-llm-usage-off": otel_llm(OTEL_LLM_USAGE_RECORDS="false"),
             "otel-llm-router-span": otel_llm(OTEL_LLM_PROXY_ROUTER_SPAN="true"),
             "otel-llm-batch-512": otel_llm(OTEL_BSP_MAX_EXPORT_BATCH_SIZE="512"),
             "otel-llm-sdk-encoder": otel_llm(OTEL_LLM_PROXY_SPAN_ENCODER="sdk"),
