@@ -53,11 +53,13 @@ def on_loop_end(handler: Callable[[asyncio.AbstractEventLoop], object]) -> None:
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
-    """The loop running in this thread, if any."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+    """The loop running in this thread, if any.
+
+    ``asyncio._get_running_loop`` (public in ``asyncio.events.__all__``) returns None where
+    ``get_running_loop`` raises: LiteLLM's logging threads have no loop, and raising there cost
+    ~25 µs per proxy request (0.3% of its samples in a py-spy profile).
+    """
+    return asyncio._get_running_loop()  # noqa: SLF001
 
 
 def watch_current_loop(timeout_s: float) -> asyncio.AbstractEventLoop | None:
