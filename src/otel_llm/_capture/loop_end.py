@@ -83,12 +83,10 @@ def watch_current_loop(timeout_s: float) -> asyncio.AbstractEventLoop | None:
         step = watcher.__anext__()
         try:
             step.send(None)
-        except StopIteration:
-            pass
-        else:  # cannot happen (nothing is awaited before the yield): leave no half-run step
-            step.close()
+        except StopIteration:  # reached its ``yield``: the loop's end will close it
+            _watched[id(loop)] = (loop, watcher)
             return loop
-        _watched[id(loop)] = (loop, watcher)
+        step.close()  # cannot happen (nothing is awaited before the yield): leave no half-run step
     return loop
 
 
