@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 TOPICS = ("invoice", "refund", "login", "shipping", "upgrade", "password", "delivery date", "warranty", "discount")
 
 
+def team_id(team: str) -> str:
+    """The team id of a team alias, as the demo's /team/new would have set it."""
+    return team.lower().replace(" ", "-")
+
+
 @dataclass(frozen=True)
 class Agent:
     """One simulated agent: its virtual key, team, model group and behaviour."""
@@ -52,7 +57,7 @@ class Agent:
             "agent_id": self.name,
             "user_api_key_alias": self.name,
             "user_api_key_hash": hashlib.sha256(f"sk-demo-{self.name}".encode()).hexdigest(),
-            "user_api_key_team_id": self.team.lower().replace(" ", "-"),
+            "user_api_key_team_id": team_id(self.team),
             "user_api_key_team_alias": self.team,
         }
 
@@ -138,15 +143,18 @@ class Traffic:
             self._stop.set()
         asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
 
+    def team_spend(self, team: str) -> float:
+        """USD its team's agents spent so far."""
+        return sum(self.spend.get(a.name, 0.0) for a in AGENTS if a.team == team)
+
     def metadata(self, agent: Agent) -> dict[str, Any]:
         """The agent's key metadata with its budget and spend so far, and its team's (budget panels)."""
-        team_spend = sum(self.spend.get(a.name, 0.0) for a in AGENTS if a.team == agent.team)
         return {
             **agent.metadata(),
             "user_api_key_max_budget": agent.budget,
             "user_api_key_spend": self.spend.get(agent.name, 0.0),
             "user_api_key_team_max_budget": TEAM_BUDGETS[agent.team],
-            "user_api_key_team_spend": team_spend,
+            "user_api_key_team_spend": self.team_spend(agent.team),
         }
 
     async def call(self, agent: Agent, messages: list[dict[str, Any]]) -> None:
@@ -219,8 +227,12 @@ def budget_poller(headroom: HeadroomEmitter, limit: int) -> Callable[[Traffic], 
             row |= {"team_alias": agent.team, "spend": meta["user_api_key_spend"], "max_budget": agent.budget}
             rows.append(key_series(row | {"reset_time": reset_time, "blocked": False}, limit))
         for team, budget in TEAM_BUDGETS.items():
-            spend = sum(traffic.spend.get(a.name, 0.0) for a in AGENTS if a.team == team)
-            row = {"team_id": team.lower().replace(" ", "-"), "team_alias": team, "spend": spend, "max_budget": budget}
+            row = {
+                "team_id": team_id(team),
+                "team_alias": team,
+                "spend": traffic.team_spend(team),
+                "max_budget": budget,
+            }
             rows.append(team_series(row | {"reset_time": reset_time, "blocked": False}, limit))
         for series in rows:
             if series is not None:
