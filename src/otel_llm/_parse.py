@@ -25,6 +25,14 @@ class SettingError(ValueError):
         self.fix = fix
 
 
+def _number(raw: str) -> float:
+    """``raw`` as a float, or NaN (which every bound refuses) when it is not a number."""
+    try:
+        return float(raw.strip())
+    except ValueError:
+        return float("nan")
+
+
 def positive_int(raw: str) -> int:
     """A whole number greater than 0."""
     try:
@@ -40,10 +48,7 @@ def positive(unit: str = "") -> Callable[[str], float]:
     """A parser for a finite number greater than 0, in ``unit`` (named in the fix)."""
 
     def parse(raw: str) -> float:
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            value = -1.0
+        value = _number(raw)
         if not value > 0 or value == float("inf"):
             raise SettingError(f"set a number {unit}greater than 0")
         return value
@@ -58,10 +63,7 @@ def seconds_at_least(minimum: float) -> Callable[[str], float]:
     """A parser for a finite number of seconds of at least ``minimum``."""
 
     def parse(raw: str) -> float:
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            value = -1.0
+        value = _number(raw)
         if not value >= minimum or value == float("inf"):
             raise SettingError(f"set a number of seconds of at least {minimum:g}")
         return value
