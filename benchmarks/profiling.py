@@ -77,6 +77,17 @@ TARGETS = (
     ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "OTLPSpanExporter", "export"),
     ("otel_llm._export.span_exporter", "WireSpanExporter", "export"),
     ("opentelemetry.propagate", None, "extract"),
+    # The lean path (issue #22): otel-llm's spans, metric store and usage records.
+    ("otel_llm._export.lean_spans", "LeanTracer", "start_span"),
+    ("otel_llm._export.lean_spans", "LeanSpan", "end"),
+    ("otel_llm._emit.store", "Instrument", "record"),
+    ("otel_llm._emit.store", "Instrument", "add"),
+    ("otel_llm._emit.usage", "UsageRecordEmitter", "emit"),
+    ("otel_llm._proxy.callback", "ProxyCallback", "async_pre_call_hook"),
+    ("otel_llm._proxy.callback", "ProxyCallback", "async_post_call_success_hook"),
+    ("opentelemetry.sdk._logs._internal", "Logger", "emit"),
+    ("opentelemetry.exporter.otlp.proto.http._log_exporter", "OTLPLogExporter", "export"),
+    ("opentelemetry.exporter.otlp.proto.http.metric_exporter", "OTLPMetricExporter", "export"),
 )
 totals, counts, lock = {}, {}, threading.Lock()
 

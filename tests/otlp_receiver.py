@@ -120,6 +120,28 @@ class OtlpReceiver:
                         )
         return result
 
+    def log_records(self) -> list[dict[str, Any]]:
+        """Every received log record as a dict: event name, body, attributes, trace and span ids, resource."""
+        result = []
+        with self._lock:
+            requests = list(self.requests["/v1/logs"])
+        for request in requests:
+            for resource_logs in request.resource_logs:
+                resource = attributes(resource_logs.resource.attributes)
+                for scope_logs in resource_logs.scope_logs:
+                    for record in scope_logs.log_records:
+                        result.append(
+                            {
+                                "event_name": record.event_name,
+                                "body": any_value(record.body),
+                                "attributes": attributes(record.attributes),
+                                "trace_id": record.trace_id.hex(),
+                                "span_id": record.span_id.hex(),
+                                "resource": resource,
+                            }
+                        )
+        return result
+
     def metric_points(self, name: str) -> list[tuple[dict[str, Any], Any, dict[str, Any]]]:
         """(attributes, data point, resource attributes) of every point of a metric."""
         result = []

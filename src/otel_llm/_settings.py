@@ -252,8 +252,10 @@ SETTINGS: Final = (
             "~15 µs per proxy span instead of ~60, in the exporter thread that shares the GIL with request "
             "handling; a batch holding a value it does not handle (an integer beyond int64, a string that is not "
             "UTF-8) goes through the SDK's encoder, and so does every batch if the installed OTLP exporter is not"
-            " the version it was written against. `sdk` uses the SDK's encoder throughout. gRPC always uses the "
-            "SDK's."
+            " the version it was written against. On the lean path (`OTEL_LLM_LEAN_PATH`) it also encodes log "
+            "records (usage records, content events) when they are emitted, so the batch queue holds bytes, not SDK"
+            " records (same bytes as the SDK's, tested; a map body or an attribute beyond the SDK's limits takes the"
+            " SDK's way). `sdk` uses the SDK's encoders throughout. gRPC always uses the SDK's."
         ),
     ),
     Setting(

@@ -304,7 +304,7 @@ def install_providers(config: Config, env: Mapping[str, str] | None = None) -> P
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     if (config.content_mode.on_events or config.usage_records) and choice == "otlp":
-        _install_logger_provider(env, resource)
+        _install_logger_provider(env, resource, wire=store is not None and config.proxy_span_encoder == "wire")
     _log.info(
         "otel-llm: installed OpenTelemetry providers (exporter=%s, lean path=%s, resource=%s)",
         choice,
@@ -326,13 +326,20 @@ def install_providers(config: Config, env: Mapping[str, str] | None = None) -> P
     return Pipeline(metric_store=store, shared_reader=reader)
 
 
-def _install_logger_provider(env: Mapping[str, str], resource: Resource) -> None:
+def _install_logger_provider(env: Mapping[str, str], resource: Resource, wire: bool = False) -> None:
+    """The global logger provider: on the lean path over HTTP, records are encoded by otel-llm when
+    emitted (wire_logs.py); otherwise the SDK's provider, batch processor and exporter."""
     from opentelemetry._logs import set_logger_provider  # noqa: PLC0415
     from opentelemetry.sdk._logs import LoggerProvider  # noqa: PLC0415
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor  # noqa: PLC0415
 
     if _otlp_protocol(env, "LOGS") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter  # noqa: PLC0415
+    elif wire:
+        from .wire_logs import WireLogExporter, WireLoggerProvider, WireLogRecordProcessor  # noqa: PLC0415
+
+        set_logger_provider(WireLoggerProvider(WireLogRecordProcessor(WireLogExporter()), resource=resource))
+        return
     else:
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # type: ignore[assignment]  # noqa: PLC0415
 

@@ -73,24 +73,29 @@ class WireSpanExporter(_sdk.OTLPSpanExporter):
         return self._send(data, len(spans))
 
     def _send(self, data: bytes, count: int) -> SpanExportResult:
-        # The SDK's export after its encoding step (opentelemetry-exporter-otlp-proto-http 1.45).
-        with self._metrics.export_operation(count) as result:
-            if _is_request_too_large(data, self._max_request_size):
-                _sdk_log.warning(
-                    "Dropping span batch: serialized size %d bytes exceeds max_request_size %d bytes.",
-                    len(data),
-                    self._max_request_size,
-                )
-                result.error = RequestPayloadTooLargeError(
-                    f"Serialized span request size {len(data)} bytes exceeds max_request_size "
-                    f"{self._max_request_size} bytes."
-                )
-                return SpanExportResult.FAILURE
-            sent = self._client.export(data)
-            if not sent.success:
-                result.error = sent.error
-                result.error_attrs = (
-                    {HTTP_RESPONSE_STATUS_CODE: sent.status_code} if sent.status_code is not None else None
-                )
-                return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+        return SpanExportResult.SUCCESS if send_encoded(self, data, count, "span") else SpanExportResult.FAILURE
+
+
+def send_encoded(exporter: Any, data: bytes, count: int, signal: str) -> bool:
+    """An OTLP/HTTP exporter's export after its encoding step (opentelemetry-exporter-otlp-proto-http
+    1.45, the same for spans and logs): the request size limit, the send with its retries and the
+    exporter's ``otel.sdk.exporter.*`` metrics. True when the batch was delivered."""
+    with exporter._metrics.export_operation(count) as result:  # noqa: SLF001  # checked by sdk_internals_known
+        limit = exporter._max_request_size  # noqa: SLF001
+        if _is_request_too_large(data, limit):
+            _sdk_log.warning(
+                "Dropping %s batch: serialized size %d bytes exceeds max_request_size %d bytes.",
+                signal,
+                len(data),
+                limit,
+            )
+            result.error = RequestPayloadTooLargeError(
+                f"Serialized {signal} request size {len(data)} bytes exceeds max_request_size {limit} bytes."
+            )
+            return False
+        sent = exporter._client.export(data)  # noqa: SLF001
+        if not sent.success:
+            result.error = sent.error
+            result.error_attrs = {HTTP_RESPONSE_STATUS_CODE: sent.status_code} if sent.status_code is not None else None
+            return False
+    return True

@@ -203,21 +203,27 @@ _SPAN_STRING_CACHE_LIMIT: Final = 4096
 
 
 def _span_attributes(attributes: Mapping[str, Any] | None) -> list[bytes]:
+    return cached_attributes(SPAN_ATTRIBUTES, attributes, _span_string_fields)
+
+
+def cached_attributes(
+    tag: bytes, attributes: Mapping[str, Any] | None, cache: dict[tuple[str, str], bytes]
+) -> list[bytes]:
+    """The ``tag`` fields of ``attributes``, short string ones from ``cache`` (bounded, see above)."""
     if not attributes:
         return []
     fields = []
-    cache = _span_string_fields
     for key, value in attributes.items():
         if value.__class__ is str and len(value) <= _CACHED_STRING_MAX_CHARS and len(key) <= _CACHED_STRING_MAX_CHARS:
             field = cache.get((key, value))
             if field is None:
-                field = _field(SPAN_ATTRIBUTES, _key_value(key, value))
+                field = _field(tag, _key_value(key, value))
                 if len(cache) >= _SPAN_STRING_CACHE_LIMIT:
                     cache.clear()
                 cache[(key, value)] = field
             fields.append(field)
         else:
-            fields.append(_field(SPAN_ATTRIBUTES, _key_value(key, value)))
+            fields.append(_field(tag, _key_value(key, value)))
     return fields
 
 

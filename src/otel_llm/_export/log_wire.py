@@ -1,0 +1,179 @@
+"""OTLP log record encoding straight to the protobuf wire format (the logs twin of span_wire).
+
+Every proxy attempt writes a usage record (``otel_llm.usage``, ~45 attributes). Through the
+SDK each one became a ``LogRecord``, a ``ReadWriteLogRecord`` with ``BoundedAttributes``, a
+copy and a ``ReadableLogRecord`` that waited up to a second in the batch queue (long enough to
+be promoted by the garbage collector), and then a protobuf message object per attribute in the
+exporter thread: ~120 µs of the proxy's CPU per request, measured (benchmarks/README.md). Here a
+record is encoded once, when it is emitted, to the bytes of one ``LogRecord`` message, and the
+batch queue holds those bytes.
+
+The bytes are exactly what the SDK's ``encode_logs(batch).SerializeToString()`` writes (tests
+compare them byte for byte). Anything this encoder does not handle (a map body or attribute, an
+integer beyond int64, a string that is not valid UTF-8) raises :class:`span_wire.Unsupported`
+and that record takes the SDK's way, so nothing is lost and nothing is encoded differently.
+
+Field numbers are those of opentelemetry-proto's ``logs/v1/logs.proto`` and the collector's
+``logs_service.proto``; a field whose value is the proto3 default is omitted, as protobuf does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from struct import error as StructError
+from typing import Any, Final, NamedTuple
+
+from .span_wire import (
+    _FIXED32,
+    _FIXED64,
+    _I32_TYPE,
+    _I64_TYPE,
+    _LEN_TYPE,
+    _VARINT_TYPE,
+    RESOURCE_ATTRIBUTES,
+    Unsupported,
+    _any_value,
+    _attributes,
+    _canonical,
+    _count,
+    _field,
+    _scope,
+    _string,
+    _tag,
+    cached_attributes,
+)
+
+LOG_TIME: Final = _tag(1, _I64_TYPE)  # LogRecord.time_unix_nano
+LOG_SEVERITY_NUMBER: Final = _tag(2, _VARINT_TYPE)
+LOG_SEVERITY_TEXT: Final = _tag(3, _LEN_TYPE)
+LOG_BODY: Final = _tag(5, _LEN_TYPE)
+LOG_ATTRIBUTES: Final = _tag(6, _LEN_TYPE)
+LOG_DROPPED_ATTRIBUTES: Final = _tag(7, _VARINT_TYPE)
+LOG_FLAGS: Final = _tag(8, _I32_TYPE)
+LOG_TRACE_ID: Final = _tag(9, _LEN_TYPE)
+LOG_SPAN_ID: Final = _tag(10, _LEN_TYPE)
+LOG_OBSERVED_TIME: Final = _tag(11, _I64_TYPE)
+LOG_EVENT_NAME: Final = _tag(12, _LEN_TYPE)
+RESOURCE_LOGS_RESOURCE: Final = _tag(1, _LEN_TYPE)
+RESOURCE_LOGS_SCOPE_LOGS: Final = _tag(2, _LEN_TYPE)
+RESOURCE_LOGS_SCHEMA_URL: Final = _tag(3, _LEN_TYPE)
+SCOPE_LOGS_SCOPE: Final = _tag(1, _LEN_TYPE)
+SCOPE_LOGS_LOG_RECORDS: Final = _tag(2, _LEN_TYPE)
+SCOPE_LOGS_SCHEMA_URL: Final = _tag(3, _LEN_TYPE)
+REQUEST_RESOURCE_LOGS: Final = _tag(1, _LEN_TYPE)  # ExportLogsServiceRequest.resource_logs
+_EMPTY_BODY: Final = LOG_BODY + b"\x00"  # the SDK always sets the body, an empty AnyValue when None
+# Usage records repeat their string attributes (operation, provider, model, key alias, team):
+# their encoded fields are cached as the span encoder's are, bounded the same way.
+_log_string_fields: dict[tuple[str, str], bytes] = {}
+
+
+class WireLog(NamedTuple):
+    """One encoded LogRecord message and where it belongs (what the batch queue holds)."""
+
+    resource: Any
+    scope: Any
+    data: bytes
+
+
+def encode_record(
+    *,
+    timestamp: int | None,
+    observed_timestamp: int | None,
+    trace_id: int,
+    span_id: int,
+    flags: int,
+    severity_number: int | None,
+    severity_text: str | None,
+    body: Any,
+    attributes: Mapping[str, Any] | None,
+    dropped_attributes: int,
+    event_name: str | None,
+) -> bytes:
+    """The bytes of one ``LogRecord`` message, as the SDK's ``_encode_log`` serializes it."""
+    try:
+        parts = [LOG_TIME + _FIXED64(timestamp) if timestamp else b""]
+        if severity_number:
+            parts.append(_count(LOG_SEVERITY_NUMBER, severity_number))
+        parts.append(_string(LOG_SEVERITY_TEXT, severity_text))
+        parts.append(_EMPTY_BODY if body is None else _field(LOG_BODY, _any_value(body)))
+        if attributes:
+            parts += cached_attributes(LOG_ATTRIBUTES, attributes, _log_string_fields)
+        parts.append(_count(LOG_DROPPED_ATTRIBUTES, dropped_attributes))
+        if flags:
+            parts.append(LOG_FLAGS + _FIXED32(flags))
+        if trace_id:
+            parts.append(LOG_TRACE_ID + b"\x10" + trace_id.to_bytes(16, "big"))
+        if span_id:
+            parts.append(LOG_SPAN_ID + b"\x08" + span_id.to_bytes(8, "big"))
+        if observed_timestamp:
+            parts.append(LOG_OBSERVED_TIME + _FIXED64(observed_timestamp))
+        parts.append(_string(LOG_EVENT_NAME, event_name))
+    except (OverflowError, ValueError, StructError) as error:  # a timestamp or id out of range: the SDK decides
+        raise Unsupported(str(error)) from error
+    return b"".join(parts)
+
+
+def encode_readable(record: Any) -> bytes:
+    """One SDK ``ReadWriteLogRecord``/``ReadableLogRecord``, encoded."""
+    log = record.log_record
+    severity = log.severity_number
+    return encode_record(
+        timestamp=log.timestamp,
+        observed_timestamp=log.observed_timestamp,
+        trace_id=log.trace_id or 0,
+        span_id=log.span_id or 0,
+        flags=int(log.trace_flags or 0),
+        severity_number=getattr(severity, "value", None),
+        severity_text=log.severity_text,
+        body=log.body,
+        attributes=log.attributes,
+        dropped_attributes=record.dropped_attributes,
+        event_name=log.event_name,
+    )
+
+
+def encode_request(records: Sequence[WireLog]) -> bytes:
+    """ExportLogsServiceRequest bytes, grouped by resource then scope in first-seen order (as the SDK)."""
+    resources: list[Any] = []
+    scopes: list[Any] = []
+    by_id: dict[tuple[int, int], tuple[int, int]] = {}
+    groups: dict[int, dict[int, list[bytes]]] = {}
+    for resource, scope, data in records:
+        ids = (id(resource), id(scope))
+        key = by_id.get(ids)
+        if key is None:
+            key = by_id[ids] = (_canonical(resource, resources), _canonical(scope or None, scopes))
+        groups.setdefault(key[0], {}).setdefault(key[1], []).append(data)
+    out = []
+    for resource_index, scope_groups in groups.items():
+        resource = resources[resource_index]
+        parts = [_field(RESOURCE_LOGS_RESOURCE, _resource(resource))]
+        for scope_index, encoded in scope_groups.items():
+            scope = scopes[scope_index]
+            scope_logs = [_field(SCOPE_LOGS_SCOPE, _scope_message(scope))]
+            scope_logs += [_field(SCOPE_LOGS_LOG_RECORDS, data) for data in encoded]
+            scope_logs.append(_string(SCOPE_LOGS_SCHEMA_URL, scope.schema_url if scope else None))
+            parts.append(_field(RESOURCE_LOGS_SCOPE_LOGS, b"".join(scope_logs)))
+        parts.append(_string(RESOURCE_LOGS_SCHEMA_URL, resource.schema_url))
+        out.append(_field(REQUEST_RESOURCE_LOGS, b"".join(parts)))
+    return b"".join(out)
+
+
+def _resource(resource: Any) -> bytes:
+    try:
+        return b"".join(_attributes(RESOURCE_ATTRIBUTES, resource.attributes))
+    except Unsupported:  # the records are encoded already: the SDK's encoder writes this part
+        from opentelemetry.exporter.otlp.proto.common._internal import _encode_resource  # noqa: PLC0415
+
+        return bytes(_encode_resource(resource).SerializeToString())
+
+
+def _scope_message(scope: Any) -> bytes:
+    try:
+        return _scope(scope)
+    except Unsupported:
+        from opentelemetry.exporter.otlp.proto.common._internal import (  # noqa: PLC0415
+            _encode_instrumentation_scope,
+        )
+
+        return bytes(_encode_instrumentation_scope(scope).SerializeToString())
