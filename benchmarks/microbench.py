@@ -22,7 +22,10 @@ exporter, in-memory metric reader), and are timed in interleaved rounds by proce
 Run twice: with the SDK payload, and with a proxy-style payload (virtual key, team, end
 user in the metadata). Then the proxy exporter's encoding step alone: 64 of otel-llm's attempt
 spans for the proxy payload encoded by the SDK's OTLP encoder and by otel-llm's wire encoder
-(``span_encoding``: µs per span, and whether the bytes are identical). ``--profile FILE``
+(``span_encoding``: µs per span, and whether the bytes are identical), and the usage record
+(one OTLP log record per attempt) through the SDK's log pipeline and through otel-llm's
+(``usage_records``: emit, queue, encode, per record, with the transport replaced by a null
+client in both). ``--profile FILE``
 writes a pyinstrument profile of ``otel_llm``. Prints one JSON object.
 """
 
@@ -242,6 +245,60 @@ def _lean_telemetry(pipeline: Any, config: Any, telemetry_class: Any) -> Any:
     )
 
 
+class _NullClient:
+    """An OTLP/HTTP exporter's transport that sends nothing (both pipelines get the same one)."""
+
+    class _Sent:
+        success, error, status_code = True, None, None
+
+    def export(self, data: bytes, timeout_sec: float | None = None) -> Any:
+        return self._Sent()
+
+    def shutdown(self) -> None:
+        return None
+
+
+def usage_records(kwargs: dict[str, Any], config: Any, n: int, rounds: int, build_record: Any) -> dict[str, Any]:
+    """One attempt's usage record, per record: the SDK's LoggerProvider, BatchLogRecordProcessor and
+    OTLPLogExporter against otel-llm's wire pipeline (wire_logs.py), emitted through the same
+    UsageRecordEmitter, queued, encoded in the exporter and handed to a null transport."""
+    try:
+        from otel_llm._export.wire_logs import WireLogExporter, WireLoggerProvider, WireLogRecordProcessor  # noqa: PLC0415
+    except ImportError:  # older otel-llm: the SDK's log pipeline only
+        return {}
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter  # noqa: PLC0415
+    from opentelemetry.sdk._logs import LoggerProvider  # noqa: PLC0415
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor  # noqa: PLC0415
+    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
+
+    from otel_llm._emit.usage import UsageRecordEmitter  # noqa: PLC0415
+
+    resource = Resource.create({"service.name": "litellm-proxy"})
+    sized = {"max_queue_size": 2 * n, "max_export_batch_size": 512, "schedule_delay_millis": 10_000}
+    sdk_exporter = OTLPLogExporter(endpoint="http://127.0.0.1:9/v1/logs")
+    wire_exporter = WireLogExporter(endpoint="http://127.0.0.1:9/v1/logs")
+    sdk_exporter._client = wire_exporter._client = _NullClient()  # noqa: SLF001
+    sdk = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    sdk.add_log_record_processor(BatchLogRecordProcessor(sdk_exporter, **sized))
+    wire = WireLoggerProvider(WireLogRecordProcessor(wire_exporter, **sized), resource=resource, shutdown_on_exit=False)
+    record = build_record(kwargs["standard_logging_object"], kwargs, config)
+    emitters = {name: UsageRecordEmitter(p.get_logger("otel_llm", "1")) for name, p in (("sdk", sdk), ("wire", wire))}
+
+    def flush() -> None:
+        sdk.force_flush()
+        wire.force_flush()
+
+    ops = {name: (lambda emitter=emitter: emitter.emit(record, None)) for name, emitter in emitters.items()}
+    measured = measure(ops, n, rounds, flush)
+    sdk.shutdown()
+    wire.shutdown()
+    return {
+        "sdk_us_per_record": measured["sdk"]["us_median"],
+        "wire_us_per_record": measured["wire"]["us_median"],
+        "ratio_sdk_to_wire": measured["sdk"]["us_median"] / measured["wire"]["us_median"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=5000, help="operations per timed block")
@@ -308,6 +365,7 @@ def main() -> None:
     results["span_encoding"] = span_encoding(
         proxy_payload(sdk_kwargs), config, max(1, args.n // 100), args.rounds, build_record, Telemetry
     )
+    results["usage_records"] = usage_records(proxy_payload(sdk_kwargs), config, args.n, args.rounds, build_record)
     if args.profile is not None:
         from pyinstrument import Profiler  # noqa: PLC0415
 
