@@ -35,12 +35,13 @@ def mapping(value: object) -> Mapping[str, object]:
 
 def text(value: object, max_length: int) -> str | None:
     """A non-empty string, truncated to max_length; never the string 'None'."""
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    if not isinstance(value, str):
-        return None
+    if value.__class__ is not str:  # the common case first, without the isinstance chain
+        if value is None:
+            return None
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if not isinstance(value, str):
+            return None
     value = value.strip()
     if not value or value in ("None", "null"):
         return None

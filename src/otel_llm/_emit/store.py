@@ -272,6 +272,7 @@ class MetricStore:
         self.series_limit = series_limit
         self.ttl_s = ttl_s
         self.exemplar_filter = exemplar_filter
+        self._last_sample: tuple[Context | None, tuple[int | None, int | None] | None] = (None, None)
         self.now_ns = clock_ns
         self.mono = mono
         self.readers: list[str] = []
@@ -318,7 +319,15 @@ class MetricStore:
         (the SDK's filters: trace_based keeps those made in a sampled span), else None."""
         if self.exemplar_filter == "always_off":
             return None
-        span = _span_of(context)
+        # One call's points share its context: the span is looked up once for them all (a
+        # context is immutable, so the pair read together is always right).
+        last = self._last_sample
+        if context is not None and last[0] is context:
+            span = last[1]
+        else:
+            span = _span_of(context)
+            if context is not None:
+                self._last_sample = (context, span)
         if span is None and self.exemplar_filter == "always_on":
             return _NO_SPAN
         return span
