@@ -19,9 +19,9 @@ Field numbers are those of opentelemetry-proto's ``logs/v1/logs.proto`` and the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from struct import error as StructError
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from .span_wire import (
     _FIXED32,
@@ -30,18 +30,16 @@ from .span_wire import (
     _I64_TYPE,
     _LEN_TYPE,
     _VARINT_TYPE,
-    RESOURCE_ATTRIBUTES,
+    Encoded,
     Unsupported,
     _any_value,
-    _attributes,
-    _canonical,
     _count,
     _field,
-    _scope,
     _string,
     _tag,
     cached_attributes,
 )
+from .span_wire import encode_request as span_wire_encode_request
 
 LOG_TIME: Final = _tag(1, _I64_TYPE)  # LogRecord.time_unix_nano
 LOG_SEVERITY_NUMBER: Final = _tag(2, _VARINT_TYPE)
@@ -54,25 +52,16 @@ LOG_TRACE_ID: Final = _tag(9, _LEN_TYPE)
 LOG_SPAN_ID: Final = _tag(10, _LEN_TYPE)
 LOG_OBSERVED_TIME: Final = _tag(11, _I64_TYPE)
 LOG_EVENT_NAME: Final = _tag(12, _LEN_TYPE)
-RESOURCE_LOGS_RESOURCE: Final = _tag(1, _LEN_TYPE)
-RESOURCE_LOGS_SCOPE_LOGS: Final = _tag(2, _LEN_TYPE)
-RESOURCE_LOGS_SCHEMA_URL: Final = _tag(3, _LEN_TYPE)
-SCOPE_LOGS_SCOPE: Final = _tag(1, _LEN_TYPE)
-SCOPE_LOGS_LOG_RECORDS: Final = _tag(2, _LEN_TYPE)
-SCOPE_LOGS_SCHEMA_URL: Final = _tag(3, _LEN_TYPE)
-REQUEST_RESOURCE_LOGS: Final = _tag(1, _LEN_TYPE)  # ExportLogsServiceRequest.resource_logs
 _EMPTY_BODY: Final = LOG_BODY + b"\x00"  # the SDK always sets the body, an empty AnyValue when None
 # Usage records repeat their string attributes (operation, provider, model, key alias, team):
 # their encoded fields are cached as the span encoder's are, bounded the same way.
 _log_string_fields: dict[tuple[str, str], bytes] = {}
 
 
-class WireLog(NamedTuple):
-    """One encoded LogRecord message and where it belongs (what the batch queue holds)."""
-
-    resource: Any
-    scope: Any
-    data: bytes
+# One encoded LogRecord message and where it belongs (what the batch queue holds).
+WireLog = Encoded
+# Export requests of logs are framed as those of spans (the same field numbers at every level).
+encode_request: Final = span_wire_encode_request
 
 
 def encode_record(
@@ -130,50 +119,3 @@ def encode_readable(record: Any) -> bytes:
         dropped_attributes=record.dropped_attributes,
         event_name=log.event_name,
     )
-
-
-def encode_request(records: Sequence[WireLog]) -> bytes:
-    """ExportLogsServiceRequest bytes, grouped by resource then scope in first-seen order (as the SDK)."""
-    resources: list[Any] = []
-    scopes: list[Any] = []
-    by_id: dict[tuple[int, int], tuple[int, int]] = {}
-    groups: dict[int, dict[int, list[bytes]]] = {}
-    for resource, scope, data in records:
-        ids = (id(resource), id(scope))
-        key = by_id.get(ids)
-        if key is None:
-            key = by_id[ids] = (_canonical(resource, resources), _canonical(scope or None, scopes))
-        groups.setdefault(key[0], {}).setdefault(key[1], []).append(data)
-    out = []
-    for resource_index, scope_groups in groups.items():
-        resource = resources[resource_index]
-        parts = [_field(RESOURCE_LOGS_RESOURCE, _resource(resource))]
-        for scope_index, encoded in scope_groups.items():
-            scope = scopes[scope_index]
-            scope_logs = [_field(SCOPE_LOGS_SCOPE, _scope_message(scope))]
-            scope_logs += [_field(SCOPE_LOGS_LOG_RECORDS, data) for data in encoded]
-            scope_logs.append(_string(SCOPE_LOGS_SCHEMA_URL, scope.schema_url if scope else None))
-            parts.append(_field(RESOURCE_LOGS_SCOPE_LOGS, b"".join(scope_logs)))
-        parts.append(_string(RESOURCE_LOGS_SCHEMA_URL, resource.schema_url))
-        out.append(_field(REQUEST_RESOURCE_LOGS, b"".join(parts)))
-    return b"".join(out)
-
-
-def _resource(resource: Any) -> bytes:
-    try:
-        return b"".join(_attributes(RESOURCE_ATTRIBUTES, resource.attributes))
-    except Unsupported:  # the records are encoded already: the SDK's encoder writes this part
-        from opentelemetry.exporter.otlp.proto.common._internal import _encode_resource  # noqa: PLC0415
-
-        return bytes(_encode_resource(resource).SerializeToString())
-
-
-def _scope_message(scope: Any) -> bytes:
-    try:
-        return _scope(scope)
-    except Unsupported:
-        from opentelemetry.exporter.otlp.proto.common._internal import (  # noqa: PLC0415
-            _encode_instrumentation_scope,
-        )
-
-        return bytes(_encode_instrumentation_scope(scope).SerializeToString())

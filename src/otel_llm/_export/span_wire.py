@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from struct import Struct
 from struct import error as StructError
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind
@@ -306,34 +306,74 @@ def _canonical(value: Any, seen: list[Any]) -> int:
     return len(seen) - 1
 
 
+class Encoded(NamedTuple):
+    """One span (or log record) encoded, and where it belongs: what an export queue holds on the lean path."""
+
+    resource: Any
+    scope: Any
+    data: bytes
+
+
+def encode_span(span: ReadableSpan) -> bytes:
+    """The bytes of one ``Span`` message (raises Unsupported for what only the SDK's encoder handles)."""
+    try:
+        return _span(span)
+    except (OverflowError, StructError) as error:  # a timestamp or id out of range: the SDK decides
+        raise Unsupported(str(error)) from error
+
+
 def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     """ExportTraceServiceRequest bytes, grouped by resource then scope in first-seen order."""
+    return encode_request([Encoded(span.resource, span.instrumentation_scope, encode_span(span)) for span in spans])
+
+
+def encode_request(items: Sequence[Encoded]) -> bytes:
+    """An export request of encoded spans or log records, grouped by resource then scope in first-seen
+    order, as the SDK's encoders group them. ExportTraceServiceRequest and ExportLogsServiceRequest
+    (and their ResourceSpans/ResourceLogs, ScopeSpans/ScopeLogs) number their fields alike, so the
+    same bytes frame either. A resource or scope this encoder does not handle is written by the SDK's
+    encoder (the records are encoded already and cannot take the SDK's way any more)."""
     resources: list[Any] = []
     scopes: list[Any] = []
     by_id: dict[tuple[int, int], tuple[int, int]] = {}
     groups: dict[int, dict[int, list[bytes]]] = {}
-    for span in spans:
-        resource, scope = span.resource, span.instrumentation_scope or None
+    for resource, given_scope, data in items:
+        scope = given_scope or None
         ids = (id(resource), id(scope))
         key = by_id.get(ids)
         if key is None:
             key = by_id[ids] = (_canonical(resource, resources), _canonical(scope, scopes))
-        try:
-            encoded = _span(span)
-        except (OverflowError, StructError) as error:  # a timestamp or id out of range: the SDK decides
-            raise Unsupported(str(error)) from error
-        groups.setdefault(key[0], {}).setdefault(key[1], []).append(encoded)
+        groups.setdefault(key[0], {}).setdefault(key[1], []).append(data)
     out = []
     for resource_index, scope_groups in groups.items():
         resource = resources[resource_index]
-        resource_fields = b"".join(_attributes(RESOURCE_ATTRIBUTES, resource.attributes))
-        parts = [_field(RESOURCE_SPANS_RESOURCE, resource_fields)]
-        for scope_index, encoded_spans in scope_groups.items():
+        parts = [_field(RESOURCE_SPANS_RESOURCE, _resource_message(resource))]
+        for scope_index, encoded in scope_groups.items():
             scope = scopes[scope_index]
-            scope_spans = [_field(SCOPE_SPANS_SCOPE, _scope(scope))]
-            scope_spans += [_field(SCOPE_SPANS_SPANS, encoded) for encoded in encoded_spans]
-            scope_spans.append(_string(SCOPE_SPANS_SCHEMA_URL, scope.schema_url if scope else None))
-            parts.append(_field(RESOURCE_SPANS_SCOPE_SPANS, b"".join(scope_spans)))
+            scope_part = [_field(SCOPE_SPANS_SCOPE, _scope_message(scope))]
+            scope_part += [_field(SCOPE_SPANS_SPANS, data) for data in encoded]
+            scope_part.append(_string(SCOPE_SPANS_SCHEMA_URL, scope.schema_url if scope else None))
+            parts.append(_field(RESOURCE_SPANS_SCOPE_SPANS, b"".join(scope_part)))
         parts.append(_string(RESOURCE_SPANS_SCHEMA_URL, resource.schema_url))
         out.append(_field(REQUEST_RESOURCE_SPANS, b"".join(parts)))
     return b"".join(out)
+
+
+def _resource_message(resource: Any) -> bytes:
+    try:
+        return b"".join(_attributes(RESOURCE_ATTRIBUTES, resource.attributes))
+    except Unsupported:
+        from opentelemetry.exporter.otlp.proto.common._internal import _encode_resource  # noqa: PLC0415
+
+        return bytes(_encode_resource(resource).SerializeToString())
+
+
+def _scope_message(scope: Any) -> bytes:
+    try:
+        return _scope(scope)
+    except Unsupported:
+        from opentelemetry.exporter.otlp.proto.common._internal import (  # noqa: PLC0415
+            _encode_instrumentation_scope,
+        )
+
+        return bytes(_encode_instrumentation_scope(scope).SerializeToString())
