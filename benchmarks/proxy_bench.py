@@ -80,22 +80,12 @@ if _path:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-        def counting_on_end(on_end):
-            def counted_on_end(self, span):
-                with lock:
-                    counts["spans_ended"] += 1
-                return on_end(self, span)
-            return counted_on_end
-        BatchSpanProcessor.on_end = counting_on_end(BatchSpanProcessor.on_end)
-        try:  # otel-llm's processor (spans encoded as they end) overrides on_end: counted once either way
-            from otel_llm._export.span_exporter import WireSpanProcessor
-        except ImportError:
-            pass
-        else:
-            own = WireSpanProcessor.on_end
-            def wire_on_end(self, span, _counted=counting_on_end(own)):
-                return _counted(self, span) if self.encoded else own(self, span)
-            WireSpanProcessor.on_end = wire_on_end
+        on_end = BatchSpanProcessor.on_end
+        def counted_on_end(self, span):
+            with lock:
+                counts["spans_ended"] += 1
+            return on_end(self, span)
+        BatchSpanProcessor.on_end = counted_on_end
 
         exporting = threading.local()  # otel-llm's exporter may fall back to the SDK's export: count once
 

@@ -40,16 +40,8 @@ from . import sdk_internals
 from .url_redaction import UrlRedactingSpanProcessor
 
 _log: Final = logging.getLogger("otel_llm")
-# Processors known to handle any ReadableSpan they are given, and only read it (and otel-llm's own
-# that say so: span_exporter.WireSpanProcessor, which needs the optional OTLP exporter to import).
+# Processors known to handle any ReadableSpan they are given, and only read it.
 KNOWN_PROCESSORS: Final = (BatchSpanProcessor, SimpleSpanProcessor, UrlRedactingSpanProcessor)
-
-
-def _known(processor: object) -> bool:
-    kind = type(processor)
-    return kind in KNOWN_PROCESSORS or getattr(kind, "takes_any_readable_span", False) is True
-
-
 _PLAIN: Final = frozenset({bool, int, float, bytes, type(None)})
 
 
@@ -167,7 +159,7 @@ class LeanTracer(trace_api.Tracer):
         current = sdk_internals.span_processors(self._provider)
         if current is self._known:
             return True
-        if current is None or not all(_known(p) for p in current):
+        if current is None or not all(type(p) in KNOWN_PROCESSORS for p in current):
             return False
         self._known = current
         return True
@@ -251,7 +243,7 @@ def lean_tracer(provider: object, sdk_tracer: trace_api.Tracer) -> trace_api.Tra
     if not isinstance(provider, TracerProvider) or not isinstance(sdk_tracer, SdkTracer):
         return sdk_tracer
     processors = sdk_internals.span_processors(provider)
-    if processors is None or not all(_known(p) for p in processors):
+    if processors is None or not all(type(p) in KNOWN_PROCESSORS for p in processors):
         return sdk_tracer
     if sdk_internals.lean_span_parts_missing(sdk_tracer):
         return sdk_tracer

@@ -110,10 +110,9 @@ def _with_self_metrics(factory: Any, meter_provider: MeterProvider | None) -> An
 
 
 def span_processor(
-    exporter: SpanExporter, env: Mapping[str, str], meter_provider: MeterProvider | None = None, encoded: bool = False
+    exporter: SpanExporter, env: Mapping[str, str], meter_provider: MeterProvider | None = None
 ) -> BatchSpanProcessor:
-    """The proxy's batch span processor: the SDK's, with smaller export batches unless configured;
-    ``encoded``: otel-llm's, which queues each span's OTLP bytes (``exporter`` must take them).
+    """The proxy's batch span processor: the SDK's, with smaller export batches unless configured.
 
     ``env`` is authoritative for the two sizes (the SDK itself would read ``os.environ``).
     """
@@ -121,13 +120,6 @@ def span_processor(
     queue = _parse.or_default(queue_env, env.get(queue_env), _parse.positive_int, SDK_QUEUE_SIZE)
     # The SDK rejects a batch larger than the queue: a deliberately tiny queue caps the default.
     batch = _parse.or_default(batch_env, env.get(batch_env), _parse.positive_int, min(SPAN_BATCH_SIZE, queue))
-    if encoded:
-        from .span_exporter import WireSpanProcessor  # noqa: PLC0415  # needs the OTLP exporter
-
-        return _with_self_metrics(  # type: ignore[no-any-return]
-            lambda **kw: WireSpanProcessor(exporter, True, max_queue_size=queue, max_export_batch_size=batch, **kw),
-            meter_provider,
-        )
     processor: BatchSpanProcessor = _with_self_metrics(
         lambda **kw: BatchSpanProcessor(exporter, max_queue_size=queue, max_export_batch_size=batch, **kw),
         meter_provider,
@@ -303,10 +295,8 @@ def install_providers(config: Config, env: Mapping[str, str] | None = None) -> P
     tracer_provider.add_span_processor(UrlRedactingSpanProcessor())
     traces_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     if choice == "otlp" or (choice == "prometheus" and traces_endpoint and _otlp_available()):
-        otlp = _otlp_span_exporter(env, meter_provider, config.proxy_span_encoder)
-        # On the lean path, spans are encoded as they end and queued as bytes (span_exporter.py).
-        encoded = store is not None and getattr(otlp, "wire_encoding", False) is True
-        tracer_provider.add_span_processor(span_processor(GuardedSpanExporter(otlp), env, meter_provider, encoded))
+        exporter = GuardedSpanExporter(_otlp_span_exporter(env, meter_provider, config.proxy_span_encoder))
+        tracer_provider.add_span_processor(span_processor(exporter, env, meter_provider))
     elif choice == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter  # noqa: PLC0415
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from opentelemetry.exporter.otlp.proto.http import trace_exporter as _sdk
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 
 from .. import _errors
@@ -60,14 +60,6 @@ class WireSpanExporter(_sdk.OTLPSpanExporter):
             _log.info("otel-llm: this OTLP exporter version is not the one the span encoder knows; using the SDK's")
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        batch: Sequence[Any] = spans  # ReadableSpans, and Encoded spans from WireSpanProcessor
-        encoded = [item for item in batch if item.__class__ is span_wire.Encoded]
-        if encoded:
-            ok = self._shutdown is False and send_encoded(self, span_wire.encode_request(encoded), len(encoded), "span")
-            if len(encoded) < len(batch):
-                rest = [item for item in batch if item.__class__ is not span_wire.Encoded]
-                ok = self.export(rest) is SpanExportResult.SUCCESS and ok
-            return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
         if not self.wire_encoding or self._shutdown:
             return super().export(spans)
         data: bytes | None = None
@@ -107,36 +99,3 @@ def send_encoded(exporter: Any, data: bytes, count: int, signal: str) -> bool:
             result.error_attrs = {HTTP_RESPONSE_STATUS_CODE: sent.status_code} if sent.status_code is not None else None
             return False
     return True
-
-
-class WireSpanProcessor(BatchSpanProcessor):
-    """The SDK's ``BatchSpanProcessor`` whose queue holds each sampled span's OTLP bytes, encoded as it
-    ends (by the thread that ends it), instead of the span: a span and its attribute, event and
-    link containers then die with the request instead of waiting up to a batch in the queue, where
-    they outlived two young collections and were promoted, bringing LiteLLM's ~300 ms full
-    collections closer. The same CPU for the encoding, and the exporter thread only frames the
-    bytes. A span the encoder does not handle is queued as the SDK would (``WireSpanExporter``
-    encodes batches of those as before). Only in front of a ``WireSpanExporter`` that encodes."""
-
-    takes_any_readable_span = True  # lean spans welcome (lean_spans.py)
-
-    def __init__(self, exporter: Any, encoded: bool, **kwargs: Any) -> None:
-        super().__init__(exporter, **kwargs)
-        self._emit = getattr(getattr(self, "_batch_processor", None), "emit", None)
-        self.encoded = bool(encoded and callable(self._emit))
-
-    def on_end(self, span: ReadableSpan) -> None:
-        context = span.context
-        if not (context and context.trace_flags.sampled):
-            return
-        if self.encoded:
-            data = None
-            with _errors.boundary("span encoder", reraise=False):  # an encoder bug must not cost the span
-                try:
-                    data = span_wire.encode_span(span)
-                except span_wire.Unsupported:
-                    data = None  # an exotic value: queued as the SDK would, encoded with the batch
-            if data is not None:
-                self._emit(span_wire.Encoded(span.resource, span.instrumentation_scope, data))  # type: ignore[misc]
-                return
-        super().on_end(span)
