@@ -29,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "testing": BASE | {"_capture", "_lifecycle"},
     "_proxy": BASE | {"_budgets", "_capture", "_emit", "_export", "_loop", "callback", "instrumentor"},
     "proxy": BASE | {"_export", "_proxy"},
+    "pipeline": BASE | {"_export", "callback", "instrumentor"},
     "cli": BASE | {"_budgets", "_emit", "_export", "_lifecycle", "_capture", "callback", "instrumentor"},
 }
 

@@ -1,7 +1,10 @@
 """otel-llm: production-grade OpenTelemetry for LiteLLM.
 
-Three ways to use it:
+Four ways to use it:
 
+* ``otel_llm.setup(service_name="my-agent")``: otel-llm builds the process's OpenTelemetry
+  pipeline from the ``OTEL_*`` environment (OTLP to a Collector, on otel-llm's lean path) and
+  instruments LiteLLM; for applications that have not configured OpenTelemetry themselves.
 * ``litellm.callbacks = [OtelLLMCallback()]``: the callback alone (SDK or proxy).
 * ``LiteLLMInstrumentor().instrument()``: the callback plus live spans around every
   LiteLLM entry point, so provider HTTP spans nest under the LLM span and Router
@@ -29,13 +32,15 @@ if TYPE_CHECKING:
     from ._loop.guard import LoopBlockedError
     from .callback import OtelLLMCallback
     from .instrumentor import LiteLLMInstrumentor
+    from .pipeline import setup
 
-__all__ = ["LiteLLMInstrumentor", "LoopBlockedError", "OtelLLMCallback", "__version__"]
+__all__ = ["LiteLLMInstrumentor", "LoopBlockedError", "OtelLLMCallback", "__version__", "setup"]
 
 _LAZY = {
     "LiteLLMInstrumentor": ".instrumentor",
     "OtelLLMCallback": ".callback",
     "LoopBlockedError": "._loop.guard",
+    "setup": ".pipeline",
 }
 
 

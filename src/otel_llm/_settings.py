@@ -124,9 +124,10 @@ SETTINGS: Final = (
         "lean_path",
         p.boolean,
         (
-            "Where otel-llm builds the pipeline (the proxy with no SDK installed, the demo): `true` aggregates "
-            "otel-llm's metrics in its own store (a dict lookup per point instead of the SDK's attribute cleaning"
-            " and hashing; idle series expire; proved equal to the SDK's points by tests/test_metric_store.py); "
+            "Where otel-llm builds the pipeline (the proxy with no SDK installed, `otel_llm.setup()`, the demo): "
+            "`true` aggregates otel-llm's metrics in its own store (a dict lookup per point instead of the SDK's "
+            "attribute cleaning and hashing; idle series expire; proved equal to the SDK's points by "
+            "tests/test_metric_store.py); "
             "`false` uses the SDK's instruments. Providers the application owns always get the SDK's instruments."
         ),
     ),
@@ -192,8 +193,9 @@ SETTINGS: Final = (
         "exporter",
         p.one_of(EXPORTERS),
         (
-            "Proxy, when no SDK is installed: `otlp`, `prometheus` (one worker only; needs `pip install "
-            "'otel-llm[proxy,prometheus]'`, otherwise the proxy falls back to OTLP), `console` or `none`."
+            "Proxy and `otel_llm.setup()`, when no SDK is installed: `otlp`, `prometheus` (one worker only; "
+            "needs `pip install 'otel-llm[proxy,prometheus]'`, otherwise the proxy falls back to OTLP), `console` "
+            "or `none`."
         ),
     ),
     Setting(

@@ -66,10 +66,14 @@ def sdk_installed() -> bool:
     return isinstance(trace.get_tracer_provider(), TracerProvider)
 
 
-def _resource(env: Mapping[str, str]) -> Resource:
+def _resource(env: Mapping[str, str], service_name: str | None = DEFAULT_SERVICE_NAME) -> Resource:
     attributes: dict[str, str] = {}
-    if not env.get("OTEL_SERVICE_NAME") and "service.name" not in OTELResourceDetector().detect().attributes:
-        attributes["service.name"] = DEFAULT_SERVICE_NAME
+    if (
+        service_name
+        and not env.get("OTEL_SERVICE_NAME")
+        and "service.name" not in OTELResourceDetector().detect().attributes
+    ):
+        attributes["service.name"] = service_name
     # Resource.create adds a random service.instance.id (renewed after a fork by the SDK) and
     # merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME over these.
     resource = Resource.create(attributes)
@@ -259,7 +263,9 @@ def _lean_path_possible() -> bool:
     return not missing
 
 
-def install_providers(config: Config, env: Mapping[str, str] | None = None) -> Pipeline:
+def install_providers(
+    config: Config, env: Mapping[str, str] | None = None, service_name: str | None = DEFAULT_SERVICE_NAME
+) -> Pipeline:
     """Install global SDK providers from ``config`` and the SDK's ``OTEL_*`` environment unless some exist.
 
     On the lean path (OTEL_LLM_LEAN_PATH, the default) otel-llm's metrics aggregate in the
@@ -267,13 +273,14 @@ def install_providers(config: Config, env: Mapping[str, str] | None = None) -> P
     not a process (headroom gauges), go out under a resource without ``service.instance.id``,
     so every worker writes the same series instead of one per worker. An empty Pipeline when
     existing providers are reused (then they are the application's: the SDK path).
+    ``service_name``: ``service.name`` unless the environment names one (None: the SDK's default).
     """
     env = os.environ if env is None else env
     if sdk_installed():
         return Pipeline()
     limit_pipeline_warnings()
     choice = config.exporter
-    resource = _resource(env)
+    resource = _resource(env, service_name)
     store = metric_store(config, env) if config.lean_path and _lean_path_possible() else None
     readers: list[MetricReader] = []
     if choice == "prometheus":
