@@ -162,6 +162,21 @@ def _otel_llm_instrumentor(pipeline: Pipeline) -> None:
     otel_llm.LiteLLMInstrumentor().instrument()
 
 
+def _otel_llm_lean(pipeline: Pipeline) -> None:
+    """The instrumentor on otel-llm's lean path over the shared providers: what ``otel_llm.setup()``
+    gives an application (its metric store is read outside the timed blocks, like the SDK's reader)."""
+    import otel_llm  # noqa: PLC0415
+    from otel_llm._config import resolve  # noqa: PLC0415
+    from otel_llm._export.lean_spans import lean_tracer  # noqa: PLC0415
+    from otel_llm._export.setup import metric_store  # noqa: PLC0415
+
+    config = resolve()
+    store = metric_store(config, os.environ)
+    store.add_reader("bench")
+    callback = otel_llm.OtelLLMCallback(metric_store=store, span_tracer=lean_tracer)
+    otel_llm.LiteLLMInstrumentor().instrument(callback=callback)
+
+
 def _litellm_otel(pipeline: Pipeline) -> None:
     import litellm  # noqa: PLC0415
     from litellm.integrations.opentelemetry import OpenTelemetry, OpenTelemetryConfig  # noqa: PLC0415
@@ -268,6 +283,9 @@ CONFIGURATIONS: tuple[Configuration, ...] = (
     Configuration("floor", "floor: bare callback, raw SDK (1 span, 10 attrs, 3 points)", _floor, kind="floor"),
     Configuration("otel-llm-callback", "otel-llm callback", _otel_llm_callback, kind="ours"),
     Configuration("otel-llm-instrumentor", "otel-llm instrumentor", _otel_llm_instrumentor, kind="ours"),
+    Configuration(
+        "otel-llm-lean", "otel-llm instrumentor, lean path (what otel_llm.setup() gives)", _otel_llm_lean, kind="ours"
+    ),
     # Diagnosis, not a target: the callback with runaway-loop detection off (OTEL_LLM_LOOP_MODE=off).
     Configuration(
         "otel-llm-callback-loop-off",
