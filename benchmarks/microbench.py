@@ -274,7 +274,7 @@ def usage_records(kwargs: dict[str, Any], config: Any, n: int, rounds: int, buil
     from otel_llm._emit.usage import UsageRecordEmitter  # noqa: PLC0415
 
     resource = Resource.create({"service.name": "litellm-proxy"})
-    sized = {"max_queue_size": 2 * n, "max_export_batch_size": 512, "schedule_delay_millis": 10_000}
+    sized = {"max_queue_size": max(2 * n, 1024), "max_export_batch_size": 512, "schedule_delay_millis": 10_000}
     sdk_exporter = OTLPLogExporter(endpoint="http://127.0.0.1:9/v1/logs")
     wire_exporter = WireLogExporter(endpoint="http://127.0.0.1:9/v1/logs")
     sdk_exporter._client = wire_exporter._client = _NullClient()  # noqa: SLF001

@@ -292,6 +292,15 @@ def render_micro(micro: dict[str, Any], verdicts: list[str]) -> list[str]:
             f"identical bytes: {'yes' if encoding['identical_bytes'] else '**no**'}.",
             "",
         ]
+    usage = micro.get("usage_records") or {}
+    if usage:
+        lines += [
+            f"Usage records (one OTLP log record per attempt, the proxy payload's): emitted, queued and encoded "
+            f"through the SDK's log pipeline {_fmt(usage['sdk_us_per_record'], 1)} µs per record, through otel-llm's "
+            f"(encoded when emitted) {_fmt(usage['wire_us_per_record'], 1)} µs "
+            f"({_fmt(usage['ratio_sdk_to_wire'], 1)}× less).",
+            "",
+        ]
     for target, (on_sdk, on_proxy) in (
         (f"record+emit microbenchmark ≤ {FLOOR_TARGET}× raw SDK", (ratio_sdk, ratio_proxy)),
         (f"lean path: record+emit ≤ {FLOOR_TARGET}× raw SDK calls for the same telemetry", (lean_sdk, lean_proxy)),
