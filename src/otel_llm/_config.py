@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import logging
 import threading
 from collections.abc import Mapping
@@ -76,6 +77,12 @@ class Config:
     budget_database_url: str | None = field(default=None, repr=False)
     budget_poll_interval_s: float = 60.0
     budget_max_rows: int = 100000
+
+    @functools.cached_property
+    def loop_settings(self) -> tuple[object, ...]:
+        """Every ``loop_*`` setting, as one key: callbacks with the same ones share a loop detector.
+        Computed once per Config (reading them off the dataclass cost ~4 µs, and every call asks)."""
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.name.startswith("loop_"))
 
 
 _FIELDS: Final = {f.name: f for f in dataclasses.fields(Config)}

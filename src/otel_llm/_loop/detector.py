@@ -19,7 +19,6 @@ block mode, further calls are refused until it ends.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import threading
@@ -150,41 +149,23 @@ _lock: Final = threading.Lock()
 _detectors: dict[tuple[object, ...], Detector] = {}
 
 
-# The detector of each Config object seen (a process has one or a few; bounded all the same),
-# keyed by identity and holding the Config so its id cannot be reused: every call asks for it,
-# and reading the loop settings off a 60-field dataclass each time cost ~4 µs a call.
-_by_config: dict[int, tuple[Config, Detector]] = {}
-_BY_CONFIG_LIMIT: Final = 64
-
-
-def _loop_settings(config: Config) -> tuple[object, ...]:
-    return tuple(getattr(config, f.name) for f in dataclasses.fields(config) if f.name.startswith("loop_"))
-
-
 def detector_for(config: Config) -> Detector | None:
     """The detector for ``config``'s loop settings; None when loop detection is off."""
     if config.loop_mode == "off":
         return None
-    known = _by_config.get(id(config))
-    if known is not None and known[0] is config:
-        return known[1]
-    key = _loop_settings(config)
+    key = config.loop_settings
     detector = _detectors.get(key)
     if detector is None:
         with _lock:
             detector = _detectors.get(key)
             if detector is None:
                 detector = _detectors[key] = Detector(config, _store(config))
-    if len(_by_config) >= _BY_CONFIG_LIMIT:
-        _by_config.clear()
-    _by_config[id(config)] = (config, detector)
     return detector
 
 
 def _reset() -> None:
     with _lock:
         _detectors.clear()
-        _by_config.clear()
 
 
 _state.register(
