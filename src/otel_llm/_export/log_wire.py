@@ -39,7 +39,6 @@ from .span_wire import (
     _tag,
     cached_attributes,
 )
-from .span_wire import encode_request as span_wire_encode_request
 
 LOG_TIME: Final = _tag(1, _I64_TYPE)  # LogRecord.time_unix_nano
 LOG_SEVERITY_NUMBER: Final = _tag(2, _VARINT_TYPE)
@@ -58,10 +57,9 @@ _EMPTY_BODY: Final = LOG_BODY + b"\x00"  # the SDK always sets the body, an empt
 _log_string_fields: dict[tuple[str, str], bytes] = {}
 
 
-# One encoded LogRecord message and where it belongs (what the batch queue holds).
+# One encoded LogRecord message and where it belongs (what the batch queue holds). Export
+# requests of logs are framed by span_wire.encode_request, as spans' are (the same field numbers).
 WireLog = Encoded
-# Export requests of logs are framed as those of spans (the same field numbers at every level).
-encode_request: Final = span_wire_encode_request
 
 
 def encode_record(

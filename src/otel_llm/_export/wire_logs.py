@@ -37,9 +37,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import get_current_span
 
 from .. import _errors
-from .log_wire import WireLog, encode_readable, encode_record, encode_request
+from .log_wire import WireLog, encode_readable, encode_record
 from .span_exporter import sdk_internals_known, send_encoded
-from .span_wire import Unsupported
+from .span_wire import Unsupported, encode_request
 
 _log: Final = logging.getLogger("otel_llm")
 _LOGGER_PARTS: Final = ("_is_enabled", "_logger_metrics", "_log_record_limits", "resource", "instrumentation_scope")
@@ -143,7 +143,7 @@ class LeanLogger(APILogger):
     ) -> None:
         logger = self._logger
         if record is None and exception is None and self._processors() == (self._processor,):
-            if not logger._is_enabled():  # noqa: SLF001  # checked by lean_logger
+            if not logger._is_enabled():  # noqa: SLF001  # checked by WireLoggerProvider.get_logger
                 return
             item = self._encode(
                 timestamp, observed_timestamp, context, severity_number, severity_text, body, attributes, event_name
