@@ -4,7 +4,8 @@ Two providers, the same resource, span limits, sampler, a deterministic id gener
 processors (otel-llm's URL redaction, then a simple processor into memory): one hands out the SDK's
 spans, the other's tracer is wrapped in ``LeanTracer``. Every sequence of span operations (attributes
 set and set again, odd value types, limits, events, status, renames, parents, unsampled parents,
-explicit and implicit times) must encode to the same bytes with the SDK's OTLP encoder.
+links given at the start and added later, events and links past their limits, events and
+links added after the end, explicit and implicit times) must encode to the same bytes with the SDK's OTLP encoder.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ OPERATION = st.one_of(
     st.tuples(st.just("event"), st.sampled_from(["otel_llm.retry", "x"]), st.dictionaries(KEYS, VALUES, max_size=3)),
     st.tuples(st.just("status"), st.sampled_from(["error", "ok", "unset"]), st.text(max_size=10)),
     st.tuples(st.just("rename"), st.text(min_size=1, max_size=10), st.just(None)),
+    st.tuples(st.just("link"), st.integers(1, 2**64 - 1), st.dictionaries(KEYS, VALUES, max_size=3)),
 )
 SPANS = st.lists(
     st.tuples(
@@ -84,20 +86,39 @@ SPANS = st.lists(
         st.dictionaries(KEYS, VALUES, max_size=5),
         st.lists(OPERATION, max_size=8),
         st.booleans(),  # a child of the previous span
+        st.lists(st.integers(1, 2**64 - 1), max_size=3),  # links given at the start
     ),
     min_size=1,
     max_size=4,
 )
-LIMITS = st.sampled_from([SpanLimits(), SpanLimits(max_span_attributes=3), SpanLimits(max_span_attribute_length=5)])
+LIMITS = st.sampled_from(
+    [
+        SpanLimits(),
+        SpanLimits(max_span_attributes=3),
+        SpanLimits(max_span_attribute_length=5),
+        SpanLimits(max_events=1, max_links=1, max_event_attributes=1, max_link_attributes=1),
+    ]
+)
+
+
+def _link_context(span_id: int) -> trace.SpanContext:
+    return trace.SpanContext((1 << 90) + span_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(1))
+
+
 SAMPLERS = st.sampled_from([ALWAYS_ON, ParentBased(TraceIdRatioBased(0.5))])
 
 
 def _run(tracer: trace.Tracer, spans: list[Any]) -> None:
     previous = None
-    for index, (kind, attributes, operations, child) in enumerate(spans):
+    for index, (kind, attributes, operations, child, links) in enumerate(spans):
         context = trace.set_span_in_context(previous) if child and previous is not None else None
         span = tracer.start_span(
-            f"span {index}", context=context, kind=kind, attributes=attributes, start_time=100 + index
+            f"span {index}",
+            context=context,
+            kind=kind,
+            attributes=attributes,
+            links=[trace.Link(_link_context(link), {"link.index": position}) for position, link in enumerate(links)],
+            start_time=100 + index,
         )
         for operation, first, second in operations:
             if operation == "set":
@@ -106,6 +127,8 @@ def _run(tracer: trace.Tracer, spans: list[Any]) -> None:
                 span.set_attributes(first)
             elif operation == "event":
                 span.add_event(first, second, timestamp=150)
+            elif operation == "link":
+                span.add_link(_link_context(first), second)
             elif operation == "status":
                 code = {"error": StatusCode.ERROR, "ok": StatusCode.OK, "unset": StatusCode.UNSET}[first]
                 span.set_status(Status(code, second if code is StatusCode.ERROR else None))
@@ -113,6 +136,8 @@ def _run(tracer: trace.Tracer, spans: list[Any]) -> None:
                 span.update_name(first)
         span.end(end_time=200 + index)
         span.set_attribute("after", "end")  # ignored by both
+        span.add_event("after end")
+        span.add_link(_link_context(7))
         previous = span
 
 

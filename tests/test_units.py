@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import gc
 import logging
+import uuid
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
+from otel_llm import _errors
+from otel_llm._capture.patches import _new_call_id
 from otel_llm._capture.router import ServerSpanClaims
 from otel_llm._config import Config, resolve
 from otel_llm._emit.cardinality import CardinalityLimiter
@@ -250,3 +253,45 @@ def test_url_attributes_lose_credentials_as_spans_start(value: str, expected: st
     provider.get_tracer("t").start_span("GET", attributes={"url.query": value, "http.url": value}).end()
     (span,) = exporter.get_finished_spans()
     assert span.attributes["url.query"] == expected and span.attributes["http.url"] == expected
+
+
+def test_call_ids_are_version_4_uuids_formatted_as_the_uuid_module_does() -> None:
+    """otel-llm's call ids (made without a system call) read back as random version-4 UUIDs."""
+    ids = [_new_call_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert str(parsed) == value
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_the_boundary_stops_telemetry_errors_and_nothing_else(strict: bool) -> None:
+    """``_errors.boundary``: an Exception is counted and goes no further (re-raised in strict mode
+    unless ``reraise=False``; ``quiet`` says nothing); a BaseException (KeyboardInterrupt) passes."""
+    was = _errors._strict
+    _errors.set_strict(strict)
+    try:
+        before = _errors.internal_error_count("test.boundary")
+        reached = []
+        if strict:
+            with pytest.raises(ValueError, match="one"), _errors.boundary("test.boundary"):
+                raise ValueError("one")
+        else:
+            with _errors.boundary("test.boundary"):
+                raise ValueError("one")
+            reached.append("after")
+        with _errors.boundary("test.boundary", reraise=False):
+            raise ValueError("two")
+        with _errors.boundary("test.boundary", quiet=True):
+            raise ValueError("three")
+        with pytest.raises(KeyboardInterrupt), _errors.boundary("test.boundary"):
+            raise KeyboardInterrupt
+        with _errors.boundary("test.boundary"):
+            reached.append("body")
+        assert _errors.internal_error_count("test.boundary") - before == 2  # one and two; quiet is not counted
+        assert reached == (["body"] if strict else ["after", "body"])
+    finally:
+        _errors.take_strict_errors()
+        _errors.set_strict(was)

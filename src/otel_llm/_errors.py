@@ -11,13 +11,12 @@ block, or ``@guarded("callback")`` on a function (which then returns None on an 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Final, ParamSpec, TypeVar
 
 from . import _state, _validation
@@ -131,8 +130,35 @@ def report(component: str, error: BaseException) -> None:
         raise error
 
 
-@contextlib.contextmanager
-def boundary(component: str, *, reraise: bool = True, quiet: bool = False) -> Iterator[None]:
+class _Boundary:
+    """``with boundary(...)``: a plain context manager (no generator per use: it runs on every call)."""
+
+    __slots__ = ("_component", "_quiet", "_reraise")
+
+    def __init__(self, component: str, reraise: bool, quiet: bool) -> None:
+        self._component = component
+        self._reraise = reraise
+        self._quiet = quiet
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: object) -> bool:
+        if not isinstance(error, Exception):  # none, or a BaseException (KeyboardInterrupt…): not ours to stop
+            return False
+        if self._quiet:
+            return True
+        if self._reraise:
+            report(self._component, error)
+            return True
+        try:
+            report(self._component, error)
+        except Exception:  # noqa: BLE001  # strict mode re-raised it after recording it: stop here
+            _log.debug("otel-llm: %s error kept for the strict check, not re-raised", self._component)
+        return True
+
+
+def boundary(component: str, *, reraise: bool = True, quiet: bool = False) -> _Boundary:
     """Run a block of telemetry code: an exception in it is reported (logged, counted) and goes no further.
 
     ``reraise=False``: not even in strict mode (threads that must keep running, the exit flush, an
@@ -140,18 +166,7 @@ def boundary(component: str, *, reraise: bool = True, quiet: bool = False) -> It
     ``quiet``: swallowed without a word (a garbage collector's finalizer, which may not take the
     locks logging takes).
     """
-    try:
-        yield
-    except Exception as error:  # noqa: BLE001  # the boundary: every telemetry error stops here
-        if quiet:
-            return
-        if reraise:
-            report(component, error)
-            return
-        try:
-            report(component, error)
-        except Exception:  # noqa: BLE001  # strict mode re-raised it after recording it: stop here
-            _log.debug("otel-llm: %s error kept for the strict check, not re-raised", component)
+    return _Boundary(component, reraise, quiet)
 
 
 def guarded(component: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R | None]]:

@@ -20,6 +20,8 @@ def metadata_of(kwargs: Mapping[str, object]) -> Mapping[str, object]:
 
 def carrier_from(metadata: Mapping[str, object]) -> dict[str, str] | None:
     """Propagation headers for this request, if the proxy recorded any."""
+    if not metadata:
+        return None
     for source in (mapping(metadata.get(PARENT_KEY)), mapping(metadata.get("headers"))):
         carrier = {
             key.lower(): value

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from contextvars import Token
 from typing import Any, Final, TypeVar
@@ -19,6 +18,7 @@ from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _errors, _providers
+from .._emit.spans import context_when_detached
 from .._emit.telemetry import Telemetry
 from .._record import RouterOutcome
 from .call import LiveCall
@@ -99,10 +99,12 @@ _KNOWN_PREFIXES: Final = frozenset(
 
 def _new_call_id() -> str:
     # A random version-4 UUID without uuid4's system call on every LLM call (LiteLLM would
-    # make one itself otherwise). ``random`` is reseeded in forked children by Python.
+    # make one itself otherwise), formatted as str(uuid.UUID(...)) formats it without building
+    # the UUID object. ``random`` is reseeded in forked children by Python.
     bits = random.getrandbits(128) & ~(0xF000 << 64) | (0x4000 << 64)
     bits = bits & ~(0xC000 << 48) | (0x8000 << 48)
-    return str(uuid.UUID(int=bits))
+    digits = f"{bits:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 # --- one lifecycle for every wrapper: begin → call → failed or returned ---------------------
@@ -155,9 +157,20 @@ def _wrapper(
 
 
 # --- attempts ---------------------------------------------------------------------------
+# The key the API keeps the current span under, found through the API itself: the attempt's
+# context is built in one copy of the caller's (its span, IN_LLM_CALL_KEY, SUPPRESS_LLM_KEY).
+_SPAN_KEY: Final = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, Context())))
+
+
 def _begin_attempt(
-    telemetry: Telemetry, target: Target, args: tuple[Any, ...], kwargs: dict[str, Any]
+    telemetry: Telemetry,
+    target: Target,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    caller: Context,
+    router: RouterRequest | None,
 ) -> tuple[LiveCall, Token[Context]]:
+    """Open the attempt's live span in the ``caller``'s context (the current one) and make it current."""
     limit = telemetry.config.attribute_max_length
     call_id = kwargs.get("litellm_call_id")
     if not isinstance(call_id, str) or not call_id or call_id in REGISTRY:
@@ -165,7 +178,6 @@ def _begin_attempt(
         kwargs["litellm_call_id"] = call_id
     operation, _ = _providers.operation_of(target.call_type)
     model = _display_model(_model_of(target, args, kwargs), kwargs, limit)
-    router = current_router()
     if router is not None:
         metadata = mapping(kwargs.get("metadata")) or mapping(kwargs.get("litellm_metadata"))
         group = text(metadata.get("model_group"), limit)
@@ -181,7 +193,12 @@ def _begin_attempt(
             telemetry.note_route_step(router.span, step)
     start_ns = time.time_ns()
     mono = time.perf_counter_ns()
-    span = telemetry.start_attempt_span(operation, model, start_ns, carrier_from(metadata_of(kwargs)))
+    parent = caller
+    if not trace.get_current_span(caller).get_span_context().is_valid:
+        # No span is current (the proxy without server instrumentation): the request's own
+        # propagation headers, if LiteLLM kept them, carry the caller's trace.
+        parent = context_when_detached(carrier_from(metadata_of(kwargs))) or caller
+    span = telemetry.start_attempt_span(operation, model, start_ns, parent)
     call = LiveCall(
         call_id=call_id,
         span=span,
@@ -198,10 +215,11 @@ def _begin_attempt(
         loop=watch_current_loop(telemetry.config.exit_timeout_s) if target.is_async else None,
     )
     REGISTRY.add(call)
-    ctx = trace.set_span_in_context(span)
-    ctx = context.set_value(IN_LLM_CALL_KEY, True, ctx)
-    ctx = context.set_value(SUPPRESS_LLM_KEY, True, ctx)
-    return call, context.attach(ctx)
+    values = dict(caller)
+    values[_SPAN_KEY] = span
+    values[IN_LLM_CALL_KEY] = True
+    values[SUPPRESS_LLM_KEY] = True
+    return call, context.attach(Context(values))
 
 
 def _attempt_returned(call: LiveCall, result: Any) -> Any:
@@ -235,16 +253,21 @@ def _attempt_failed(call: LiveCall, error: BaseException) -> None:
 def attempt_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
     """The wrapper for one LiteLLM entry point (sync or async by the target)."""
 
+    # Once per LLM call in the caller's thread: the current context is read once.
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[LiveCall | None, Token[Context] | None]:
-        if not _should_instrument():
+        caller = context.get_current()
+        if caller.get(IN_LLM_CALL_KEY) or not is_instrumentation_enabled():
             return None, None
-        if current_router() is None:  # a Router request was checked once, at its start
+        router = caller.get(ROUTER_KEY)
+        if not isinstance(router, RouterRequest):
+            router = None
+        if router is None and telemetry.config.loop_mode == "block":  # a Router request was checked at its start
             check_loop_guard(telemetry, kwargs, _display_model(_model_of(target, args, kwargs), kwargs, 256))
         with _errors.boundary("capture.patch"):
-            return _begin_attempt(telemetry, target, args, kwargs)
+            return _begin_attempt(telemetry, target, args, kwargs, caller, router)
         return None, None
 
-    def returned(call: LiveCall, result: Any) -> Any:
+    def returned(call: LiveCall, result: Any, kwargs: dict[str, Any]) -> Any:
         with _errors.boundary("capture.patch"):
             return _attempt_returned(call, result)
         return result
@@ -253,7 +276,7 @@ def attempt_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
         with _errors.boundary("capture.patch"):
             _attempt_failed(call, error)
 
-    return _wrapper(target.is_async, begin, failed, lambda call, result, kwargs: returned(call, result))
+    return _wrapper(target.is_async, begin, failed, returned)
 
 
 # --- router requests ----------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Final, Protocol
 
 from opentelemetry import metrics, trace
 from opentelemetry._logs import LoggerProvider, get_logger
+from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
@@ -128,13 +129,12 @@ class Telemetry:
         self.instruments.internal_errors(1, AttrSet({n.INTERNAL_COMPONENT: component}))
 
     # --- attempts -------------------------------------------------------------------
-    def start_attempt_span(
-        self, operation: str, model: str | None, start_ns: int, parent_carrier: Mapping[str, str] | None = None
-    ) -> Span:
-        """A live CLIENT span, started before LiteLLM runs, that a record completes later."""
+    def start_attempt_span(self, operation: str, model: str | None, start_ns: int, parent: Context | None) -> Span:
+        """A live CLIENT span, started before LiteLLM runs, that a record completes later; under
+        ``parent`` (the caller's context, or one extracted from the request's headers)."""
         return self.tracer.start_span(
             span_name(operation, model),
-            context=context_when_detached(parent_carrier),
+            context=parent,
             kind=SpanKind.CLIENT,
             attributes={n.GEN_AI_OPERATION_NAME: operation},
             start_time=start_ns,

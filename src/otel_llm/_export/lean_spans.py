@@ -43,6 +43,24 @@ _log: Final = logging.getLogger("otel_llm")
 # Processors known to handle any ReadableSpan they are given, and only read it.
 KNOWN_PROCESSORS: Final = (BatchSpanProcessor, SimpleSpanProcessor, UrlRedactingSpanProcessor)
 _PLAIN: Final = frozenset({bool, int, float, bytes, type(None)})
+_UNSET: Final = Status(StatusCode.UNSET)
+# A span's events or links before the first is added: what the SDK's properties read as none
+# (``tuple()`` of it is empty, and it is not a BoundedList, so nothing was dropped).
+_NONE_YET: Final = ()
+
+
+class _TracerParts(typing.NamedTuple):
+    """What every lean span of one SDK tracer takes from it (fixed when the tracer is made)."""
+
+    identity: tuple[Any, Any, Any]  # instrumentation info, instrumentation scope, resource
+    sampler: Any
+    span_processor: Any
+    limits: Any
+
+    @classmethod
+    def of(cls, tracer: SdkTracer) -> _TracerParts:
+        identity = (tracer.instrumentation_info, sdk_internals.tracer_scope(tracer), tracer.resource)
+        return cls(identity, tracer.sampler, tracer.span_processor, sdk_internals.tracer_limits(tracer))
 
 
 class LeanSpan(SdkSpan):
@@ -53,37 +71,58 @@ class LeanSpan(SdkSpan):
         name: str,
         context: trace_api.SpanContext,
         parent: trace_api.SpanContext | None,
-        tracer: SdkTracer,
+        parts: _TracerParts,
         kind: SpanKind,
         links: Sequence[Link],
         record_end_metrics: typing.Callable[[], None] | None,
     ) -> None:
-        # Not SdkSpan.__init__: its BoundedAttributes is what this span does without.
+        # Not SdkSpan.__init__: its BoundedAttributes is what this span does without, and its
+        # events and links lists (a deque and a lock each) are made when the first one is added.
         self._name = name
         self._context = context
         self._kind = kind
-        self._instrumentation_info = tracer.instrumentation_info
-        self._instrumentation_scope = sdk_internals.tracer_scope(tracer)
+        self._instrumentation_info, self._instrumentation_scope, self._resource = parts.identity
         self._parent = parent
         self._start_time: int | None = None
         self._end_time: int | None = None
-        self._resource = tracer.resource
-        self._status = Status(StatusCode.UNSET)
-        self._sampler = tracer.sampler
+        self._status = _UNSET  # immutable: set_status replaces it
+        self._sampler = parts.sampler
         self._trace_config = None
         self._record_exception = True
         self._set_status_on_exception = True
-        self._span_processor = tracer.span_processor
-        limits = sdk_internals.tracer_limits(tracer)
+        self._span_processor = parts.span_processor
+        limits = parts.limits
         self._limits = limits
         self._lock = threading.Lock()
         self._attributes: dict[str, types.AnyValue] = {}
         self._max_attributes: int | None = limits.max_span_attributes
         self._max_length: int | None = limits.max_span_attribute_length
         self._dropped_attributes = 0
-        self._events = self._new_events()  # type: ignore[no-untyped-call]  # the SDK's own, untyped
-        self._links = self._new_links(links)
+        self._events: Any = _NONE_YET
+        self._links: Any = self._new_links(links) if links else _NONE_YET
         self._record_end_metrics = record_end_metrics
+
+    def _add_event(self, event: Any) -> None:
+        """As the SDK span's (only while not ended), making the events list on the first one."""
+        with self._lock:
+            ended = self._end_time is not None
+            if not ended:
+                if self._events is _NONE_YET:
+                    self._events = self._new_events()  # type: ignore[no-untyped-call]  # the SDK's own, untyped
+                self._events.append(event)
+        if ended:
+            _log.debug("otel-llm: event added to an ended span dropped")
+
+    def _add_link(self, link: Link) -> None:
+        """As the SDK span's (only while not ended), making the links list on the first one."""
+        with self._lock:
+            ended = self._end_time is not None
+            if not ended:
+                if self._links is _NONE_YET:
+                    self._links = self._new_links(())
+                self._links.append(link)
+        if ended:
+            _log.debug("otel-llm: link added to an ended span dropped")
 
     @property
     def dropped_attributes(self) -> int:
@@ -149,6 +188,7 @@ class LeanTracer(trace_api.Tracer):
 
     def __init__(self, sdk_tracer: SdkTracer, provider: TracerProvider | None = None) -> None:
         self._tracer = sdk_tracer
+        self._parts = _TracerParts.of(sdk_tracer)
         self._provider = provider
         self._known = sdk_internals.span_processors(provider) if provider is not None else None
 
@@ -202,7 +242,7 @@ class LeanTracer(trace_api.Tracer):
         end_metrics = sdk_internals.tracer_start_metrics(tracer, parent, decision)
         if not decision.is_recording():
             return trace_api.NonRecordingSpan(context=span_context)
-        span = LeanSpan(name, span_context, parent, tracer, kind, links, end_metrics)
+        span = LeanSpan(name, span_context, parent, self._parts, kind, links, end_metrics)
         if result.attributes:
             with span._lock:  # noqa: SLF001  # the span is not shared yet
                 for key, value in result.attributes.items():
