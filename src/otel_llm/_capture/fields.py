@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Final
+from typing import Final, TypeGuard
 
 _EMPTY: Final[Mapping[str, object]] = {}
 
@@ -28,9 +28,26 @@ _MAX_EPOCH_S: Final = 7_258_118_400.0
 
 def mapping(value: object) -> Mapping[str, object]:
     """The value if it is a mapping, else an empty one."""
-    if type(value) is dict:  # the common case, without the cost of an ABC check
+    if type(value) is dict:  # the common cases (a dict, a missing field) without an ABC check
         return value
+    if value is None:
+        return _EMPTY
     return value if isinstance(value, Mapping) else _EMPTY
+
+
+def is_mapping(value: object) -> TypeGuard[Mapping[str, object]]:
+    """``isinstance(value, Mapping)``, with dicts and None answered without the ABC check."""
+    if value.__class__ is dict:
+        return True
+    return value is not None and isinstance(value, Mapping)
+
+
+def is_sequence(value: object) -> TypeGuard[Sequence[object]]:
+    """A sequence that is not a string (lists, tuples), with the common types answered without the ABC check."""
+    cls = value.__class__
+    if cls is list or cls is tuple:
+        return True
+    return value is not None and cls is not str and isinstance(value, Sequence) and not isinstance(value, str)
 
 
 def text(value: object, max_length: int) -> str | None:
@@ -121,10 +138,12 @@ def flag(value: object) -> bool | None:
 
 def strings(value: object, max_length: int, limit: int = 32) -> tuple[str, ...]:
     """A tuple of clean strings from a string or a sequence of them."""
+    if value is None:
+        return ()
     if isinstance(value, str):
         single = text(value, max_length)
         return (single,) if single else ()
-    if isinstance(value, Sequence):
+    if value.__class__ is list or isinstance(value, Sequence):
         result = []
         for item in value[:limit]:
             clean = text(item, max_length)
@@ -150,7 +169,7 @@ def epoch_ns(value: object) -> int | None:
 
 def attr(obj: object, name: str) -> object:
     """A field of a dict or an object (LiteLLM responses are pydantic objects or dicts)."""
-    if isinstance(obj, Mapping):
+    if type(obj) is dict or isinstance(obj, Mapping):
         return obj.get(name)
     try:
         return getattr(obj, name, None)

@@ -6,7 +6,7 @@ fields that are malformed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Final
 
 from .. import _providers
@@ -16,7 +16,7 @@ from .._record import InvocationRecord, RouteStep
 from .._redact import known_secrets, scrub, server_of
 from . import content as _content
 from .attribution import read_agent, read_attribution, read_headroom
-from .fields import attr, count, epoch_ns, flag, mapping, money, number, strings, text, whole
+from .fields import attr, count, epoch_ns, flag, is_mapping, is_sequence, mapping, money, number, strings, text, whole
 from .parent import carrier_from, metadata_of
 
 
@@ -147,7 +147,7 @@ def _read_times(record: InvocationRecord, slo: Mapping[str, object]) -> None:
 
 def _read_response(record: InvocationRecord, slo: Mapping[str, object], limit: int) -> None:
     response = slo.get("response")
-    if not isinstance(response, Mapping):
+    if not is_mapping(response):
         return
     record.response_id = text(response.get("id"), limit)
     response_model = text(response.get("model"), limit)
@@ -155,7 +155,7 @@ def _read_response(record: InvocationRecord, slo: Mapping[str, object], limit: i
         record.response_model = response_model
     reasons: list[str] = []
     choices = response.get("choices")
-    if isinstance(choices, Sequence) and not isinstance(choices, str):
+    if is_sequence(choices):
         for choice in choices[:64]:
             reason = text(attr(choice, "finish_reason"), limit)
             if reason:
@@ -167,9 +167,9 @@ def _read_response(record: InvocationRecord, slo: Mapping[str, object], limit: i
             reasons.append(reason)
     record.finish_reasons = tuple(reasons)
     data = response.get("data")
-    if record.operation == "embeddings" and isinstance(data, Sequence) and data:
+    if record.operation == "embeddings" and is_sequence(data) and data:
         vector = attr(data[0], "embedding")
-        if isinstance(vector, Sequence) and not isinstance(vector, str):
+        if is_sequence(vector):
             record.embedding_dimensions = len(vector) or None
 
 
@@ -348,7 +348,7 @@ def route_step(
 ) -> RouteStep | None:
     """The retry or fallback that led to this attempt, if any."""
     last: Mapping[str, object] = {}
-    if isinstance(previous, Sequence) and not isinstance(previous, str) and previous:
+    if is_sequence(previous) and previous:
         last = mapping(previous[-1])
     error_type = text(last.get("exception_type"), limit)
     # LiteLLM ≥ 1.108 records the failed attempt's model group in the breadcrumb; older

@@ -26,20 +26,20 @@ def _normalize_text(value: str) -> bytes:
 def _message_bytes(message: object) -> bytes:
     if isinstance(message, str):
         return b"user\x1f" + _normalize_text(message)
-    if not isinstance(message, Mapping):
+    if not (message.__class__ is dict or isinstance(message, Mapping)):
         return b""
     parts: list[bytes] = [str(message.get("role", "")).encode()]
     content = message.get("content")
     if isinstance(content, str):
         parts.append(_normalize_text(content))
-    elif isinstance(content, Sequence):
+    elif content is not None and isinstance(content, Sequence):
         for item in content:
             if isinstance(item, Mapping) and isinstance(item.get("text"), str):
                 parts.append(_normalize_text(item["text"]))
             elif isinstance(item, Mapping):
                 parts.append(json.dumps(item, sort_keys=True, default=str).encode())
     tool_calls = message.get("tool_calls")
-    if isinstance(tool_calls, Sequence) and not isinstance(tool_calls, str):
+    if tool_calls is not None and isinstance(tool_calls, Sequence) and not isinstance(tool_calls, str):
         for call in tool_calls:
             function = call.get("function") if isinstance(call, Mapping) else None
             if isinstance(function, Mapping):
@@ -51,9 +51,13 @@ def fingerprints(messages: object) -> tuple[str | None, str | None]:
     """(whole-request fingerprint, tail fingerprint) of chat messages or a prompt."""
     if isinstance(messages, str):
         messages = [messages]
-    if not isinstance(messages, Sequence) or not messages:
+    # Lists and dicts (what LiteLLM passes) are answered without the ABC checks.
+    if not (messages.__class__ is list or isinstance(messages, Sequence)) or not messages:
         return None, None
-    if any(isinstance(m, Mapping) and m.get("content") == _REDACTED for m in messages) or _REDACTED in messages:
+    if (
+        any((m.__class__ is dict or isinstance(m, Mapping)) and m.get("content") == _REDACTED for m in messages)
+        or _REDACTED in messages
+    ):
         return None, None
     encoded = [_message_bytes(m) for m in messages]
     whole = hashlib.blake2b(_SEPARATOR.join(encoded), digest_size=12).hexdigest()
