@@ -56,7 +56,7 @@ class Attribution:
     agent_name: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Headroom:
     """Budget and rate-limit state seen on this call (proxy keys, provider headers)."""
 

@@ -137,6 +137,9 @@ def _registered_agent_name(agent_id: str, limit: int) -> str | None:
     return name
 
 
+_NO_HEADROOM: Final = Headroom()
+
+
 def _header(headers: Mapping[str, object], *names: str) -> int | None:
     for name in names:
         value = count(headers.get(name))
@@ -148,6 +151,8 @@ def _header(headers: Mapping[str, object], *names: str) -> int | None:
 def read_headroom(metadata: Mapping[str, object], hidden_params: Mapping[str, object]) -> Headroom:
     """Budgets from the key's metadata; rate limits from LiteLLM's and the provider's headers."""
     headers = mapping(hidden_params.get("additional_headers"))
+    if not headers and not metadata:
+        return _NO_HEADROOM  # an SDK call without a proxy key or rate-limit headers (immutable)
     return Headroom(
         key_spend=money(metadata.get("user_api_key_spend")),
         key_max_budget=money(metadata.get("user_api_key_max_budget")),

@@ -156,8 +156,26 @@ class LeanSpan(SdkSpan):
             if self._end_time is not None:
                 _log.debug("otel-llm: attributes set on an ended span dropped")
                 return
+            own = self._attributes
+            room = self._max_attributes
+            if room is not None and len(own) + len(attributes) > room:
+                for key, value in attributes.items():
+                    self._set(key, value)
+                return
+            # Room for them all (otel-llm's own spans, always): _set's rules written out for the
+            # common values, strings and plain numbers; any other key or value takes _set.
+            limit = self._max_length
             for key, value in attributes.items():
-                self._set(key, value)
+                cls = value.__class__
+                if not key or key.__class__ is not str or (cls is not str and cls not in _PLAIN):
+                    self._set(key, value)
+                    continue
+                if key in own:
+                    del own[key]
+                if cls is str and limit is not None and len(value) > limit:  # type: ignore[arg-type]
+                    own[key] = value[:limit]  # type: ignore[index]
+                else:
+                    own[key] = value
 
     def set_attribute(self, key: str, value: types.AnyValue) -> None:
         with self._lock:
