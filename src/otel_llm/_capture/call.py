@@ -64,7 +64,7 @@ class Phase(enum.Enum):
     FINISHED = "finished"  # the span is complete (terminal)
 
 
-@dataclass
+@dataclass(slots=True)  # one per call in flight: no __dict__ per call
 class LiveCall:
     """One attempt in flight: its span, its clock, and what the wrapper observed."""
 
