@@ -221,3 +221,19 @@ def test_a_processor_added_later_gets_the_sdks_spans() -> None:
     provider.add_span_processor(Unknown(InMemorySpanExporter()))
     span = tracer.start_span("sdk")
     assert not isinstance(span, LeanSpan) and span.is_recording()
+
+
+def test_lean_spans_take_the_resource_the_sdk_renews_in_a_forked_child() -> None:
+    """The SDK gives a forked child's tracers a new ``service.instance.id``: lean spans started after
+    it carry the new resource, as the SDK's spans do (a forked proxy worker is its own instance)."""
+    provider, exporter = _pipeline(SpanLimits(), ALWAYS_ON)
+    tracer = LeanTracer(provider.get_tracer("t", "1"), provider)
+    tracer.start_span("before").end()
+    # What the SDK's at-fork handler calls in the child (TracerProvider._handle_fork), called here
+    # directly: forking a test process is what tests/hardening/test_shutdown.py does end to end.
+    provider._update_resource(Resource({"service.instance.id": "child"}))
+    tracer.start_span("after").end()
+    before, after = exporter.get_finished_spans()
+    assert isinstance(after, LeanSpan)
+    assert "service.instance.id" not in before.resource.attributes
+    assert after.resource.attributes["service.instance.id"] == "child"

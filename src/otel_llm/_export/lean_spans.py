@@ -50,17 +50,19 @@ _NONE_YET: Final = ()
 
 
 class _TracerParts(typing.NamedTuple):
-    """What every lean span of one SDK tracer takes from it (fixed when the tracer is made)."""
+    """What every lean span of one SDK tracer takes from it: the parts fixed when the tracer is made
+    (its resource is not: the SDK renews it in a forked child, so spans read it from the tracer)."""
 
-    identity: tuple[Any, Any, Any]  # instrumentation info, instrumentation scope, resource
+    tracer: SdkTracer
+    identity: tuple[Any, Any]  # instrumentation info, instrumentation scope
     sampler: Any
     span_processor: Any
     limits: Any
 
     @classmethod
     def of(cls, tracer: SdkTracer) -> _TracerParts:
-        identity = (tracer.instrumentation_info, sdk_internals.tracer_scope(tracer), tracer.resource)
-        return cls(identity, tracer.sampler, tracer.span_processor, sdk_internals.tracer_limits(tracer))
+        identity = (tracer.instrumentation_info, sdk_internals.tracer_scope(tracer))
+        return cls(tracer, identity, tracer.sampler, tracer.span_processor, sdk_internals.tracer_limits(tracer))
 
 
 class LeanSpan(SdkSpan):
@@ -81,7 +83,8 @@ class LeanSpan(SdkSpan):
         self._name = name
         self._context = context
         self._kind = kind
-        self._instrumentation_info, self._instrumentation_scope, self._resource = parts.identity
+        self._instrumentation_info, self._instrumentation_scope = parts.identity
+        self._resource = parts.tracer.resource  # not fixed: the SDK gives a forked child a new service.instance.id
         self._parent = parent
         self._start_time: int | None = None
         self._end_time: int | None = None
