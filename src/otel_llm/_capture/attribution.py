@@ -153,11 +153,17 @@ def read_headroom(metadata: Mapping[str, object], hidden_params: Mapping[str, ob
     headers = mapping(hidden_params.get("additional_headers"))
     if not headers and not metadata:
         return _NO_HEADROOM  # an SDK call without a proxy key or rate-limit headers (immutable)
+    key_spend = money(metadata.get("user_api_key_spend"))
+    key_max_budget = money(metadata.get("user_api_key_max_budget"))
+    team_spend = money(metadata.get("user_api_key_team_spend"))
+    team_max_budget = money(metadata.get("user_api_key_team_max_budget"))
+    if not headers:  # no rate-limit headers: none of the twelve reads below can find one
+        return Headroom(key_spend, key_max_budget, team_spend, team_max_budget)
     return Headroom(
-        key_spend=money(metadata.get("user_api_key_spend")),
-        key_max_budget=money(metadata.get("user_api_key_max_budget")),
-        team_spend=money(metadata.get("user_api_key_team_spend")),
-        team_max_budget=money(metadata.get("user_api_key_team_max_budget")),
+        key_spend,
+        key_max_budget,
+        team_spend,
+        team_max_budget,
         key_rpm_limit=_header(headers, "x-ratelimit-api_key-limit-requests"),
         key_rpm_remaining=_header(headers, "x-ratelimit-api_key-remaining-requests"),
         key_tpm_limit=_header(headers, "x-ratelimit-api_key-limit-tokens"),

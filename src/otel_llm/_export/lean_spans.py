@@ -154,31 +154,35 @@ class LeanSpan(SdkSpan):
             self._dropped_attributes += 1
         attributes[key] = value
 
+    def _set_many(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        """Several attributes, as ``_set`` would store them one by one (caller holds the lock)."""
+        own = self._attributes
+        room = self._max_attributes
+        if room is not None and len(own) + len(attributes) > room:
+            for key, value in attributes.items():
+                self._set(key, value)
+            return
+        # Room for them all (otel-llm's own spans, always): _set's rules written out for the
+        # common values, strings and plain numbers; any other key or value takes _set.
+        limit = self._max_length
+        for key, value in attributes.items():
+            cls = value.__class__
+            if not key or key.__class__ is not str or (cls is not str and cls not in _PLAIN):
+                self._set(key, value)
+                continue
+            if key in own:
+                del own[key]
+            if cls is str and limit is not None and len(value) > limit:  # type: ignore[arg-type]
+                own[key] = value[:limit]  # type: ignore[index]
+            else:
+                own[key] = value
+
     def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
         with self._lock:
             if self._end_time is not None:
                 _log.debug("otel-llm: attributes set on an ended span dropped")
                 return
-            own = self._attributes
-            room = self._max_attributes
-            if room is not None and len(own) + len(attributes) > room:
-                for key, value in attributes.items():
-                    self._set(key, value)
-                return
-            # Room for them all (otel-llm's own spans, always): _set's rules written out for the
-            # common values, strings and plain numbers; any other key or value takes _set.
-            limit = self._max_length
-            for key, value in attributes.items():
-                cls = value.__class__
-                if not key or key.__class__ is not str or (cls is not str and cls not in _PLAIN):
-                    self._set(key, value)
-                    continue
-                if key in own:
-                    del own[key]
-                if cls is str and limit is not None and len(value) > limit:  # type: ignore[arg-type]
-                    own[key] = value[:limit]  # type: ignore[index]
-                else:
-                    own[key] = value
+            self._set_many(attributes)
 
     def set_attribute(self, key: str, value: types.AnyValue) -> None:
         with self._lock:
@@ -266,8 +270,7 @@ class LeanTracer(trace_api.Tracer):
         span = LeanSpan(name, span_context, parent, self._parts, kind, links, end_metrics)
         if result.attributes:
             with span._lock:  # noqa: SLF001  # the span is not shared yet
-                for key, value in result.attributes.items():
-                    span._set(key, value)  # noqa: SLF001
+                span._set_many(result.attributes)  # noqa: SLF001
         span._record_exception = record_exception  # noqa: SLF001
         span._set_status_on_exception = set_status_on_exception  # noqa: SLF001
         span.start(start_time=start_time, parent_context=context)
