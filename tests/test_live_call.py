@@ -6,11 +6,14 @@ import dataclasses
 import re
 from pathlib import Path
 
+import litellm
+import pydantic
 import pytest
 from opentelemetry.trace import INVALID_SPAN
 
 from otel_llm._capture import call as call_module
 from otel_llm._capture.call import LiveCall, Phase
+from otel_llm._capture.fields import attr, chunk_usage
 from otel_llm._record import InvocationRecord
 
 SRC = Path(call_module.__file__).resolve().parents[1]
@@ -122,3 +125,42 @@ def test_no_other_module_writes_a_live_calls_state(path: Path) -> None:
     fields = "|".join(f.name for f in dataclasses.fields(LiveCall))
     writes = re.findall(rf"\bcall\.({fields})\s*(?:=|\+=|\.append\()", path.read_text())
     assert not writes, f"{path.relative_to(SRC)} writes LiveCall.{writes[0]}: add a transition to call.py"
+
+
+class _UsageProperty:
+    @property
+    def usage(self) -> object:
+        return {"total_tokens": 3}
+
+
+def test_chunk_usage_reads_what_attr_reads_from_every_kind_of_chunk() -> None:
+    """``chunk_usage`` (the per-chunk fast read) against ``attr(chunk, "usage")``: every chunk of real
+    LiteLLM streams (with and without include_usage), dicts, a pydantic model with a declared usage
+    field, an object with a usage property, objects without any."""
+
+    class Declared(pydantic.BaseModel):
+        usage: dict[str, int] | None = None
+
+    chunks: list[object] = []
+    for options in ({"include_usage": True}, None):
+        stream = litellm.completion(
+            model="openai/gpt-4o-mini",
+            messages=[{"role": "user", "content": "hi"}],
+            mock_response="Hello from the mock provider",
+            stream=True,
+            stream_options=options,
+        )
+        chunks.extend(stream)
+    chunks += [
+        {"usage": {"total_tokens": 2}},
+        {},
+        Declared(usage={"total_tokens": 1}),
+        Declared(),
+        _UsageProperty(),
+        object(),
+        None,
+        "text",
+    ]
+    assert any(attr(chunk, "usage") is not None for chunk in chunks[:20])  # the usage chunk is among them
+    for chunk in chunks:
+        assert chunk_usage(chunk) == attr(chunk, "usage"), chunk

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Final
 from opentelemetry.trace import Span
 
 from .._record import InvocationRecord, LoopDetection
-from .fields import attr
+from .fields import chunk_usage
 
 if TYPE_CHECKING:
     from .._emit.telemetry import Telemetry
@@ -138,7 +138,7 @@ class LiveCall:
 
     def mark_chunk(self, chunk: object = None) -> None:
         """One chunk of the stream read: the first chunk's time, the intervals, the last usage."""
-        usage = attr(chunk, "usage")
+        usage = chunk_usage(chunk)
         if usage is not None:  # the last chunk's usage (include_usage): the stream's, should no report come
             self.stream_usage = usage
         mono = time.perf_counter_ns()

@@ -175,3 +175,30 @@ def attr(obj: object, name: str) -> object:
         return getattr(obj, name, None)
     except Exception:  # noqa: BLE001  # properties of foreign objects may raise anything
         return None
+
+
+# Chunk classes whose ``usage`` can only live in the instance's field dict or its pydantic extras
+# (LiteLLM's ModelResponseStream): no class attribute or property of that name. Bounded: a class
+# beyond the first 64 seen is read the general way.
+_USAGE_IN_DICTS: Final[dict[type, bool]] = {}
+
+
+def chunk_usage(chunk: object) -> object:
+    """``attr(chunk, "usage")`` for a stream chunk, read once per chunk: a pydantic chunk without
+    usage (every chunk but the last) answers from its dicts, without the AttributeError pydantic
+    raises inside getattr (~1.9 µs a chunk)."""
+    cls = chunk.__class__
+    plain = _USAGE_IN_DICTS.get(cls)
+    if plain is None:
+        plain = not hasattr(cls, "usage") and hasattr(cls, "__pydantic_extra__")
+        if len(_USAGE_IN_DICTS) < 64:
+            _USAGE_IN_DICTS[cls] = plain
+    if not plain:
+        return attr(chunk, "usage")
+    fields = getattr(chunk, "__dict__", None)
+    usage = fields.get("usage") if type(fields) is dict else None
+    if usage is None:
+        extra = getattr(chunk, "__pydantic_extra__", None)
+        if type(extra) is dict:
+            usage = extra.get("usage")
+    return usage
