@@ -13,8 +13,8 @@ exporters that never block a call and count what they drop, URL credentials reda
 records, and the **lean path** (``OTEL_LLM_LEAN_PATH``, on by default): otel-llm's metrics
 aggregate in its own bounded store and its spans and log records skip the SDK's per-attribute
 machinery: record + emit 104 µs per call against 184 through the SDK's instruments
-(``benchmarks/``). Then it
-instruments LiteLLM (the callback plus the live spans of :class:`LiteLLMInstrumentor`).
+(``benchmarks/``). Then it instruments LiteLLM (the callback plus the live spans of
+:class:`LiteLLMInstrumentor`).
 
 Where OpenTelemetry providers are installed already (the application's own, or
 ``opentelemetry-instrument``'s), they are used as they are, on the SDK path: otel-llm never

@@ -47,7 +47,7 @@ def is_sequence(value: object) -> TypeGuard[Sequence[object]]:
     cls = value.__class__
     if cls is list or cls is tuple:
         return True
-    return value is not None and cls is not str and isinstance(value, Sequence) and not isinstance(value, str)
+    return value is not None and isinstance(value, Sequence) and not isinstance(value, str)
 
 
 def text(value: object, max_length: int) -> str | None:

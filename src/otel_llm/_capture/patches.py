@@ -44,8 +44,9 @@ SUPPRESS_LLM_KEY: Final = "suppress_language_model_instrumentation"
 Wrapper = Callable[[Any, Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
-def _should_instrument() -> bool:
-    return is_instrumentation_enabled() and not context.get_value(IN_LLM_CALL_KEY)
+def _should_instrument(caller: Context) -> bool:
+    """Whether a call made in the ``caller``'s context (the current one) gets telemetry."""
+    return not caller.get(IN_LLM_CALL_KEY) and is_instrumentation_enabled()
 
 
 def _model_of(target: Target, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str | None:
@@ -256,11 +257,9 @@ def attempt_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
     # Once per LLM call in the caller's thread: the current context is read once.
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[LiveCall | None, Token[Context] | None]:
         caller = context.get_current()
-        if caller.get(IN_LLM_CALL_KEY) or not is_instrumentation_enabled():
+        if not _should_instrument(caller):
             return None, None
-        router = caller.get(ROUTER_KEY)
-        if not isinstance(router, RouterRequest):
-            router = None
+        router = current_router(caller)
         if router is None and telemetry.config.loop_mode == "block":  # a Router request was checked at its start
             check_loop_guard(telemetry, kwargs, _display_model(_model_of(target, args, kwargs), kwargs, 256))
         with _errors.boundary("capture.patch"):
@@ -322,7 +321,8 @@ def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
     operation, _ = _providers.operation_of(target.call_type)
 
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[RouterRequest | None, Token[Context] | None]:
-        if not _should_instrument() or current_router() is not None:
+        caller = context.get_current()
+        if not _should_instrument(caller) or current_router(caller) is not None:
             return None, None
         check_loop_guard(telemetry, kwargs, text(_model_of(target, args, kwargs), 256))
         with _errors.boundary("capture.router"):

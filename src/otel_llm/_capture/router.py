@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from opentelemetry import context, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
 
 from .._record import RouteStep
@@ -47,8 +48,9 @@ class RouterRequest:
                 self.fallbacks += 1
 
 
-def current() -> RouterRequest | None:
-    value = context.get_value(ROUTER_KEY)
+def current(ctx: Context | None = None) -> RouterRequest | None:
+    """The Router request ``ctx`` (the current context by default) runs in, if any."""
+    value = context.get_value(ROUTER_KEY, ctx)
     return value if isinstance(value, RouterRequest) else None
 
 
