@@ -88,6 +88,20 @@ class Pair:
             self.sdk_hist.record(value, attrs, context=context)
             self.hist.record(value, sorted_key(attrs.items()), context)
 
+    def record_many(self, values: list[float], attrs: dict[str, str], span: str) -> None:
+        """A stream's chunk intervals: one SDK record each, one ``record_many`` on the store."""
+        tracer = self.sampled if span == "sampled" else self.unsampled
+        if span == "none":
+            for value in values:
+                self.sdk_hist.record(value, attrs)
+            self.hist.record_many(values, sorted_key(attrs.items()))
+            return
+        with tracer.start_as_current_span("s") as current:
+            context = trace.set_span_in_context(current)
+            for value in values:
+                self.sdk_hist.record(value, attrs, context=context)
+            self.hist.record_many(values, sorted_key(attrs.items()), context)
+
     def add(self, value: float, attrs: dict[str, str]) -> None:
         self.sdk_count.add(value, attrs)
         self.count.add(value, sorted_key(attrs.items()))
@@ -125,6 +139,9 @@ VALUES = st.one_of(
 OPERATIONS = st.lists(
     st.one_of(
         st.tuples(st.just("record"), VALUES, st.integers(0, 2), st.sampled_from(["none", "sampled", "unsampled"])),
+        st.tuples(
+            st.just("many"), st.lists(VALUES, max_size=12), st.integers(0, 2), st.sampled_from(["none", "sampled"])
+        ),
         st.tuples(st.just("add"), st.one_of(st.integers(-3, 50), VALUES), st.integers(0, 2), st.just("")),
         st.tuples(st.just("updown"), st.sampled_from([1, -1, 2.5, -0.5]), st.integers(0, 2), st.just("")),
         st.tuples(st.just("collect"), st.just(0.0), st.just(0), st.just("")),
@@ -141,14 +158,17 @@ OPERATIONS = st.lists(
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(operations=OPERATIONS)
 def test_the_store_collects_what_the_sdk_collects(
-    clock: Clock, temporality: AggregationTemporality, operations: list[tuple[str, float, int, str]]
+    clock: Clock, temporality: AggregationTemporality, operations: list[tuple[str, Any, int, str]]
 ) -> None:
-    """Any sequence of records, adds, clock ticks and collections: equal points at every collection,
-    including refusals (negative, NaN, infinite), bucket edges and exemplars."""
+    """Any sequence of records (one at a time and a call's worth at once), adds, clock ticks and
+    collections: equal points at every collection, including refusals (negative, NaN, infinite),
+    bucket edges and exemplars."""
     pair = Pair(clock, temporality)
     for operation, value, index, span in [*operations, ("collect", 0.0, 0, "")]:
         if operation == "record":
             pair.record(value, ATTRS[index], span)
+        elif operation == "many":
+            pair.record_many(value, ATTRS[index], span)
         elif operation == "add":
             pair.add(value, ATTRS[index])
         elif operation == "updown":

@@ -12,7 +12,7 @@ import functools
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from opentelemetry.context import Context
@@ -214,6 +214,27 @@ class Recorder(Protocol):
     def __call__(self, value: float, attrs: AttrSet, context: Context | None = None) -> None: ...
 
 
+class ManyRecorder(Protocol):
+    def __call__(self, values: Sequence[float], attrs: AttrSet, context: Context | None = None) -> None: ...
+
+
+def _many(recorder: Recorder, instrument: Instrument | None) -> ManyRecorder:
+    """A histogram's measurements of one call, in order: through the store at once, else one by one."""
+    if instrument is not None:
+        record_many = instrument.record_many
+
+        def record_all(values: Sequence[float], attrs: AttrSet, context: Context | None = None) -> None:
+            record_many(values, attrs.key, context)
+
+        return record_all
+
+    def record_each(values: Sequence[float], attrs: AttrSet, context: Context | None = None) -> None:
+        for value in values:
+            recorder(value, attrs, context)
+
+    return record_each
+
+
 def _store_recorder(instrument: Instrument) -> Recorder:
     write = instrument.record if instrument.spec.kind == "histogram" else instrument.add
 
@@ -303,6 +324,10 @@ class Instruments:
         self.token_usage: Recorder = r(TOKEN_USAGE.name)
         self.time_to_first_chunk: Recorder = r(TIME_TO_FIRST_CHUNK.name)
         self.time_per_output_chunk: Recorder = r(TIME_PER_OUTPUT_CHUNK.name)
+        # A stream's chunk intervals, all at once (on the store: one series lookup and lock for them all).
+        self.time_per_output_chunks: ManyRecorder = _many(
+            self.time_per_output_chunk, store.instrument(TIME_PER_OUTPUT_CHUNK) if meter is None else None
+        )
         self.cost: Recorder = r(COST.name)
         self.requests: Recorder = r(REQUESTS.name)
         self.spend: Recorder = r(SPEND.name)

@@ -148,8 +148,8 @@ class MetricEmitter:
         ttfc = record.time_to_first_chunk_s
         if ttfc is not None:
             i.time_to_first_chunk(ttfc, hist, context)
-        for gap in record.chunk_intervals_s:
-            i.time_per_output_chunk(gap, hist)
+        if record.chunk_intervals_s:
+            i.time_per_output_chunks(record.chunk_intervals_s, hist)
         if record.cost_usd is not None and not failed:
             i.cost(record.cost_usd, hist, context)
         i.requests(1, sets.requests)

@@ -71,6 +71,19 @@ def _span_of(context: Context | None) -> tuple[int | None, int | None] | None:
     return None
 
 
+def _fold(target: _Series | _Interval, accepted: list[tuple[float, int]]) -> None:
+    """Histogram measurements (value, bucket index) added to a series or an interval one at a time,
+    in order: the same float sum, counts, min and max as a ``record`` each."""
+    total, low, high, counts = target.sum, target.min, target.max, target.counts
+    for value, index in accepted:
+        total += value
+        counts[index] += 1
+        low = min(low, value)
+        high = max(high, value)
+    target.sum, target.min, target.max = total, low, high
+    target.count += len(accepted)
+
+
 class Instrument:
     """One instrument's series; ``add``/``record``/``set`` take the attribute tuple (sorted items)."""
 
@@ -150,6 +163,32 @@ class Instrument:
                     # The measurement's attributes less the point's: none (None when there were none, as the SDK).
                     filtered: dict[str, AnyValue] | None = {} if series.attrs else None
                     interval.exemplars[index] = Exemplar(filtered, value, self._store.now_ns(), *sampled)
+
+    def record_many(self, values: Sequence[float], key: AttrKey, context: Context | None = None) -> None:
+        """Histograms: ``record`` of each value in order, with the series found, the lock taken and
+        the exemplar filter asked once (a stream's chunk intervals: up to 4,096 values per call,
+        ~5 µs each through ``record`` inside the proxy)."""
+        accepted = [(value, bisect_left(self._bounds, value)) for value in values if value >= 0 and value != math.inf]
+        if not accepted:
+            return
+        sampled = self._store.sample(context)
+        # Each bucket's exemplar is its last measurement (record's would replace the earlier ones).
+        last = {index: value for value, index in accepted} if sampled is not None else None
+        with self._lock:
+            series = self._get(key)
+            if series is None:  # only gauges are refused
+                return
+            _fold(series, accepted)
+            series.last_mono = self._store.mono()
+            for interval in series.intervals:
+                interval.touched = True
+                _fold(interval, accepted)
+                if last is not None and sampled is not None:
+                    if interval.exemplars is None:
+                        interval.exemplars = [None] * self._buckets
+                    filtered: dict[str, AnyValue] | None = {} if series.attrs else None
+                    for index, value in last.items():
+                        interval.exemplars[index] = Exemplar(filtered, value, self._store.now_ns(), *sampled)
 
     def set(self, value: float, key: AttrKey, context: Context | None = None) -> None:
         """Gauges: the latest value (non-finite values are refused)."""

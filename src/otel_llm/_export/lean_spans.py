@@ -207,6 +207,11 @@ class LeanSpan(SdkSpan):
         processor.on_end(self)
 
 
+# Every value of the 8-bit flags, made once: a span shares one (the SDK makes one per span, an
+# object that lives as long as the span and is promoted with it).
+_TRACE_FLAGS: Final = tuple(trace_api.TraceFlags(value) for value in range(256))
+
+
 class LeanTracer(trace_api.Tracer):
     """Starts ``LeanSpan``s as the SDK tracer it wraps would start its spans: same sampling, ids,
     resource, limits, processors and self-metrics."""
@@ -261,7 +266,7 @@ class LeanTracer(trace_api.Tracer):
             trace_id,
             tracer.id_generator.generate_span_id(),
             is_remote=False,
-            trace_flags=trace_api.TraceFlags(flags),
+            trace_flags=_TRACE_FLAGS[flags],
             trace_state=result.trace_state,
         )
         end_metrics = sdk_internals.tracer_start_metrics(tracer, parent, decision)
