@@ -52,7 +52,7 @@ worker.loop.run_until_complete(worker._drain(None))
 
 TIMERS = '''
 """Benchmark-only (profiling.py timers): thread CPU time spent in telemetry functions, per function."""
-import gc, importlib, inspect, json, os, sys, threading, time
+import gc, importlib, inspect, json, os, sys, threading, time, types
 
 TARGETS = (
     ("otel_llm.callback", "OtelLLMCallback", "_report"),
@@ -130,7 +130,36 @@ def _install():
 _gc_started = [0]
 
 
+_counting = [False]  # the promoted-types histogram: from when the proxy is up, not during its start
 _young = [0]  # objects in the two young generations when a generation-1 collection started
+
+
+def _label(o):
+    """What an object in a young generation is, for the promoted-types histogram (bounded detail)."""
+    kind = type(o)
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    if kind is dict:
+        first = next(iter(o), None) if len(o) else None
+        return f"dict[{first!r:.40}...]" if isinstance(first, str) else f"dict({len(o)})"
+    if kind is tuple:
+        return f"tuple({len(o)}: {type(o[0]).__name__ if o else ''})"
+    if kind is list:
+        return f"list[{type(o[0]).__name__ if o else ''}]"
+    # Only exact kinds whose code is a plain field: reading attributes of arbitrary objects inside a
+    # collection can run their code on half-built objects (and crashed the proxy).
+    code = o.__code__ if kind is types.FunctionType else o.cr_code if kind is types.CoroutineType else None
+    if code is not None:
+        return f"{name} {code.co_qualname} ({code.co_filename.rsplit('/', 2)[-2]})"
+    return name
+
+
+def _count_types(young):
+    for o in young:
+        try:
+            key = "type " + _label(o)
+        except Exception:  # an object whose attributes raise: its type alone
+            key = "type " + type(o).__qualname__
+        objects[key] = objects.get(key, 0) + 1
 
 
 def _gc_timed(phase, info):
@@ -142,16 +171,21 @@ def _gc_timed(phase, info):
             # oldest one: what it promotes is what they held minus what it frees. (CPython counts
             # the same number towards its next full collection, promoted objects that die soon
             # after included.)
-            _young[0] = len(gc.get_objects(0)) + len(gc.get_objects(1))
+            young = gc.get_objects(0) + gc.get_objects(1)
+            _young[0] = len(young)
+            if os.environ.get("BENCH_TIMERS_PROMOTED_TYPES") and _counting[0]:
+                _count_types(young)
+            del young
         _gc_started[0] = time.perf_counter_ns()
         return
     key = f"gc.collect (generation {info['generation']})"
     spent = time.perf_counter_ns() - _gc_started[0]
-    with lock:
-        totals[key] = totals.get(key, 0) + spent
-        counts[key] = counts.get(key, 0) + 1
-        if promotions:
-            objects["promoted"] = objects.get("promoted", 0) + max(0, _young[0] - info["collected"])
+    # No lock: a collection can start in a thread that holds it (the writer's), and collections
+    # never overlap; the writer copies these dicts.
+    totals[key] = totals.get(key, 0) + spent
+    counts[key] = counts.get(key, 0) + 1
+    if promotions:
+        objects["promoted"] = objects.get("promoted", 0) + max(0, _young[0] - info["collected"])
 
 
 def _run():
@@ -162,11 +196,15 @@ def _run():
             time.sleep(0.2)
         time.sleep(1)
         _install()
+    else:
+        time.sleep(20)
+    _counting[0] = True
     path = os.environ["BENCH_TIMERS"] + f".{os.getpid()}.json"
     while True:
         time.sleep(0.5)
         with lock:
-            text = json.dumps({"ns": totals, "calls": counts, "objects": objects})
+            # Copies: the collector callback adds kinds to `objects` from whichever thread it runs in.
+            text = json.dumps({"ns": dict(totals), "calls": dict(counts), "objects": dict(objects)})
         with open(path + ".tmp", "w") as f:
             f.write(text)
         os.replace(path + ".tmp", path)
@@ -291,7 +329,8 @@ def profile_timers(args: argparse.Namespace) -> dict[str, object]:
         "OTEL_BSP_SCHEDULE_DELAY": "5000",
         "OTEL_METRIC_EXPORT_INTERVAL": "60000",
         "BENCH_TIMERS": str(prefix),
-        **({"BENCH_TIMERS_PROMOTIONS": "1"} if args.promotions else {}),
+        **({"BENCH_TIMERS_PROMOTIONS": "1"} if args.promotions or args.promoted_types else {}),
+        **({"BENCH_TIMERS_PROMOTED_TYPES": "1"} if args.promoted_types else {}),
         **({} if args.callback else {"BENCH_TIMERS_GC_ONLY": "1"}),
     }
     proxy = ProxyProcess(workdir, [], env, config_file=config_file)
@@ -323,12 +362,19 @@ def profile_timers(args: argparse.Namespace) -> dict[str, object]:
     }
     ordered = dict(sorted(rows.items(), key=lambda item: -item[1]["us_per_request"]))
     promoted = after["objects"].get("promoted", 0) - before["objects"].get("promoted", 0)
+    young_types = {
+        key[5:]: round((count - before["objects"].get(key, 0)) / requests, 2)
+        for key, count in after["objects"].items()
+        if key.startswith("type ")
+    }
+    young_types = dict(sorted(young_types.items(), key=lambda item: -item[1])[: args.top_types])
     return {
         "requests": requests,
         "rps": round(result["rps"], 1),
         **({"objects_promoted_per_request": round(promoted / requests, 1)} if args.promotions else {}),
         "proxy_cpu_ms_per_request": round(1000 * (cpu_after - cpu_before) / requests, 3),
         "inclusive_thread_cpu": ordered,
+        **({"young_objects_at_generation_1_per_request": young_types} if args.promoted_types else {}),
     }
 
 
@@ -349,6 +395,14 @@ def main() -> None:
         help="timers: also count objects promoted to the oldest generation per request (by generation-1 "
         "collections: what the young generations held minus what was freed)",
     )
+    parser.add_argument(
+        "--promoted-types",
+        action="store_true",
+        help="timers: also list, per request, the kinds of objects in the young generations whenever a "
+        "generation-1 collection starts (what it promotes, less the few cycles it frees); compare with "
+        "--no-callback",
+    )
+    parser.add_argument("--top-types", type=int, default=60, help="timers --promoted-types: how many kinds to list")
     args = parser.parse_args()
     if args.mode == "timers":
         print(json.dumps(profile_timers(args), indent=1))

@@ -14,6 +14,9 @@ fresh process, all in front of the same fake provider (fake_provider.py); ``--va
   ``OTEL_LLM_PROXY_FASTAPI_TELEMETRY=full`` / ``off`` (diagnosis: FastAPI's own telemetry);
 * ``noop-callback``: a ``CustomLogger`` whose hooks do nothing (the reference: what LiteLLM
   itself spends on any callback, before the callback does any work);
+* ``floor``: the SDK section's floor in the proxy, a ``CustomLogger`` writing one span with 10
+  attributes and three histogram points with raw SDK calls, exported over OTLP/HTTP to the same
+  sink (what the least telemetry worth having costs any in-process callback);
 * ``litellm-otel``: the peer built into the proxy, ``callbacks: ["otel"]`` (OTLP/HTTP to the same
   sink, ``LITELLM_OTEL_INTEGRATION_ENABLE_METRICS=true``).
 
@@ -166,6 +169,46 @@ class NoopCallback(CustomLogger):
 
 
 callback = NoopCallback()
+'''
+FLOOR_CALLBACK = '''
+"""Benchmark-only: the floor in the proxy. A CustomLogger that writes the SDK section's floor
+telemetry (one span with 10 attributes, three histogram points: benchmarks/configs.py
+floor_emitter) with raw OpenTelemetry SDK calls, exported as otel-llm's proxy exports (OTLP/HTTP
+protobuf to the same sink, the SDK's batch processor and a 60 s periodic metric reader)."""
+import importlib.util
+import os
+import sys
+
+from litellm.integrations.custom_logger import CustomLogger
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+_spec = importlib.util.spec_from_file_location("bench_configs", os.environ["BENCH_CONFIGS_PY"])
+_configs = sys.modules["bench_configs"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_configs)
+_endpoint = os.environ["BENCH_FLOOR_ENDPOINT"]
+_resource = Resource.create({"service.name": "litellm-proxy-bench-floor"})
+_tracer_provider = TracerProvider(resource=_resource)
+_tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=_endpoint + "/v1/traces")))
+_reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=_endpoint + "/v1/metrics"))
+_meter_provider = MeterProvider(resource=_resource, metric_readers=[_reader])
+_emit = _configs.floor_emitter(_configs.Pipeline(_tracer_provider, _meter_provider, _reader, None))
+
+
+class FloorCallback(CustomLogger):
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        _emit(kwargs)
+
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+        _emit(kwargs)
+
+
+callback = FloorCallback()
 '''
 OTEL_LLM_CALLBACK = "otel_llm.proxy.callback"
 
@@ -347,6 +390,11 @@ def main() -> None:
             # Diagnosis: every span and metric point made, none exported (no processor, no reader).
             "otel-llm-export-none": (True, {"OTEL_LLM_EXPORTER": "none"}),
             "noop-callback": ("noop_callback.callback", {}),
+            # The floor of the SDK section, in the proxy: 1 span, 10 attributes, 3 histogram points.
+            "floor": (
+                "floor_callback.callback",
+                {"BENCH_FLOOR_ENDPOINT": fake.url, "BENCH_CONFIGS_PY": str(HERE / "configs.py")},
+            ),
             # The peer built into the proxy: LiteLLM's own `otel` callback, traces and metrics, same sink.
             "litellm-otel": (
                 "otel",
@@ -366,6 +414,7 @@ def main() -> None:
                 stale.unlink()
             (directory / "sitecustomize.py").write_text(COUNTER)
             (directory / "noop_callback.py").write_text(NOOP_CALLBACK)
+            (directory / "floor_callback.py").write_text(FLOOR_CALLBACK)
             config_file = directory / "bench-config.yaml"
             config_file.write_text(yaml.safe_dump(proxy_config(api_base, callbacks)))
             counts_prefix[name] = directory / "telemetry-counts"
