@@ -12,6 +12,8 @@ fresh process, all in front of the same fake provider (fake_provider.py); ``--va
 * ``otel-llm-loop-off``: ``otel-llm`` with ``OTEL_LLM_LOOP_MODE=off`` (diagnosis);
 * ``otel-llm-fastapi-full`` / ``otel-llm-fastapi-off``: ``otel-llm`` with
   ``OTEL_LLM_PROXY_FASTAPI_TELEMETRY=full`` / ``off`` (diagnosis: FastAPI's own telemetry);
+* ``otel-llm-minimal``: ``otel-llm`` with FastAPI's telemetry, usage records and loop detection
+  off (diagnosis: what the core telemetry costs without the optional pieces);
 * ``noop-callback``: a ``CustomLogger`` whose hooks do nothing (the reference: what LiteLLM
   itself spends on any callback, before the callback does any work);
 * ``floor``: the SDK section's floor in the proxy, a ``CustomLogger`` writing one span with 10
@@ -387,6 +389,11 @@ def main() -> None:
             "otel-llm-loop-off": otel_llm(OTEL_LLM_LOOP_MODE="off"),
             "otel-llm-fastapi-full": otel_llm(OTEL_LLM_PROXY_FASTAPI_TELEMETRY="full"),
             "otel-llm-fastapi-off": otel_llm(OTEL_LLM_PROXY_FASTAPI_TELEMETRY="off"),
+            # Every optional piece off at once: no FastAPI telemetry (otel-llm's own SERVER span per
+            # LLM request instead), no usage records, no loop detection. What the least otel-llm costs.
+            "otel-llm-minimal": otel_llm(
+                OTEL_LLM_PROXY_FASTAPI_TELEMETRY="off", OTEL_LLM_USAGE_RECORDS="false", OTEL_LLM_LOOP_MODE="off"
+            ),
             # Diagnosis: every span and metric point made, none exported (no processor, no reader).
             "otel-llm-export-none": (True, {"OTEL_LLM_EXPORTER": "none"}),
             "noop-callback": ("noop_callback.callback", {}),
