@@ -41,7 +41,7 @@ from report import CONFIG_NAMES, render  # noqa: E402
 
 # Streamed responses in the proxy section: a few paragraphs of an agent's answer, one token a chunk.
 STREAM_CHUNKS = 100
-STREAM_VARIANTS = "none,otel-llm,noop-callback,litellm-otel"
+STREAM_VARIANTS = "none,otel-llm,noop-callback,floor,litellm-otel"
 VENV = HERE / ".venv"
 REQUIREMENTS = HERE / "requirements.txt"
 PEER_MODULES = {
@@ -253,7 +253,7 @@ def main() -> None:
         proxy_args = ["--rounds", str(rounds), "--workdir", str(out / "proxy")]
         if smoke:
             proxy_args += ["--requests", "20", "--duration", "5", "--warmup", "5", "--settle", "1"]
-            proxy_args += ["--variants", "none,otel-llm,otel-llm-unreachable"]
+            proxy_args += ["--variants", "none,otel-llm,otel-llm-unreachable,floor"]
         results["proxy"] = run_json(python, "proxy_bench.py", proxy_args, 1800, log_dir / "proxy.log")
     if "proxy-stream" in sections:
         section_started["proxy-stream"] = time.monotonic()

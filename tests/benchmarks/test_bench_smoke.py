@@ -73,12 +73,13 @@ def test_benchmark_smoke_run_produces_every_table(tmp_path: Path) -> None:
     assert "## 4b. Keys that come and go" in markdown
 
     proxies = results["proxy"]["proxies"]
-    assert set(proxies) == {"none", "otel-llm", "otel-llm-unreachable"}
+    assert set(proxies) == {"none", "otel-llm", "otel-llm-unreachable", "floor"}
     for name, proxy in proxies.items():
         assert proxy["errors"] == 0, name
         assert proxy["rps_median"] > 0, name
     assert proxies["otel-llm"]["telemetry"]["spans_ended"] > 0
     assert proxies["otel-llm-unreachable"]["telemetry"]["spans_exported"] == 0
+    assert proxies["floor"]["telemetry"]["spans_ended"] > 0  # the floor's callback loaded and wrote its span
 
     streamed = results["proxy_stream"]
     assert streamed["stream_chunks"] == 10
