@@ -172,8 +172,6 @@ class Instrument:
         if not accepted:
             return
         sampled = self._store.sample(context)
-        # Each bucket's exemplar is its last measurement (record's would replace the earlier ones).
-        last = {index: value for value, index in accepted} if sampled is not None else None
         with self._lock:
             series = self._get(key)
             if series is None:  # only gauges are refused
@@ -183,12 +181,16 @@ class Instrument:
             for interval in series.intervals:
                 interval.touched = True
                 _fold(interval, accepted)
-                if last is not None and sampled is not None:
-                    if interval.exemplars is None:
-                        interval.exemplars = [None] * self._buckets
-                    filtered: dict[str, AnyValue] | None = {} if series.attrs else None
-                    for index, value in last.items():
-                        interval.exemplars[index] = Exemplar(filtered, value, self._store.now_ns(), *sampled)
+            if sampled is None or not series.intervals:
+                return
+            # Each bucket's exemplar is its last measurement (record's would replace the earlier ones).
+            last = {index: value for value, index in accepted}
+            filtered: dict[str, AnyValue] | None = {} if series.attrs else None
+            for interval in series.intervals:
+                if interval.exemplars is None:
+                    interval.exemplars = [None] * self._buckets
+                for index, value in last.items():
+                    interval.exemplars[index] = Exemplar(filtered, value, self._store.now_ns(), *sampled)
 
     def set(self, value: float, key: AttrKey, context: Context | None = None) -> None:
         """Gauges: the latest value (non-finite values are refused)."""
