@@ -83,3 +83,16 @@ class _Series:
         self.max = -math.inf
         self.counts = [0] * buckets if buckets else []
         self.intervals = [_Interval(buckets, start_ns) for _ in range(readers)]
+
+
+def fold(target: _Series | _Interval, accepted: list[tuple[float, int]]) -> None:
+    """Histogram measurements (value, bucket index) added to a series or an interval one at a time,
+    in order: the same float sum, counts, min and max as a ``record`` each."""
+    total, low, high, counts = target.sum, target.min, target.max, target.counts
+    for value, index in accepted:
+        total += value
+        counts[index] += 1
+        low = min(low, value)
+        high = max(high, value)
+    target.sum, target.min, target.max = total, low, high
+    target.count += len(accepted)

@@ -35,29 +35,21 @@ from typing import Final
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import Exemplar
-from opentelemetry.sdk.metrics.export import (
-    AggregationTemporality,
-    Gauge,
-    Histogram,
-    HistogramDataPoint,
-    Metric,
-    NumberDataPoint,
-    Sum,
-)
+from opentelemetry.sdk.metrics.export import AggregationTemporality, HistogramDataPoint, Metric, NumberDataPoint
 from opentelemetry.util.types import AnyValue
 
 from .._names import OVERFLOW_VALUE
+from .points import data_point, metric_of
 from .series import (
     CUMULATIVE,
-    DELTA,
     AttrKey,
     ExemplarFilter,
     Kind,
     Scope,
     Spec,
-    _Carry,
     _Interval,
     _Series,
+    fold,
 )
 
 _NO_SPAN: Final = (None, None)
@@ -69,19 +61,6 @@ def _span_of(context: Context | None) -> tuple[int | None, int | None] | None:
     if span_context.is_valid and span_context.trace_flags.sampled:
         return span_context.span_id, span_context.trace_id
     return None
-
-
-def _fold(target: _Series | _Interval, accepted: list[tuple[float, int]]) -> None:
-    """Histogram measurements (value, bucket index) added to a series or an interval one at a time,
-    in order: the same float sum, counts, min and max as a ``record`` each."""
-    total, low, high, counts = target.sum, target.min, target.max, target.counts
-    for value, index in accepted:
-        total += value
-        counts[index] += 1
-        low = min(low, value)
-        high = max(high, value)
-    target.sum, target.min, target.max = total, low, high
-    target.count += len(accepted)
 
 
 class Instrument:
@@ -176,11 +155,11 @@ class Instrument:
             series = self._get(key)
             if series is None:  # only gauges are refused
                 return
-            _fold(series, accepted)
+            fold(series, accepted)
             series.last_mono = self._store.mono()
             for interval in series.intervals:
                 interval.touched = True
-                _fold(interval, accepted)
+                fold(interval, accepted)
             if sampled is None or not series.intervals:
                 return
             # Each bucket's exemplar is its last measurement (record's would replace the earlier ones).
@@ -232,59 +211,15 @@ class Instrument:
             for key, series in list(self._series.items()):
                 interval = series.intervals[reader]
                 carry = interval.cumulative() if temporality is CUMULATIVE else None
-                point = self._point(series, interval, temporality, now_ns, now_mono, carry)
+                fresh = now_mono - series.last_mono <= idle_s
+                point = data_point(spec, series, interval, temporality, now_ns, fresh, carry)
                 if point is not None:
                     points.append(point)
                 # The next interval starts now, for this reader.
                 series.intervals[reader] = _Interval(self._buckets, now_ns, carry)
-                if now_mono - series.last_mono > idle_s and not any(i.touched for i in series.intervals):
+                if not fresh and not any(i.touched for i in series.intervals):
                     del self._series[key]
-        if not points:
-            return None
-        if spec.kind in ("counter", "updowncounter"):
-            data: Sum | Histogram | Gauge = Sum(points, temporality, spec.kind == "counter")  # type: ignore[arg-type]
-        elif spec.kind == "histogram":
-            data = Histogram(points, temporality)  # type: ignore[arg-type]
-        else:
-            data = Gauge(points)  # type: ignore[arg-type]
-        return Metric(spec.name, spec.description, spec.unit, data)
-
-    def _point(
-        self,
-        series: _Series,
-        interval: _Interval,
-        temporality: AggregationTemporality,
-        now_ns: int,
-        now_mono: float,
-        carry: _Carry | None,
-    ) -> NumberDataPoint | HistogramDataPoint | None:
-        kind = self.spec.kind
-        if kind == "gauge":
-            if now_mono - series.last_mono > self._store.gauge_ttl(self.spec):
-                return None
-            return NumberDataPoint(series.attrs, None, now_ns, series.sum, [])  # type: ignore[arg-type]
-        delta = temporality is DELTA
-        if delta and not interval.touched:
-            return None
-        start = interval.start_ns if delta else series.start_ns
-        exemplars = [e for e in interval.exemplars if e is not None] if interval.exemplars else []
-        total, count, counts, low, high = (
-            (interval.sum, interval.count, interval.counts, interval.min, interval.max) if carry is None else carry
-        )
-        if kind != "histogram":
-            return NumberDataPoint(series.attrs, start, now_ns, total, exemplars)  # type: ignore[arg-type]
-        return HistogramDataPoint(
-            attributes=series.attrs,  # type: ignore[arg-type]
-            start_time_unix_nano=start,
-            time_unix_nano=now_ns,
-            count=count,
-            sum=total,
-            bucket_counts=tuple(counts),
-            explicit_bounds=self._bounds,
-            min=low,
-            max=high,
-            exemplars=exemplars,
-        )
+        return metric_of(spec, points, temporality)
 
     def _add_reader(self) -> None:
         with self._lock:
