@@ -11,10 +11,11 @@ ARCHITECTURE = (Path(__file__).resolve().parent.parent / "ARCHITECTURE.md").read
 # The foundation: names, settings, records, the error boundary and the state registry.
 BASE = {
     "_names", "_parse", "_settings", "_validation", "_config", "_state", "_errors", "_version",
-    "_providers", "_redact", "_record", "package",
+    "_providers", "_redact", "_record", "_shapes", "package",
 }  # fmt: skip
 ALLOWED: dict[str, set[str]] = {
     "_record": set(),
+    "_shapes": set(),
     "_state": set(),
     "_parse": set(),
     "_settings": {"_parse"},

@@ -19,7 +19,7 @@ from opentelemetry.trace import TracerProvider
 from . import _config, _errors, _lifecycle
 from ._capture.complete import finish, observe_loop_once
 from ._capture.dedupe import SEEN
-from ._capture.fields import mapping, text
+from ._capture.fields import text
 from ._capture.hops import hop_of
 from ._capture.inflight import report_hop
 from ._capture.live import REGISTRY
@@ -28,6 +28,7 @@ from ._capture.payload import build_record
 from ._emit.store import MetricStore
 from ._emit.telemetry import Flushable, Telemetry, TracerWrapper
 from ._names import NO_UPSTREAM_LLM_CALL_KEY
+from ._shapes import mapping
 
 __all__ = ["OtelLLMCallback"]
 

@@ -20,7 +20,8 @@ from typing import Final
 
 from .. import _state, _validation
 from .._record import Attribution, Headroom
-from .fields import count, mapping, money, strings, text
+from .._shapes import mapping
+from .fields import count, money, strings, text
 
 _log: Final = logging.getLogger("otel_llm")
 _SALT_CONTEXT: Final = b"otel-llm virtual key hash v1"

@@ -16,9 +16,10 @@ from .._config import Config
 from .._loop.guard import observe as observe_loops
 from .._record import InvocationRecord
 from .._redact import scrub, server_of
+from .._shapes import mapping
 from . import loop_end, payload
 from .call import LiveCall
-from .fields import attr, count, mapping, money, text
+from .fields import attr, count, money, text
 from .live import REGISTRY
 from .payload import call_secrets
 

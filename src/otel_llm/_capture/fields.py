@@ -7,11 +7,10 @@ through them, so every field is read as if it could be missing or of any type.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Final, TypeGuard
+from typing import Final
 
-_EMPTY: Final[Mapping[str, object]] = {}
+from .._shapes import is_mapping, is_sequence
 
 # OTLP integer attributes are int64: a larger value is dropped by the exporter with an ERROR log.
 _INT64_MIN: Final = -(2**63)
@@ -24,30 +23,6 @@ _MAX_USD: Final = 1e9
 # signed) makes the exporter fail the WHOLE batch, losing other calls' spans. Year 2200 keeps every
 # accepted time well inside int64 nanoseconds (~7.3e18 < 9.2e18), so no exporter can trip over it.
 _MAX_EPOCH_S: Final = 7_258_118_400.0
-
-
-def mapping(value: object) -> Mapping[str, object]:
-    """The value if it is a mapping, else an empty one."""
-    if type(value) is dict:  # the common cases (a dict, a missing field) without an ABC check
-        return value
-    if value is None:
-        return _EMPTY
-    return value if isinstance(value, Mapping) else _EMPTY
-
-
-def is_mapping(value: object) -> TypeGuard[Mapping[str, object]]:
-    """``isinstance(value, Mapping)``, with dicts and None answered without the ABC check."""
-    if value.__class__ is dict:
-        return True
-    return value is not None and isinstance(value, Mapping)
-
-
-def is_sequence(value: object) -> TypeGuard[Sequence[object]]:
-    """A sequence that is not a string (lists, tuples), with the common types answered without the ABC check."""
-    cls = value.__class__
-    if cls is list or cls is tuple:
-        return True
-    return value is not None and isinstance(value, Sequence) and not isinstance(value, str)
 
 
 def text(value: object, max_length: int) -> str | None:
@@ -143,7 +118,7 @@ def strings(value: object, max_length: int, limit: int = 32) -> tuple[str, ...]:
     if isinstance(value, str):
         single = text(value, max_length)
         return (single,) if single else ()
-    if value.__class__ is list or isinstance(value, Sequence):
+    if is_sequence(value):
         result = []
         for item in value[:limit]:
             clean = text(item, max_length)
@@ -169,7 +144,7 @@ def epoch_ns(value: object) -> int | None:
 
 def attr(obj: object, name: str) -> object:
     """A field of a dict or an object (LiteLLM responses are pydantic objects or dicts)."""
-    if type(obj) is dict or isinstance(obj, Mapping):
+    if is_mapping(obj):
         return obj.get(name)
     try:
         return getattr(obj, name, None)

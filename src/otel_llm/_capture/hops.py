@@ -16,8 +16,9 @@ from .._config import Config
 from .._loop.fingerprint import tool_fingerprint
 from .._record import AgentCallRecord, Attribution, GuardrailRecord, McpOperationRecord
 from .._redact import scrub, server_of
+from .._shapes import mapping
 from .attribution import read_agent, read_attribution
-from .fields import count, epoch_ns, mapping, money, strings, text
+from .fields import count, epoch_ns, money, strings, text
 from .parent import carrier_from, metadata_of
 
 MCP_CALL_TYPES: Final = {"call_mcp_tool": "tools/call", "list_mcp_tools": "tools/list"}

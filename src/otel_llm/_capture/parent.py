@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from .fields import mapping
+from .._shapes import mapping
 
 PARENT_KEY: Final = "otel_llm_parent"  # metadata key the proxy pre-call hook writes
 _PROPAGATION_HEADERS: Final = ("traceparent", "tracestate", "baggage")

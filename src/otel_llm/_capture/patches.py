@@ -21,9 +21,10 @@ from .. import _errors, _providers
 from .._emit.spans import context_when_detached
 from .._emit.telemetry import Telemetry
 from .._record import RouterOutcome
+from .._shapes import mapping
 from .call import LiveCall
 from .complete import LET_GO, attempt_failed, error_message, observe_loop_now, stream_abandoned, stream_ended
-from .fields import count, mapping, text
+from .fields import count, text
 from .live import REGISTRY
 from .loop_check import check_loop_guard
 from .loop_end import watch_current_loop

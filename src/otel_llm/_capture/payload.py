@@ -14,9 +14,10 @@ from .._config import Config
 from .._loop.fingerprint import fingerprints
 from .._record import InvocationRecord, RouteStep
 from .._redact import known_secrets, scrub, server_of
+from .._shapes import is_mapping, is_sequence, mapping
 from . import content as _content
 from .attribution import read_agent, read_attribution, read_headroom
-from .fields import attr, count, epoch_ns, flag, is_mapping, is_sequence, mapping, money, number, strings, text, whole
+from .fields import attr, count, epoch_ns, flag, money, number, strings, text, whole
 from .parent import carrier_from, metadata_of
 
 

@@ -13,6 +13,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from .._shapes import is_mapping
+
 _TAIL: Final = 2
 # LiteLLM's placeholder when message logging is turned off: every request would look alike.
 _REDACTED: Final = "redacted-by-litellm"
@@ -26,7 +28,7 @@ def _normalize_text(value: str) -> bytes:
 def _message_bytes(message: object) -> bytes:
     if isinstance(message, str):
         return b"user\x1f" + _normalize_text(message)
-    if not (message.__class__ is dict or isinstance(message, Mapping)):
+    if not is_mapping(message):
         return b""
     parts: list[bytes] = [str(message.get("role", "")).encode()]
     content = message.get("content")
@@ -54,10 +56,7 @@ def fingerprints(messages: object) -> tuple[str | None, str | None]:
     # Lists and dicts (what LiteLLM passes) are answered without the ABC checks.
     if not (messages.__class__ is list or isinstance(messages, Sequence)) or not messages:
         return None, None
-    if (
-        any((m.__class__ is dict or isinstance(m, Mapping)) and m.get("content") == _REDACTED for m in messages)
-        or _REDACTED in messages
-    ):
+    if any(is_mapping(m) and m.get("content") == _REDACTED for m in messages) or _REDACTED in messages:
         return None, None
     encoded = [_message_bytes(m) for m in messages]
     whole = hashlib.blake2b(_SEPARATOR.join(encoded), digest_size=12).hexdigest()

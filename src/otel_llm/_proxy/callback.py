@@ -26,7 +26,7 @@ from .. import _names as n
 from .._budgets.poller import BudgetPoller, start_budget_poller
 from .._capture.attribution import salted_key_hash
 from .._capture.dedupe import SEEN
-from .._capture.fields import mapping, text
+from .._capture.fields import text
 from .._capture.parent import PARENT_KEY
 from .._capture.payload import build_record
 from .._config import resolve
@@ -36,6 +36,7 @@ from .._export.setup import Pipeline, install_providers
 from .._export.shutdown import flush_before_reraised_signals
 from .._loop.guard import LoopBlockedError, refusal
 from .._record import Attribution
+from .._shapes import mapping
 from ..callback import OtelLLMCallback
 from .agents import AgentTelemetry
 from .fastapi_telemetry import configure_fastapi_telemetry

@@ -20,10 +20,10 @@ import wrapt
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import _errors
-from .._capture.fields import mapping
 from .._capture.hops import guardrail_from_entry
 from .._capture.inflight import current_operation
 from .._emit.telemetry import Telemetry
+from .._shapes import mapping
 from .mcp import caller
 
 GUARDRAIL_MODULE: Final = "litellm.integrations.custom_guardrail"

@@ -30,13 +30,14 @@ from opentelemetry.trace import Span, SpanKind
 from .. import _errors
 from .. import _names as n
 from .._capture.attribution import key_attribution, read_agent
-from .._capture.fields import mapping, text
+from .._capture.fields import text
 from .._capture.hops import TOOL_ERROR, as_json, refusal_reason
 from .._capture.inflight import OPERATION, Operation, current_operation
 from .._emit.telemetry import Telemetry
 from .._loop.fingerprint import tool_fingerprint
 from .._loop.guard import LoopBlockedError, observe_tool, tool_refusal
 from .._record import Attribution, McpOperationRecord
+from .._shapes import mapping
 
 _log: Final = logging.getLogger("otel_llm")
 SERVER_MODULE: Final = "litellm.proxy._experimental.mcp_server.server"

@@ -13,9 +13,10 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .._capture.fields import mapping, text
+from .._capture.fields import text
 from .._names import NO_UPSTREAM_LLM_CALL_KEY
 from .._providers import PASS_THROUGH_CALL_TYPE
+from .._shapes import mapping
 
 # The provider's HTTP status → the LiteLLM exception class its unified routes raise for it, so
 # error.type reads the same whichever route a caller used.
