@@ -19,6 +19,13 @@ fresh process, all in front of the same fake provider (fake_provider.py); ``--va
 * ``floor``: the SDK section's floor in the proxy, a ``CustomLogger`` writing one span with 10
   attributes and three histogram points with raw SDK calls, exported over OTLP/HTTP to the same
   sink (what the least telemetry worth having costs any in-process callback);
+* ``handoff`` (a prototype, measured to size a design): the worker builds otel-llm's record per
+  attempt and pipes pickled batches to a child process that makes and exports otel-llm's spans,
+  metric points and usage records (no live attempt span, SERVER span or trace propagation); the
+  child's CPU counts in the proxy's; ``handoff-full``: the same hand-off behind otel-llm's whole
+  proxy callback (live attempt spans, FastAPI's SERVER span, hooks and loop detection stay in the
+  worker; only ``Telemetry.emit`` moves to the child); ``deferred``: no child, the same emit run
+  32 attempts at a time on a thread of the worker (is it the batching or the other process?);
 * ``litellm-otel``: the peer built into the proxy, ``callbacks: ["otel"]`` (OTLP/HTTP to the same
   sink, ``LITELLM_OTEL_INTEGRATION_ENABLE_METRICS=true``).
 
@@ -212,6 +219,174 @@ class FloorCallback(CustomLogger):
 
 callback = FloorCallback()
 '''
+HANDOFF_CALLBACK = '''
+"""Benchmark-only prototype: otel-llm's telemetry made outside the proxy worker. The worker builds
+otel-llm's record of each attempt (the real build_record) and hands batches of 32, pickled, to a
+child process over a pipe; the child (handoff_child.py) makes otel-llm's spans, metric points and
+usage records from them on the lean path and exports them as the proxy does. No live attempt span,
+no SERVER span, no trace propagation: the worker's share of an out-of-worker design, measured."""
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+
+from litellm.integrations.custom_logger import CustomLogger
+from otel_llm._capture.payload import build_record
+from otel_llm._config import resolve
+
+_config = resolve()
+_lock = threading.Lock()
+_batch = []
+_child = [None, None]  # (process, pid of the worker that started it)
+
+
+def _pipe():
+    if _child[0] is None or _child[1] != os.getpid():
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "handoff_child.py")
+        _child[0] = subprocess.Popen([sys.executable, script], stdin=subprocess.PIPE)
+        _child[1] = os.getpid()
+    return _child[0].stdin
+
+
+def _hand_off(kwargs):
+    slo = kwargs.get("standard_logging_object")
+    if not isinstance(slo, dict):
+        return
+    record = build_record(slo, kwargs, _config)
+    with _lock:
+        _batch.append(record)
+        if len(_batch) < 32:
+            return
+        data = pickle.dumps(_batch, 5)
+        _batch.clear()
+        pipe = _pipe()
+        pipe.write(struct.pack("<I", len(data)) + data)
+        pipe.flush()
+
+
+class HandoffCallback(CustomLogger):
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        _hand_off(kwargs)
+
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+        _hand_off(kwargs)
+
+
+callback = HandoffCallback()
+'''
+HANDOFF_FULL_CALLBACK = '''
+"""Benchmark-only prototype: otel-llm's proxy callback as it is (live attempt spans, FastAPI's
+SERVER span, hooks, loop detection, trace propagation, all in the worker), except that each
+finished attempt's record is piped to a child process (handoff_child.py) that makes its spans,
+metric points and usage record there, instead of ``Telemetry.emit`` in the worker. The live
+attempt span is left unended (a product would hand its identity over with the record)."""
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+
+import otel_llm.proxy
+
+_lock = threading.Lock()
+_batch = []
+_child = [None, None]
+
+
+def _pipe():
+    if _child[0] is None or _child[1] != os.getpid():
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "handoff_child.py")
+        _child[0] = subprocess.Popen([sys.executable, script], stdin=subprocess.PIPE)
+        _child[1] = os.getpid()
+    return _child[0].stdin
+
+
+def _emit(record, live_span=None):
+    with _lock:
+        _batch.append(record)
+        if len(_batch) < 32:
+            return
+        data = pickle.dumps(_batch, 5)
+        _batch.clear()
+        pipe = _pipe()
+        pipe.write(struct.pack("<I", len(data)) + data)
+        pipe.flush()
+
+
+callback = otel_llm.proxy.callback
+callback.telemetry.emit = _emit
+'''
+DEFERRED_CALLBACK = '''
+"""Benchmark-only prototype: otel-llm's proxy callback as it is, except that ``Telemetry.emit``
+(spans, metric points, usage record of a finished attempt) runs later, in batches of 32, on one
+background thread of the worker: the same telemetry, made in the same process, batched."""
+import threading
+
+import otel_llm.proxy
+
+callback = otel_llm.proxy.callback
+_emit_now = callback.telemetry.emit
+_lock = threading.Condition()
+_batch = []
+
+
+def _emit(record, live_span=None):
+    with _lock:
+        _batch.append((record, live_span))
+        if len(_batch) >= 32:
+            _lock.notify()
+
+
+def _drain():
+    while True:
+        with _lock:
+            _lock.wait_for(lambda: len(_batch) >= 32)
+            work = _batch[:]
+            _batch.clear()
+        for record, live_span in work:
+            _emit_now(record, live_span)
+
+
+threading.Thread(target=_drain, daemon=True, name="bench-deferred-emit").start()
+callback.telemetry.emit = _emit
+'''
+HANDOFF_CHILD = '''
+"""Benchmark-only: the child of handoff_callback.py. Reads pickled batches of otel-llm records from
+stdin and emits each on otel-llm's lean path (spans, metric points, usage records, loop detection),
+exported as the proxy exports them, until the worker closes the pipe."""
+import pickle
+import struct
+import sys
+
+from otel_llm._config import resolve
+from otel_llm._emit.telemetry import Telemetry
+from otel_llm._export.lean_spans import lean_tracer
+from otel_llm._export.setup import install_providers
+from otel_llm._loop.guard import observe
+
+config = resolve()
+pipeline = install_providers(config)
+telemetry = Telemetry(
+    config,
+    headroom_meter_provider=pipeline.headroom_meter_provider,
+    metric_store=pipeline.metric_store,
+    flush_too=pipeline.shared_reader,
+    span_tracer=lean_tracer if pipeline.metric_store is not None else None,
+)
+stream = sys.stdin.buffer
+while True:
+    header = stream.read(4)
+    if len(header) < 4:
+        break
+    (size,) = struct.unpack("<I", header)
+    for record in pickle.loads(stream.read(size)):
+        observe(record, config)
+        telemetry.emit(record)
+telemetry.force_flush(10_000)
+'''
 OTEL_LLM_CALLBACK = "otel_llm.proxy.callback"
 
 
@@ -397,6 +572,14 @@ def main() -> None:
             # Diagnosis: every span and metric point made, none exported (no processor, no reader).
             "otel-llm-export-none": (True, {"OTEL_LLM_EXPORTER": "none"}),
             "noop-callback": ("noop_callback.callback", {}),
+            # Prototype of an out-of-worker design: the worker builds records and pipes them to a
+            # child process that makes and exports otel-llm's telemetry (CPU counted: the child is in
+            # the proxy's process tree).
+            "handoff": ("handoff_callback.callback", {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url}),
+            # The same hand-off behind otel-llm's whole proxy callback (capture stays in the worker).
+            "handoff-full": ("handoff_full.callback", {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url}),
+            # Batching without a process: the same emit, 32 attempts at a time, on a worker thread.
+            "deferred": ("deferred_emit.callback", {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url}),
             # The floor of the SDK section, in the proxy: 1 span, 10 attributes, 3 histogram points.
             "floor": (
                 "floor_callback.callback",
@@ -422,6 +605,10 @@ def main() -> None:
             (directory / "sitecustomize.py").write_text(COUNTER)
             (directory / "noop_callback.py").write_text(NOOP_CALLBACK)
             (directory / "floor_callback.py").write_text(FLOOR_CALLBACK)
+            (directory / "handoff_callback.py").write_text(HANDOFF_CALLBACK)
+            (directory / "handoff_child.py").write_text(HANDOFF_CHILD)
+            (directory / "handoff_full.py").write_text(HANDOFF_FULL_CALLBACK)
+            (directory / "deferred_emit.py").write_text(DEFERRED_CALLBACK)
             config_file = directory / "bench-config.yaml"
             config_file.write_text(yaml.safe_dump(proxy_config(api_base, callbacks)))
             counts_prefix[name] = directory / "telemetry-counts"
