@@ -11,7 +11,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from otel_llm import OtelLLMCallback
-from otel_llm._capture.fields import count, epoch_ns, money, number, whole
+from otel_llm._capture.fields import count, epoch_ns, money, number, strings, whole
 from otel_llm._capture.payload import build_record
 from otel_llm._config import Config
 from otel_llm._emit.attributes import metric_attributes, span_attributes
@@ -208,6 +208,26 @@ def test_malformed_payloads_lose_only_bad_fields(payload: object) -> None:
             assert value >= 0
 
 
+@pytest.mark.parametrize(
+    "messages",
+    [
+        b"raw bytes as the whole prompt",
+        bytearray(b"raw"),
+        [b"a bytes message", {"role": "user", "content": b"bytes content"}],
+        [{"role": "user", "content": [b"part", {"text": 3}, None]}, {"role": "assistant", "tool_calls": b"x"}],
+    ],
+)
+def test_malformed_messages_lose_only_the_fingerprint(messages: object) -> None:
+    """Messages of unexpected types (bytes where text or a list belongs) never raise: the loop
+    fingerprint is computed from what can be read, or left out, and the rest of the record stands."""
+    record = build_record(_payload(), {"messages": messages}, CONFIG)
+    assert record.input_tokens == 10 and record.model_group == "claude"
+    if isinstance(messages, (bytes, bytearray)):
+        assert (record.request_fingerprint, record.tail_fingerprint) == (None, None)
+    else:
+        assert record.request_fingerprint is not None
+
+
 def test_router_attempt_metadata() -> None:
     """Router metadata gives the retry index, fallback depth and the failure that caused them."""
     previous = ({"model_group": "primary", "exception_type": "RateLimitError"},)
@@ -385,6 +405,13 @@ def test_money_and_number_keep_sane_values() -> None:
     assert money("3") == 3.0
     assert number(10**400) is None
     assert number(2**70) == float(2**70)
+
+
+def test_strings_read_bytes_as_text_not_as_a_sequence() -> None:
+    """A bytes value is one string (decoded, as text() does), never a sequence of ints."""
+    assert strings(b"END", 16) == ("END",)
+    assert strings(["a", b"b", 3, None], 16) == ("a", "b")  # a number is not a string here
+    assert strings(bytearray(b"x"), 16) == ()
 
 
 def test_out_of_range_fields_lose_only_themselves() -> None:

@@ -30,8 +30,9 @@ def is_mapping(value: object) -> TypeGuard[Mapping[str, object]]:
 
 
 def is_sequence(value: object) -> TypeGuard[Sequence[object]]:
-    """A sequence that is not a string (lists, tuples), with the common types answered without the ABC check."""
+    """A sequence of items (lists, tuples), not text: strings and bytes are not (iterating them gives
+    characters or ints, and ``"x" in b"..."`` raises). The common types are answered without the ABC check."""
     cls = value.__class__
     if cls is list or cls is tuple:
         return True
-    return value is not None and isinstance(value, Sequence) and not isinstance(value, str)
+    return value is not None and isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))

@@ -115,7 +115,7 @@ def strings(value: object, max_length: int, limit: int = 32) -> tuple[str, ...]:
     """A tuple of clean strings from a string or a sequence of them."""
     if value is None:
         return ()
-    if isinstance(value, str):
+    if isinstance(value, (str, bytes)):  # one string (text decodes bytes)
         single = text(value, max_length)
         return (single,) if single else ()
     if is_sequence(value):

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
 from typing import Final
 
-from .._shapes import is_mapping
+from .._shapes import is_mapping, is_sequence
 
 _TAIL: Final = 2
 # LiteLLM's placeholder when message logging is turned off: every request would look alike.
@@ -34,17 +33,19 @@ def _message_bytes(message: object) -> bytes:
     content = message.get("content")
     if isinstance(content, str):
         parts.append(_normalize_text(content))
-    elif content is not None and isinstance(content, Sequence):
+    elif is_sequence(content):
         for item in content:
-            if isinstance(item, Mapping) and isinstance(item.get("text"), str):
-                parts.append(_normalize_text(item["text"]))
-            elif isinstance(item, Mapping):
-                parts.append(json.dumps(item, sort_keys=True, default=str).encode())
+            if is_mapping(item):
+                text = item.get("text")
+                if isinstance(text, str):
+                    parts.append(_normalize_text(text))
+                else:
+                    parts.append(json.dumps(item, sort_keys=True, default=str).encode())
     tool_calls = message.get("tool_calls")
-    if tool_calls is not None and isinstance(tool_calls, Sequence) and not isinstance(tool_calls, str):
+    if is_sequence(tool_calls):
         for call in tool_calls:
-            function = call.get("function") if isinstance(call, Mapping) else None
-            if isinstance(function, Mapping):
+            function = call.get("function") if is_mapping(call) else None
+            if is_mapping(function):
                 parts.append(f"{function.get('name')}({function.get('arguments')})".encode())
     return b"\x1f".join(parts)
 
@@ -53,8 +54,7 @@ def fingerprints(messages: object) -> tuple[str | None, str | None]:
     """(whole-request fingerprint, tail fingerprint) of chat messages or a prompt."""
     if isinstance(messages, str):
         messages = [messages]
-    # Lists and dicts (what LiteLLM passes) are answered without the ABC checks.
-    if not (messages.__class__ is list or isinstance(messages, Sequence)) or not messages:
+    if not is_sequence(messages) or not messages:
         return None, None
     if any(is_mapping(m) and m.get("content") == _REDACTED for m in messages) or _REDACTED in messages:
         return None, None
