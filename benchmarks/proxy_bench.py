@@ -219,12 +219,10 @@ class FloorCallback(CustomLogger):
 
 callback = FloorCallback()
 '''
-HANDOFF_CALLBACK = '''
-"""Benchmark-only prototype: otel-llm's telemetry made outside the proxy worker. The worker builds
-otel-llm's record of each attempt (the real build_record) and hands batches of 32, pickled, to a
-child process over a pipe; the child (handoff_child.py) makes otel-llm's spans, metric points and
-usage records from them on the lean path and exports them as the proxy does. No live attempt span,
-no SERVER span, no trace propagation: the worker's share of an out-of-worker design, measured."""
+HANDOFF_PIPE = '''
+"""Benchmark-only: the worker's end of the hand-off prototypes. Records are batched by 32 and
+written, pickled and length-prefixed, to a child process (handoff_child.py) started by the first
+batch of each worker process."""
 import os
 import pickle
 import struct
@@ -232,11 +230,6 @@ import subprocess
 import sys
 import threading
 
-from litellm.integrations.custom_logger import CustomLogger
-from otel_llm._capture.payload import build_record
-from otel_llm._config import resolve
-
-_config = resolve()
 _lock = threading.Lock()
 _batch = []
 _child = [None, None]  # (process, pid of the worker that started it)
@@ -250,11 +243,7 @@ def _pipe():
     return _child[0].stdin
 
 
-def _hand_off(kwargs):
-    slo = kwargs.get("standard_logging_object")
-    if not isinstance(slo, dict):
-        return
-    record = build_record(slo, kwargs, _config)
+def send(record):
     with _lock:
         _batch.append(record)
         if len(_batch) < 32:
@@ -264,6 +253,25 @@ def _hand_off(kwargs):
         pipe = _pipe()
         pipe.write(struct.pack("<I", len(data)) + data)
         pipe.flush()
+'''
+HANDOFF_CALLBACK = '''
+"""Benchmark-only prototype: otel-llm's telemetry made outside the proxy worker. The worker builds
+otel-llm's record of each attempt (the real build_record) and hands batches of 32, pickled, to a
+child process over a pipe; the child (handoff_child.py) makes otel-llm's spans, metric points and
+usage records from them on the lean path and exports them as the proxy does. No live attempt span,
+no SERVER span, no trace propagation: the worker's share of an out-of-worker design, measured."""
+from handoff_pipe import send
+from litellm.integrations.custom_logger import CustomLogger
+from otel_llm._capture.payload import build_record
+from otel_llm._config import resolve
+
+_config = resolve()
+
+
+def _hand_off(kwargs):
+    slo = kwargs.get("standard_logging_object")
+    if isinstance(slo, dict):
+        send(build_record(slo, kwargs, _config))
 
 
 class HandoffCallback(CustomLogger):
@@ -282,38 +290,12 @@ SERVER span, hooks, loop detection, trace propagation, all in the worker), excep
 finished attempt's record is piped to a child process (handoff_child.py) that makes its spans,
 metric points and usage record there, instead of ``Telemetry.emit`` in the worker. The live
 attempt span is left unended (a product would hand its identity over with the record)."""
-import os
-import pickle
-import struct
-import subprocess
-import sys
-import threading
-
 import otel_llm.proxy
-
-_lock = threading.Lock()
-_batch = []
-_child = [None, None]
-
-
-def _pipe():
-    if _child[0] is None or _child[1] != os.getpid():
-        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "handoff_child.py")
-        _child[0] = subprocess.Popen([sys.executable, script], stdin=subprocess.PIPE)
-        _child[1] = os.getpid()
-    return _child[0].stdin
+from handoff_pipe import send
 
 
 def _emit(record, live_span=None):
-    with _lock:
-        _batch.append(record)
-        if len(_batch) < 32:
-            return
-        data = pickle.dumps(_batch, 5)
-        _batch.clear()
-        pipe = _pipe()
-        pipe.write(struct.pack("<I", len(data)) + data)
-        pipe.flush()
+    send(record)
 
 
 callback = otel_llm.proxy.callback
@@ -605,6 +587,7 @@ def main() -> None:
             (directory / "sitecustomize.py").write_text(COUNTER)
             (directory / "noop_callback.py").write_text(NOOP_CALLBACK)
             (directory / "floor_callback.py").write_text(FLOOR_CALLBACK)
+            (directory / "handoff_pipe.py").write_text(HANDOFF_PIPE)
             (directory / "handoff_callback.py").write_text(HANDOFF_CALLBACK)
             (directory / "handoff_child.py").write_text(HANDOFF_CHILD)
             (directory / "handoff_full.py").write_text(HANDOFF_FULL_CALLBACK)
