@@ -345,6 +345,7 @@ YEAR_2200_NS = 7_258_118_400 * 10**9
         math.nan,
         -1.0,
         0,
+        7.467216485525458e-256,  # after the epoch, but 0 ns: a span would start at 0 (found by hypothesis)
         10**400,  # beyond the float range
         "1e300",
         datetime(9999, 12, 31),

@@ -139,7 +139,8 @@ def epoch_ns(value: object) -> int | None:
     seconds = number(value)
     if seconds is None or not 0 < seconds < _MAX_EPOCH_S:
         return None
-    return int(seconds * 1e9)
+    nanoseconds = int(seconds * 1e9)
+    return nanoseconds if nanoseconds > 0 else None  # under 1 ns after the epoch is the epoch: outside
 
 
 def attr(obj: object, name: str) -> object:
