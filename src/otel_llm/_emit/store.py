@@ -162,14 +162,17 @@ class Instrument:
                 fold(interval, accepted)
             if sampled is None or not series.intervals:
                 return
-            # Each bucket's exemplar is its last measurement (record's would replace the earlier ones).
+            # Each bucket's exemplar is its last measurement (record's would replace the earlier ones),
+            # made once and shared by every reader's interval (exemplars are frozen).
             last = {index: value for value, index in accepted}
             filtered: dict[str, AnyValue] | None = {} if series.attrs else None
+            now = self._store.now_ns()
+            exemplars = [(index, Exemplar(filtered, value, now, *sampled)) for index, value in last.items()]
             for interval in series.intervals:
                 if interval.exemplars is None:
                     interval.exemplars = [None] * self._buckets
-                for index, value in last.items():
-                    interval.exemplars[index] = Exemplar(filtered, value, self._store.now_ns(), *sampled)
+                for index, exemplar in exemplars:
+                    interval.exemplars[index] = exemplar
 
     def set(self, value: float, key: AttrKey, context: Context | None = None) -> None:
         """Gauges: the latest value (non-finite values are refused)."""
