@@ -194,6 +194,20 @@ def test_a_histogram_point_field_by_field(clock: Clock) -> None:
     assert len(point["exemplars"]) == 2 and all(e["trace_id"] for e in point["exemplars"])
 
 
+def test_every_reader_collects_the_sdks_points_and_exemplars(clock: Clock) -> None:
+    """Two readers of one store (the proxy's OTLP and Prometheus readers): each collects what the SDK's
+    reader does, exemplars included (a measurement's exemplar is made once and shared by both)."""
+    pair = Pair(clock, AggregationTemporality.CUMULATIVE)
+    second = pair.store.add_reader("second")
+    for value, span in ((0.01, "sampled"), (0.5, "none"), (0.02, "sampled"), (3.0, "sampled")):
+        pair.record(value, ATTRS[0], span)
+    pair.record_many([0.03, 4.0], ATTRS[1], "sampled")
+    sdk, ours = pair.collect()
+    again = _normal(pair.store.collect(second, lambda kind: pair.temporality, shared=False))
+    assert ours == sdk and again == sdk
+    assert sum(len(point["exemplars"]) for point in again["h"][3]) == 5
+
+
 class IdleStore:
     def __init__(self, idle_s: float = 60.0, limit: int = 10_000) -> None:
         self.mono = 0.0

@@ -129,6 +129,12 @@ class Instrument:
             series.min = min(series.min, value)
             series.max = max(series.max, value)
             series.last_mono = self._store.mono()
+            # One exemplar shared by every reader's interval (exemplars are frozen): each one made lives
+            # until its bucket's next measurement, long enough for the host's collector to promote it.
+            # Its attributes: the measurement's less the point's, so none (None when there were none, as the SDK).
+            exemplar = None
+            if sampled is not None and series.intervals:
+                exemplar = Exemplar({} if series.attrs else None, value, self._store.now_ns(), *sampled)
             for interval in series.intervals:
                 interval.touched = True
                 interval.sum += value
@@ -136,12 +142,10 @@ class Instrument:
                 interval.counts[index] += 1
                 interval.min = min(interval.min, value)
                 interval.max = max(interval.max, value)
-                if sampled is not None:
+                if exemplar is not None:
                     if interval.exemplars is None:
                         interval.exemplars = [None] * self._buckets
-                    # The measurement's attributes less the point's: none (None when there were none, as the SDK).
-                    filtered: dict[str, AnyValue] | None = {} if series.attrs else None
-                    interval.exemplars[index] = Exemplar(filtered, value, self._store.now_ns(), *sampled)
+                    interval.exemplars[index] = exemplar
 
     def record_many(self, values: Sequence[float], key: AttrKey, context: Context | None = None) -> None:
         """Histograms: ``record`` of each value in order, with the series found, the lock taken and
