@@ -26,6 +26,9 @@ fresh process, all in front of the same fake provider (fake_provider.py); ``--va
   proxy callback (live attempt spans, FastAPI's SERVER span, hooks and loop detection stay in the
   worker; only ``Telemetry.emit`` moves to the child); ``deferred``: no child, the same emit run
   32 attempts at a time on a thread of the worker (is it the batching or the other process?);
+  ``inproc``: the ``handoff`` callback's capture (the record only: no live attempt span, no SERVER
+  span, FastAPI's telemetry off) with loop detection and the lean ``Telemetry.emit`` in the worker
+  (is it the capture side or the other process?);
 * ``litellm-otel``: the peer built into the proxy, ``callbacks: ["otel"]`` (OTLP/HTTP to the same
   sink, ``LITELLM_OTEL_INTEGRATION_ENABLE_METRICS=true``).
 
@@ -335,6 +338,56 @@ def _drain():
 threading.Thread(target=_drain, daemon=True, name="bench-deferred-emit").start()
 callback.telemetry.emit = _emit
 '''
+INPROC_CALLBACK = '''
+"""Benchmark-only prototype: capture as data, emitted in the worker. What handoff_callback.py does in
+the worker (build otel-llm's record of each attempt; no live attempt span, no SERVER span, no trace
+propagation, FastAPI's own telemetry off), then loop detection and ``Telemetry.emit`` on the lean
+path in the worker itself, exported as the proxy does: is it the capture side or the other process?"""
+from litellm.integrations.custom_logger import CustomLogger
+from otel_llm._capture.payload import build_record
+from otel_llm._config import resolve
+from otel_llm._emit.telemetry import Telemetry
+from otel_llm._export.lean_spans import lean_tracer
+from otel_llm._export.setup import install_providers
+from otel_llm._loop.guard import observe
+from otel_llm._proxy.fastapi_telemetry import configure_fastapi_telemetry
+
+_config = resolve()
+_pipeline = install_providers(_config)
+_telemetry = Telemetry(
+    _config,
+    headroom_meter_provider=_pipeline.headroom_meter_provider,
+    metric_store=_pipeline.metric_store,
+    flush_too=_pipeline.shared_reader,
+    span_tracer=lean_tracer if _pipeline.metric_store is not None else None,
+)
+import os  # noqa: E402
+
+from otel_llm._export.lean_providers import host_providers  # noqa: E402
+
+# BENCH_INPROC_FASTAPI=server: FastAPI's own SERVER span and HTTP metrics on otel-llm's lean providers.
+_fastapi = os.environ.get("BENCH_INPROC_FASTAPI", "off")
+configure_fastapi_telemetry(_fastapi, providers=host_providers(_pipeline.metric_store))
+
+
+def _emit(kwargs):
+    slo = kwargs.get("standard_logging_object")
+    if isinstance(slo, dict):
+        record = build_record(slo, kwargs, _config)
+        observe(record, _config)
+        _telemetry.emit(record)
+
+
+class InprocCallback(CustomLogger):
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        _emit(kwargs)
+
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+        _emit(kwargs)
+
+
+callback = InprocCallback()
+'''
 HANDOFF_CHILD = '''
 """Benchmark-only: the child of handoff_callback.py. Reads pickled batches of otel-llm records from
 stdin and emits each on otel-llm's lean path (spans, metric points, usage records, loop detection),
@@ -562,6 +615,13 @@ def main() -> None:
             "handoff-full": ("handoff_full.callback", {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url}),
             # Batching without a process: the same emit, 32 attempts at a time, on a worker thread.
             "deferred": ("deferred_emit.callback", {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url}),
+            # The hand-off callback's capture, emitted in the worker: the capture side without the child.
+            "inproc": ("inproc_emit.callback", {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url}),
+            # The same with FastAPI's SERVER span and HTTP metrics (on otel-llm's lean providers).
+            "inproc-server": (
+                "inproc_emit.callback",
+                {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "BENCH_INPROC_FASTAPI": "server"},
+            ),
             # The floor of the SDK section, in the proxy: 1 span, 10 attributes, 3 histogram points.
             "floor": (
                 "floor_callback.callback",
@@ -592,6 +652,7 @@ def main() -> None:
             (directory / "handoff_child.py").write_text(HANDOFF_CHILD)
             (directory / "handoff_full.py").write_text(HANDOFF_FULL_CALLBACK)
             (directory / "deferred_emit.py").write_text(DEFERRED_CALLBACK)
+            (directory / "inproc_emit.py").write_text(INPROC_CALLBACK)
             config_file = directory / "bench-config.yaml"
             config_file.write_text(yaml.safe_dump(proxy_config(api_base, callbacks)))
             counts_prefix[name] = directory / "telemetry-counts"
