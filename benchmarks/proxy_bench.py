@@ -95,12 +95,30 @@ if _path:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-        on_end = BatchSpanProcessor.on_end
-        def counted_on_end(self, span):
-            with lock:
-                counts["spans_ended"] += 1
-            return on_end(self, span)
-        BatchSpanProcessor.on_end = counted_on_end
+        ending = threading.local()  # otel-llm's processor may fall back to the SDK's on_end: count once
+
+        def counting_end(on_end):
+            def counted_on_end(self, span):
+                if getattr(ending, "active", False):
+                    return on_end(self, span)
+                with lock:
+                    counts["spans_ended"] += 1
+                ending.active = True
+                try:
+                    return on_end(self, span)
+                finally:
+                    ending.active = False
+            return counted_on_end
+
+        BatchSpanProcessor.on_end = counting_end(BatchSpanProcessor.on_end)
+        try:
+            from otel_llm._export.span_queue import WireSpanProcessor
+        except ImportError:  # a proxy without otel-llm, or an otel-llm before it
+            pass
+        else:
+            if os.environ.get("BENCH_QUEUE_SPAN_OBJECTS"):  # diagnosis: the queue holds the spans, as before
+                WireSpanProcessor.on_end = BatchSpanProcessor.on_end
+            WireSpanProcessor.on_end = counting_end(WireSpanProcessor.on_end)
 
         exporting = threading.local()  # otel-llm's exporter may fall back to the SDK's export: count once
 
@@ -596,6 +614,8 @@ def main() -> None:
             "otel-llm-router-span": otel_llm(OTEL_LLM_PROXY_ROUTER_SPAN="true"),
             "otel-llm-batch-512": otel_llm(OTEL_BSP_MAX_EXPORT_BATCH_SIZE="512"),
             "otel-llm-sdk-encoder": otel_llm(OTEL_LLM_PROXY_SPAN_ENCODER="sdk"),
+            # Spans queued as span objects and encoded at export (before span_queue.py), not as bytes.
+            "otel-llm-span-objects": otel_llm(BENCH_QUEUE_SPAN_OBJECTS="1"),
             "otel-llm-loop-off": otel_llm(OTEL_LLM_LOOP_MODE="off"),
             "otel-llm-fastapi-full": otel_llm(OTEL_LLM_PROXY_FASTAPI_TELEMETRY="full"),
             "otel-llm-fastapi-off": otel_llm(OTEL_LLM_PROXY_FASTAPI_TELEMETRY="off"),

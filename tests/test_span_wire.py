@@ -7,9 +7,11 @@ exports go over real HTTP to local receivers.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import random
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -28,8 +30,9 @@ from pytest_httpserver import HTTPServer
 
 from otel_llm import _errors
 from otel_llm._config import resolve
-from otel_llm._export import span_exporter, span_wire
-from otel_llm._export.setup import _otlp_span_exporter
+from otel_llm._export import span_exporter, span_queue, span_wire
+from otel_llm._export.export_guard import GuardedSpanExporter
+from otel_llm._export.setup import _otlp_span_exporter, span_processor
 from otel_llm._export.span_exporter import WireSpanExporter, sdk_internals_known
 from tests.otlp_receiver import OtlpReceiver
 
@@ -385,3 +388,138 @@ def test_an_exporter_without_the_known_internals_exports_the_sdks_way(
     spans = _proxy_spans(2)
     assert exporter.export(spans) is SpanExportResult.SUCCESS
     assert receiver.raw == [sdk_bytes(spans)]
+
+
+# --- the processor: spans encoded when they end -------------------------------------------
+
+
+def _wire_processor(receiver: OtlpReceiver, **kwargs: Any) -> span_queue.WireSpanProcessor:
+    exporter = GuardedSpanExporter(WireSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces"))
+    processor = span_processor(exporter, {}, None)
+    assert isinstance(processor, span_queue.WireSpanProcessor) and processor.wire
+    return processor
+
+
+def _handed_over(
+    processor: span_queue.WireSpanProcessor, spans: Sequence[ReadableSpan]
+) -> tuple[list[bytes], list[weakref.ref[ReadableSpan]]]:
+    """End ``spans`` into ``processor`` as their provider would: the request bytes expected, and weak
+    references that tell whether anything kept the spans."""
+    expected = [sdk_bytes(spans)]
+    refs = [weakref.ref(span) for span in spans]
+    for span in spans:
+        processor.on_end(span)
+    return expected, refs
+
+
+def test_the_proxy_processor_queues_spans_as_bytes_and_exports_the_sdk_bytes(receiver: OtlpReceiver) -> None:
+    processor = _wire_processor(receiver)
+    factory = SpanFactory()
+    for i in range(3):
+        with factory.tracer().start_as_current_span(f"chat {i}", kind=SpanKind.CLIENT, attributes=PROXY_ATTRIBUTES):
+            pass
+    spans = factory.spans()
+    factory.memory.clear()  # the test's own copy of the finished spans
+    expected, refs = _handed_over(processor, spans)
+    del spans
+    gc.collect()
+    # Queued, not yet exported, and nothing of the spans is kept (the SDK's processor keeps them):
+    # they do not wait in the queue to be promoted by the host's garbage collector.
+    assert receiver.raw == [] and [ref() for ref in refs] == [None, None, None]
+    assert processor.force_flush(10_000)
+    assert receiver.raw == expected
+    assert [s["name"] for s in receiver.spans()] == ["chat 0", "chat 1", "chat 2"]
+    processor.shutdown()
+
+
+def test_a_span_the_wire_encoder_leaves_is_queued_as_the_span_and_exported_by_the_sdk(
+    receiver: OtlpReceiver,
+) -> None:
+    factory = SpanFactory()
+    tracer = factory.tracer()
+    with tracer.start_as_current_span("before", attributes=PROXY_ATTRIBUTES):
+        pass
+    with tracer.start_as_current_span("huge", attributes={"big": INT64_MAX + 1, "ok": "kept"}):
+        pass
+    with tracer.start_as_current_span("after", attributes=PROXY_ATTRIBUTES):
+        pass
+    before, huge, after = factory.spans()
+    processor = _wire_processor(receiver)
+    for span in (before, huge, after):
+        processor.on_end(span)
+    assert processor.force_flush(10_000)
+    # One batch, two requests: the encoded spans, then the one the SDK encodes (and logs and skips the value of).
+    assert receiver.raw == [sdk_bytes([before, after]), sdk_bytes([huge])]
+    assert {s["name"]: s["attributes"].get("ok") for s in receiver.spans()} == {
+        "before": None,
+        "after": None,
+        "huge": "kept",
+    }
+    processor.shutdown()
+
+
+def test_unsampled_spans_are_not_queued(receiver: OtlpReceiver) -> None:
+    factory = SpanFactory()
+    unsampled = trace.set_span_in_context(
+        NonRecordingSpan(SpanContext(0x1, 0x2, is_remote=True, trace_flags=TraceFlags(TraceFlags.DEFAULT)))
+    )
+    with factory.tracer().start_as_current_span("kept"):
+        pass
+    kept = factory.spans()[0]
+    dropped = ReadableSpan(
+        name="unsampled",
+        context=SpanContext(0x1, 0x3, is_remote=False, trace_flags=TraceFlags(TraceFlags.DEFAULT)),
+        parent=trace.get_current_span(unsampled).get_span_context(),
+        resource=kept.resource,
+    )
+    processor = _wire_processor(receiver)
+    processor.on_end(dropped)
+    processor.on_end(kept)
+    assert processor.force_flush(10_000)
+    assert [s["name"] for s in receiver.spans()] == ["kept"]
+    processor.shutdown()
+
+
+def test_an_encoder_bug_at_the_end_of_a_span_is_reported_and_the_span_still_goes_out(
+    receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(span: ReadableSpan) -> bytes:
+        raise RuntimeError("encoder bug")
+
+    monkeypatch.setattr(span_queue, "encode_span", broken)  # our own code, made to fail on purpose
+    processor = _wire_processor(receiver)
+    spans = _proxy_spans(1)
+    before = _errors.internal_error_count("span encoder")
+    processor.on_end(spans[0])
+    assert processor.force_flush(10_000)
+    assert receiver.raw == [sdk_bytes(spans)]  # queued as the span, encoded at export
+    assert _errors.internal_error_count("span encoder") == before + 1
+    assert [str(e) for e in _errors.take_strict_errors()] == ["encoder bug"]
+    processor.shutdown()
+
+
+def test_with_an_exporter_that_does_not_send_encoded_spans_it_is_the_sdks_processor(
+    receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def must_not_run(span: ReadableSpan) -> bytes:
+        raise AssertionError("the wire encoder ran")
+
+    monkeypatch.setattr(span_queue, "encode_span", must_not_run)
+    sdk_exporter = OTLPSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")
+    processor = span_processor(GuardedSpanExporter(sdk_exporter), {}, None)
+    assert not processor.wire  # type: ignore[attr-defined]
+    spans = _proxy_spans(2)
+    for span in spans:
+        processor.on_end(span)
+    assert processor.force_flush(10_000)
+    assert receiver.raw == [sdk_bytes(spans)]
+    processor.shutdown()
+
+
+def test_encoded_spans_after_shutdown_are_not_sent(receiver: OtlpReceiver) -> None:
+    exporter = WireSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")
+    span = _proxy_spans(1)[0]
+    item = span_wire.Encoded(span.resource, span.instrumentation_scope, span_wire.encode_span(span))
+    exporter.shutdown()
+    assert exporter.export([item]) is SpanExportResult.FAILURE
+    assert receiver.raw == []

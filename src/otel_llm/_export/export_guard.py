@@ -66,6 +66,11 @@ class GuardedSpanExporter(SpanExporter):
             n.TELEMETRY_DROPPED_METRIC,
         )
 
+    @property
+    def wire_encoding(self) -> bool:
+        """Whether the wrapped exporter sends spans encoded when they ended (``span_queue``)."""
+        return bool(getattr(self._exporter, "wire_encoding", False))
+
     def shutdown(self) -> None:
         self._exporter.shutdown()
 

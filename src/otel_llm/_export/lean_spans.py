@@ -37,11 +37,12 @@ from opentelemetry.util import types
 from opentelemetry.util._decorator import _agnosticcontextmanager
 
 from . import sdk_internals
+from .span_queue import WireSpanProcessor
 from .url_redaction import UrlRedactingSpanProcessor
 
 _log: Final = logging.getLogger("otel_llm")
 # Processors known to handle any ReadableSpan they are given, and only read it.
-KNOWN_PROCESSORS: Final = (BatchSpanProcessor, SimpleSpanProcessor, UrlRedactingSpanProcessor)
+KNOWN_PROCESSORS: Final = (BatchSpanProcessor, SimpleSpanProcessor, UrlRedactingSpanProcessor, WireSpanProcessor)
 _PLAIN: Final = frozenset({bool, int, float, bytes, type(None)})
 _UNSET: Final = Status(StatusCode.UNSET)
 # A span's events or links before the first is added: what the SDK's properties read as none

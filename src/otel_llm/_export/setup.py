@@ -33,6 +33,7 @@ from . import sdk_internals
 from .export_guard import GuardedSpanExporter
 from .log_limits import limit_pipeline_warnings
 from .readers import SharedStoreReader, StorePeriodicReader, exemplar_filter, prometheus_reader
+from .span_queue import WireSpanProcessor
 from .url_redaction import UrlRedactingSpanProcessor
 
 _log: Final = logging.getLogger("otel_llm")
@@ -116,7 +117,8 @@ def _with_self_metrics(factory: Any, meter_provider: MeterProvider | None) -> An
 def span_processor(
     exporter: SpanExporter, env: Mapping[str, str], meter_provider: MeterProvider | None = None
 ) -> BatchSpanProcessor:
-    """The proxy's batch span processor: the SDK's, with smaller export batches unless configured.
+    """The proxy's batch span processor: the SDK's, with smaller export batches unless configured,
+    queueing each span encoded when it ends where ``exporter`` sends encoded spans (``span_queue``).
 
     ``env`` is authoritative for the two sizes (the SDK itself would read ``os.environ``).
     """
@@ -125,7 +127,7 @@ def span_processor(
     # The SDK rejects a batch larger than the queue: a deliberately tiny queue caps the default.
     batch = _parse.or_default(batch_env, env.get(batch_env), _parse.positive_int, min(SPAN_BATCH_SIZE, queue))
     processor: BatchSpanProcessor = _with_self_metrics(
-        lambda **kw: BatchSpanProcessor(exporter, max_queue_size=queue, max_export_batch_size=batch, **kw),
+        lambda **kw: WireSpanProcessor(exporter, max_queue_size=queue, max_export_batch_size=batch, **kw),
         meter_provider,
     )
     return processor

@@ -59,7 +59,21 @@ class WireSpanExporter(_sdk.OTLPSpanExporter):
         if not self.wire_encoding:
             _log.info("otel-llm: this OTLP exporter version is not the one the span encoder knows; using the SDK's")
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+    def export(self, spans: Sequence[ReadableSpan | span_wire.Encoded]) -> SpanExportResult:
+        """Export a batch of spans, of spans encoded when they ended (``span_queue``), or both."""
+        encoded = [item for item in spans if item.__class__ is span_wire.Encoded]
+        if not encoded:
+            return self._export_spans(spans)  # type: ignore[arg-type]  # no Encoded in it
+        data: bytes | None = None
+        with _errors.boundary("span encoder", reraise=False):
+            data = span_wire.encode_request(encoded)
+        ok = data is not None and self._shutdown is False and self._send(data, len(encoded)) is SpanExportResult.SUCCESS
+        if len(encoded) < len(spans):
+            readable = [item for item in spans if item.__class__ is not span_wire.Encoded]
+            ok = self._export_spans(readable) is SpanExportResult.SUCCESS and ok  # type: ignore[arg-type]
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+
+    def _export_spans(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if not self.wire_encoding or self._shutdown:
             return super().export(spans)
         data: bytes | None = None
