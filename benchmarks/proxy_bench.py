@@ -12,6 +12,8 @@ fresh process, all in front of the same fake provider (fake_provider.py); ``--va
 * ``otel-llm-loop-off``: ``otel-llm`` with ``OTEL_LLM_LOOP_MODE=off`` (diagnosis);
 * ``otel-llm-fastapi-full`` / ``otel-llm-fastapi-off``: ``otel-llm`` with
   ``OTEL_LLM_PROXY_FASTAPI_TELEMETRY=full`` / ``off`` (diagnosis: FastAPI's own telemetry);
+* ``otel-llm-span-objects``: ``otel-llm`` with spans queued as span objects and encoded at export, as
+  before ``_export/span_queue.py`` (diagnosis: what queueing encoded bytes changes);
 * ``otel-llm-minimal``: ``otel-llm`` with FastAPI's telemetry, usage records and loop detection
   off (diagnosis: what the core telemetry costs without the optional pieces);
 * ``noop-callback``: a ``CustomLogger`` whose hooks do nothing (the reference: what LiteLLM
