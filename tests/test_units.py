@@ -103,6 +103,9 @@ def test_urls() -> None:
     assert server_of("") == (None, None)
     assert server_of(None) == (None, None)
     assert server_of("http://[::1") == (None, None)
+    # A lone surrogate (hypothesis found it: api_base "\ud800") is replaced, never exported as is.
+    assert server_of("\ud800") == ("?", 443)
+    assert server_of("http://b\u00fccher.example:81") == ("b\u00fccher.example", 81)
     assert safe_url("https://user:pw@api.example.com:8443/v1/chat?key=secret") == "https://api.example.com:8443/v1/chat"
 
 

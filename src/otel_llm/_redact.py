@@ -155,6 +155,8 @@ def server_of(url: object) -> tuple[str | None, int | None]:
         return None, None
     if not host:
         return None, None
+    if not host.isascii():  # lone surrogates cannot be encoded by OTLP exporters (as in fields.text)
+        host = host.encode("utf-8", "replace").decode("utf-8")
     if port is None:
         port = {"https": 443, "http": 80}.get(parts.scheme.lower())
     return host, port
