@@ -181,6 +181,23 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+FORWARDING_CALLBACK = '''
+"""Benchmark-only: the LiteLLM callback of the floor and the prototypes. Its two logging hooks hand
+each attempt's kwargs to one function and do nothing else."""
+from litellm.integrations.custom_logger import CustomLogger
+
+
+class ForwardingCallback(CustomLogger):
+    def __init__(self, on_attempt):
+        super().__init__()
+        self._on_attempt = on_attempt
+
+    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        self._on_attempt(kwargs)
+
+    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+        self._on_attempt(kwargs)
+'''
 NOOP_CALLBACK = '''
 """Benchmark-only: a LiteLLM callback with the proxy hooks otel-llm uses, doing nothing."""
 from litellm.integrations.custom_logger import CustomLogger
@@ -211,7 +228,7 @@ import importlib.util
 import os
 import sys
 
-from litellm.integrations.custom_logger import CustomLogger
+from forwarding_callback import ForwardingCallback
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.metrics import MeterProvider
@@ -232,15 +249,7 @@ _meter_provider = MeterProvider(resource=_resource, metric_readers=[_reader])
 _emit = _configs.floor_emitter(_configs.Pipeline(_tracer_provider, _meter_provider, _reader, None))
 
 
-class FloorCallback(CustomLogger):
-    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
-        _emit(kwargs)
-
-    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
-        _emit(kwargs)
-
-
-callback = FloorCallback()
+callback = ForwardingCallback(_emit)
 '''
 HANDOFF_PIPE = '''
 """Benchmark-only: the worker's end of the hand-off prototypes. Records are batched by 32 and
@@ -284,7 +293,7 @@ child process over a pipe; the child (handoff_child.py) makes otel-llm's spans, 
 usage records from them on the lean path and exports them as the proxy does. No live attempt span,
 no SERVER span, no trace propagation: the worker's share of an out-of-worker design, measured."""
 from handoff_pipe import send
-from litellm.integrations.custom_logger import CustomLogger
+from forwarding_callback import ForwardingCallback
 from otel_llm._capture.payload import build_record
 from otel_llm._config import resolve
 
@@ -297,15 +306,7 @@ def _hand_off(kwargs):
         send(build_record(slo, kwargs, _config))
 
 
-class HandoffCallback(CustomLogger):
-    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
-        _hand_off(kwargs)
-
-    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
-        _hand_off(kwargs)
-
-
-callback = HandoffCallback()
+callback = ForwardingCallback(_hand_off)
 '''
 HANDOFF_FULL_CALLBACK = '''
 """Benchmark-only prototype: otel-llm's proxy callback as it is (live attempt spans, FastAPI's
@@ -358,33 +359,43 @@ def _drain():
 threading.Thread(target=_drain, daemon=True, name="bench-deferred-emit").start()
 callback.telemetry.emit = _emit
 '''
+LEAN_TELEMETRY = '''
+"""Benchmark-only: otel-llm's telemetry on the lean path with the pipeline the proxy callback builds
+(providers from the environment), for the prototypes that emit outside otel-llm's callback."""
+from otel_llm._config import resolve
+from otel_llm._emit.telemetry import Telemetry
+from otel_llm._export.lean_spans import lean_tracer
+from otel_llm._export.setup import install_providers
+
+
+def lean_telemetry():
+    """(config, pipeline, telemetry), as ProxyCallback builds them."""
+    config = resolve()
+    pipeline = install_providers(config)
+    telemetry = Telemetry(
+        config,
+        headroom_meter_provider=pipeline.headroom_meter_provider,
+        metric_store=pipeline.metric_store,
+        flush_too=pipeline.shared_reader,
+        span_tracer=lean_tracer if pipeline.metric_store is not None else None,
+    )
+    return config, pipeline, telemetry
+'''
 INPROC_CALLBACK = '''
 """Benchmark-only prototype: capture as data, emitted in the worker. What handoff_callback.py does in
 the worker (build otel-llm's record of each attempt; no live attempt span, no SERVER span, no trace
 propagation, FastAPI's own telemetry off), then loop detection and ``Telemetry.emit`` on the lean
 path in the worker itself, exported as the proxy does: is it the capture side or the other process?"""
-from litellm.integrations.custom_logger import CustomLogger
+import os
+
+from forwarding_callback import ForwardingCallback
+from lean_telemetry import lean_telemetry
 from otel_llm._capture.payload import build_record
-from otel_llm._config import resolve
-from otel_llm._emit.telemetry import Telemetry
-from otel_llm._export.lean_spans import lean_tracer
-from otel_llm._export.setup import install_providers
+from otel_llm._export.lean_providers import host_providers
 from otel_llm._loop.guard import observe
 from otel_llm._proxy.fastapi_telemetry import configure_fastapi_telemetry
 
-_config = resolve()
-_pipeline = install_providers(_config)
-_telemetry = Telemetry(
-    _config,
-    headroom_meter_provider=_pipeline.headroom_meter_provider,
-    metric_store=_pipeline.metric_store,
-    flush_too=_pipeline.shared_reader,
-    span_tracer=lean_tracer if _pipeline.metric_store is not None else None,
-)
-import os  # noqa: E402
-
-from otel_llm._export.lean_providers import host_providers  # noqa: E402
-
+_config, _pipeline, _telemetry = lean_telemetry()
 # BENCH_INPROC_FASTAPI=server: FastAPI's own SERVER span and HTTP metrics on otel-llm's lean providers.
 _fastapi = os.environ.get("BENCH_INPROC_FASTAPI", "off")
 configure_fastapi_telemetry(_fastapi, providers=host_providers(_pipeline.metric_store))
@@ -398,15 +409,7 @@ def _emit(kwargs):
         _telemetry.emit(record)
 
 
-class InprocCallback(CustomLogger):
-    async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
-        _emit(kwargs)
-
-    async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
-        _emit(kwargs)
-
-
-callback = InprocCallback()
+callback = ForwardingCallback(_emit)
 '''
 HANDOFF_CHILD = '''
 """Benchmark-only: the child of handoff_callback.py. Reads pickled batches of otel-llm records from
@@ -416,21 +419,10 @@ import pickle
 import struct
 import sys
 
-from otel_llm._config import resolve
-from otel_llm._emit.telemetry import Telemetry
-from otel_llm._export.lean_spans import lean_tracer
-from otel_llm._export.setup import install_providers
+from lean_telemetry import lean_telemetry
 from otel_llm._loop.guard import observe
 
-config = resolve()
-pipeline = install_providers(config)
-telemetry = Telemetry(
-    config,
-    headroom_meter_provider=pipeline.headroom_meter_provider,
-    metric_store=pipeline.metric_store,
-    flush_too=pipeline.shared_reader,
-    span_tracer=lean_tracer if pipeline.metric_store is not None else None,
-)
+config, _pipeline, telemetry = lean_telemetry()
 stream = sys.stdin.buffer
 while True:
     header = stream.read(4)
@@ -668,6 +660,8 @@ def main() -> None:
                 stale.unlink()
             (directory / "sitecustomize.py").write_text(COUNTER)
             (directory / "noop_callback.py").write_text(NOOP_CALLBACK)
+            (directory / "forwarding_callback.py").write_text(FORWARDING_CALLBACK)
+            (directory / "lean_telemetry.py").write_text(LEAN_TELEMETRY)
             (directory / "floor_callback.py").write_text(FLOOR_CALLBACK)
             (directory / "handoff_pipe.py").write_text(HANDOFF_PIPE)
             (directory / "handoff_callback.py").write_text(HANDOFF_CALLBACK)
