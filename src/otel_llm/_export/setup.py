@@ -39,10 +39,11 @@ from .url_redaction import UrlRedactingSpanProcessor
 _log: Final = logging.getLogger("otel_llm")
 DEFAULT_SERVICE_NAME: Final = "litellm-proxy"
 # Spans per OTLP export when OTEL_BSP_MAX_EXPORT_BATCH_SIZE is unset (the SDK's default is 512).
-# Encoding a batch competes with the proxy's request handling for the GIL: 512 proxy spans take
-# ~40 ms, during which requests in flight run at half speed, which showed up in p99 latency
-# (benchmarks/README.md); 64 take ~5 ms. The price: each export's fixed cost (~0.7 ms) eight times as
-# often, ~0.5% of a proxy request's CPU.
+# Exporting a batch competes with the proxy's request handling for the GIL: when batches were
+# encoded in the exporter thread, 512 proxy spans took ~40 ms, during which requests in flight ran at
+# half speed, which showed up in p99 latency (benchmarks/README.md); 64 took ~5 ms. Spans are now
+# encoded as they end (span_queue.py) and an export frames and sends them. The price of small
+# batches: each export's fixed cost (~0.7 ms) eight times as often, ~0.5% of a proxy request's CPU.
 SPAN_BATCH_SIZE: Final = 64
 SDK_QUEUE_SIZE: Final = 2048  # OTEL_BSP_MAX_QUEUE_SIZE's default in the OpenTelemetry specification
 
