@@ -7,6 +7,9 @@ exporter thread, where every microsecond is taken from the event loop through th
 A batch the wire encoder does not handle is encoded by the SDK, and so is every batch
 when the SDK exporter's internals are not the ones this was written against
 (opentelemetry-exporter-otlp-proto-http 1.45): an upgrade costs speed, never spans.
+Behind the proxy's ``span_queue.WireSpanProcessor`` the spans arrive encoded already (each as it
+ended): the export frames them into one request and sends it, and any span still in a batch
+goes the way above.
 """
 
 from __future__ import annotations
