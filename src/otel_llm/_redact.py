@@ -10,6 +10,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from . import _state
+from ._shapes import encodable
 
 REDACTED: Final = "[REDACTED]"
 
@@ -155,11 +156,9 @@ def server_of(url: object) -> tuple[str | None, int | None]:
         return None, None
     if not host:
         return None, None
-    if not host.isascii():  # lone surrogates cannot be encoded by OTLP exporters (as in fields.text)
-        host = host.encode("utf-8", "replace").decode("utf-8")
     if port is None:
         port = {"https": 443, "http": 80}.get(parts.scheme.lower())
-    return host, port
+    return encodable(host), port
 
 
 def safe_url(url: str) -> str:

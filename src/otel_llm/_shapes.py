@@ -1,4 +1,5 @@
-"""Shape checks for payload values, answered without the ABC ``isinstance`` for the types LiteLLM passes.
+"""Shape checks for payload values, answered without the ABC ``isinstance`` for the types LiteLLM passes,
+and the one rule that makes payload text exportable (``encodable``).
 
 LiteLLM hands callbacks plain dicts, lists and None far more often than anything else; an ABC
 check costs a registry walk each time, so these answer the common types by their class first.
@@ -36,3 +37,8 @@ def is_sequence(value: object) -> TypeGuard[Sequence[object]]:
     if cls is list or cls is tuple:
         return True
     return value is not None and isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray))
+
+
+def encodable(text: str) -> str:
+    """``text`` with lone surrogates replaced: OTLP exporters cannot encode them (a payload can hold them)."""
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")

@@ -10,7 +10,7 @@ import math
 from datetime import datetime
 from typing import Final
 
-from .._shapes import is_mapping, is_sequence
+from .._shapes import encodable, is_mapping, is_sequence
 
 # OTLP integer attributes are int64: a larger value is dropped by the exporter with an ERROR log.
 _INT64_MIN: Final = -(2**63)
@@ -37,9 +37,8 @@ def text(value: object, max_length: int) -> str | None:
     value = value.strip()
     if not value or value in ("None", "null"):
         return None
-    # Lone surrogates cannot be encoded by OTLP exporters.
-    if not value.isascii():
-        value = value.encode("utf-8", "replace").decode("utf-8")
+    if not value.isascii():  # nearly every payload string is ASCII: no call for those (a hot path)
+        value = encodable(value)
     return value if len(value) <= max_length else value[:max_length]
 
 
