@@ -15,7 +15,7 @@ goes the way above.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from opentelemetry.exporter.otlp.proto.http import trace_exporter as _sdk
@@ -64,16 +64,9 @@ class WireSpanExporter(_sdk.OTLPSpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan | span_wire.Encoded]) -> SpanExportResult:
         """Export a batch of spans, of spans encoded when they ended (``span_queue``), or both."""
-        encoded = [item for item in spans if item.__class__ is span_wire.Encoded]
-        if not encoded:
-            return self._export_spans(spans)  # type: ignore[arg-type]  # no Encoded in it
-        data: bytes | None = None
-        with _errors.boundary("span encoder", reraise=False):
-            data = span_wire.encode_request(encoded)
-        ok = data is not None and self._shutdown is False and self._send(data, len(encoded)) is SpanExportResult.SUCCESS
-        if len(encoded) < len(spans):
-            readable = [item for item in spans if item.__class__ is not span_wire.Encoded]
-            ok = self._export_spans(readable) is SpanExportResult.SUCCESS and ok  # type: ignore[arg-type]
+        ok = export_mixed(
+            self, spans, "span", lambda rest: self._export_spans(rest) is SpanExportResult.SUCCESS, "span encoder"
+        )
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def _export_spans(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -91,6 +84,26 @@ class WireSpanExporter(_sdk.OTLPSpanExporter):
 
     def _send(self, data: bytes, count: int) -> SpanExportResult:
         return SpanExportResult.SUCCESS if send_encoded(self, data, count, "span") else SpanExportResult.FAILURE
+
+
+def export_mixed(
+    exporter: Any, batch: Sequence[Any], signal: str, export_rest: Callable[[Sequence[Any]], bool], component: str
+) -> bool:
+    """Export a batch of items encoded already (``span_wire.Encoded``: spans as they ended, log records
+    as they were emitted), of SDK items, or of both, for an OTLP/HTTP exporter of ``signal``: the
+    encoded ones framed into one request and sent with ``send_encoded``, the others through
+    ``export_rest`` (the exporter's own way). A framing bug is reported under ``component`` and costs
+    only the encoded items. True when every item was delivered."""
+    encoded = [item for item in batch if item.__class__ is span_wire.Encoded]
+    if not encoded:
+        return export_rest(batch)
+    data: bytes | None = None
+    with _errors.boundary(component, reraise=False):
+        data = span_wire.encode_request(encoded)
+    ok = data is not None and exporter._shutdown is False and send_encoded(exporter, data, len(encoded), signal)  # noqa: SLF001
+    if len(encoded) < len(batch):
+        ok = export_rest([item for item in batch if item.__class__ is not span_wire.Encoded]) and ok
+    return ok
 
 
 def send_encoded(exporter: Any, data: bytes, count: int, signal: str) -> bool:

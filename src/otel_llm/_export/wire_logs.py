@@ -38,8 +38,8 @@ from opentelemetry.trace import get_current_span
 
 from .. import _errors
 from .log_wire import WireLog, encode_readable, encode_record
-from .span_exporter import sdk_internals_known, send_encoded
-from .span_wire import Unsupported, encode_request
+from .span_exporter import export_mixed, sdk_internals_known
+from .span_wire import Unsupported
 
 _log: Final = logging.getLogger("otel_llm")
 _LOGGER_PARTS: Final = ("_is_enabled", "_logger_metrics", "_log_record_limits", "resource", "instrumentation_scope")
@@ -55,13 +55,10 @@ class WireLogExporter(OTLPLogExporter):
             _log.info("otel-llm: this OTLP log exporter version is not the one the log encoder knows; using the SDK's")
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        wire = [item for item in batch if item.__class__ is WireLog]
-        if not wire:
-            return super().export(batch)
-        ok = self._shutdown is False and send_encoded(self, encode_request(wire), len(wire), "logs")
-        if len(wire) < len(batch):
-            sdk = [item for item in batch if item.__class__ is not WireLog]
-            ok = super().export(sdk) is LogRecordExportResult.SUCCESS and ok
+        sdk_export = super().export
+        ok = export_mixed(
+            self, batch, "logs", lambda rest: sdk_export(rest) is LogRecordExportResult.SUCCESS, "log encoder"
+        )
         return LogRecordExportResult.SUCCESS if ok else LogRecordExportResult.FAILURE
 
 
