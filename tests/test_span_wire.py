@@ -432,6 +432,38 @@ def test_the_proxy_processor_queues_spans_as_bytes_and_exports_the_sdk_bytes(rec
     processor.shutdown()
 
 
+def test_queued_spans_are_atoms_the_garbage_collector_untracks(
+    receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor = _wire_processor(receiver)
+    queued: list[Any] = []
+    emit = processor._emit
+    monkeypatch.setattr(processor, "_emit", lambda item: (queued.append(item), emit(item)))
+    spans = _proxy_spans(2)
+    expected, _ = _handed_over(processor, spans)
+    gc.collect(0)
+    # (origin number, bytes): untracked at the first young collection, so a span waiting for its
+    # batch is never promoted to the oldest generation with the host's in-flight state.
+    assert len(queued) == 2 and not any(gc.is_tracked(item) for item in queued)
+    assert [span_wire.origin_of(item) for item in queued] == [(s.resource, s.instrumentation_scope) for s in spans]
+    assert processor.force_flush(10_000)
+    assert receiver.raw == expected
+    processor.shutdown()
+
+
+def test_origins_beyond_the_table_are_queued_with_their_resource_and_scope(
+    receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(span_wire, "MAX_ORIGINS", len(span_wire._origins))  # full: no new pair is numbered
+    spans = _proxy_spans(2)
+    items = [span_wire.encoded(s.resource, s.instrumentation_scope, span_wire.encode_span(s)) for s in spans]
+    assert [item[0] for item in items] == [(s.resource, s.instrumentation_scope) for s in spans]
+    exporter = WireSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")
+    assert exporter.export(items) is SpanExportResult.SUCCESS
+    assert receiver.raw == [sdk_bytes(spans)]
+    exporter.shutdown()
+
+
 def test_a_span_the_wire_encoder_leaves_is_queued_as_the_span_and_exported_by_the_sdk(
     receiver: OtlpReceiver,
 ) -> None:
@@ -519,7 +551,7 @@ def test_with_an_exporter_that_does_not_send_encoded_spans_it_is_the_sdks_proces
 def test_encoded_spans_after_shutdown_are_not_sent(receiver: OtlpReceiver) -> None:
     exporter = WireSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")
     span = _proxy_spans(1)[0]
-    item = span_wire.Encoded(span.resource, span.instrumentation_scope, span_wire.encode_span(span))
+    item = span_wire.encoded(span.resource, span.instrumentation_scope, span_wire.encode_span(span))
     exporter.shutdown()
     assert exporter.export([item]) is SpanExportResult.FAILURE
     assert receiver.raw == []

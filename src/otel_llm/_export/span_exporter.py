@@ -94,7 +94,7 @@ def export_mixed(
     encoded ones framed into one request and sent with ``send_encoded``, the others through
     ``export_rest`` (the exporter's own way). A framing bug is reported under ``component`` and costs
     only the encoded items. True when every item was delivered."""
-    encoded = [item for item in batch if item.__class__ is span_wire.Encoded]
+    encoded = [item for item in batch if span_wire.is_encoded(item)]
     if not encoded:
         return export_rest(batch)
     data: bytes | None = None
@@ -102,7 +102,7 @@ def export_mixed(
         data = span_wire.encode_request(encoded)
     ok = data is not None and exporter._shutdown is False and send_encoded(exporter, data, len(encoded), signal)  # noqa: SLF001
     if len(encoded) < len(batch):
-        ok = export_rest([item for item in batch if item.__class__ is not span_wire.Encoded]) and ok
+        ok = export_rest([item for item in batch if not span_wire.is_encoded(item)]) and ok
     return ok
 
 

@@ -2,8 +2,9 @@
 
 ``WireSpanProcessor`` is the SDK's ``BatchSpanProcessor`` (queue, batches, worker thread, fork
 handling, drop counting, ``otel.sdk.processor.span.*`` metrics) with one step moved: a sampled
-span is encoded by :mod:`.span_wire` as it ends and the queue holds its bytes (an ``Encoded``,
-with its resource and scope) instead of the span. The span, its attribute dict, its context and
+span is encoded by :mod:`.span_wire` as it ends and the queue holds its bytes (an ``Encoded``:
+the bytes and the number of its resource and scope, a tuple the garbage collector untracks)
+instead of the span. The span, its attribute dict, its context and
 its lock then die with the request instead of waiting in the queue for the next batch (up to the
 schedule delay, 5 s by default), where LiteLLM's garbage collector found them alive at its
 generation-1 collections and promoted them, which brings LiteLLM's costly full collections
@@ -25,7 +26,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from .. import _errors
-from .span_wire import Encoded, Unsupported, encode_span
+from .span_wire import Unsupported, encode_span, encoded
 
 
 class WireSpanProcessor(BatchSpanProcessor):
@@ -52,4 +53,4 @@ class WireSpanProcessor(BatchSpanProcessor):
         if data is None:
             super().on_end(span)
             return
-        self._emit(Encoded(span.resource, span.instrumentation_scope, data))  # type: ignore[misc]
+        self._emit(encoded(span.resource, span.instrumentation_scope, data))  # type: ignore[misc]

@@ -15,10 +15,11 @@ Field numbers and wire types are those of opentelemetry-proto's ``trace.proto`` 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from struct import Struct
 from struct import error as StructError
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind
@@ -306,12 +307,48 @@ def _canonical(value: Any, seen: list[Any]) -> int:
     return len(seen) - 1
 
 
-class Encoded(NamedTuple):
-    """One span (or log record) encoded, and where it belongs: what an export queue holds on the lean path."""
+# What an export queue holds on the lean path: one span (or log record) encoded, as an exact
+# ``(origin, bytes)`` tuple. ``origin`` is the number of the item's (resource, scope) in a
+# process-wide table (see ``encoded``), so the tuple holds only atoms and the garbage collector
+# untracks it at its first young collection: items wait in the queue for up to the schedule delay,
+# and as tracked objects they were promoted to the oldest generation with the host's in-flight
+# state at every generation-1 collection, bringing the host's full collections closer. Only a
+# pair the table has no room for is held as ``((resource, scope), bytes)``, tracked but correct.
+Encoded = tuple[Any, bytes]
+MAX_ORIGINS: Final = 1024  # (resource, scope) pairs numbered; a process has a handful
+_origins: list[tuple[Any, Any]] = []
+_origin_numbers: dict[tuple[int, int], int] = {}  # by id: every numbered pair is kept alive in _origins
+_origins_lock: Final = threading.Lock()
 
-    resource: Any
-    scope: Any
-    data: bytes
+
+def encoded(resource: Any, scope: Any, data: bytes) -> Encoded:
+    """The queue item of ``data``, one span or log record encoded under ``resource`` and ``scope``."""
+    number = _origin_numbers.get((id(resource), id(scope)))
+    return (number if number is not None else _origin(resource, scope), data)
+
+
+def _origin(resource: Any, scope: Any) -> int | tuple[Any, Any]:
+    with _origins_lock:
+        key = (id(resource), id(scope))
+        number = _origin_numbers.get(key)
+        if number is not None:
+            return number
+        if len(_origins) >= MAX_ORIGINS:  # scopes made without end: the pair itself, tracked
+            return (resource, scope)
+        _origins.append((resource, scope))
+        number = _origin_numbers[key] = len(_origins) - 1
+        return number
+
+
+def is_encoded(item: object) -> bool:
+    """Whether a queue or batch item is an ``Encoded`` (spans and log records are never exact tuples)."""
+    return item.__class__ is tuple
+
+
+def origin_of(item: Encoded) -> tuple[Any, Any]:
+    """The (resource, scope) an ``Encoded`` item belongs to."""
+    origin = item[0]
+    return _origins[origin] if origin.__class__ is int else origin
 
 
 def encode_span(span: ReadableSpan) -> bytes:
@@ -324,7 +361,7 @@ def encode_span(span: ReadableSpan) -> bytes:
 
 def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     """ExportTraceServiceRequest bytes, grouped by resource then scope in first-seen order."""
-    return encode_request([Encoded(span.resource, span.instrumentation_scope, encode_span(span)) for span in spans])
+    return encode_request([((span.resource, span.instrumentation_scope), encode_span(span)) for span in spans])
 
 
 def encode_request(items: Sequence[Encoded]) -> bytes:
@@ -337,8 +374,10 @@ def encode_request(items: Sequence[Encoded]) -> bytes:
     scopes: list[Any] = []
     by_id: dict[tuple[int, int], tuple[int, int]] = {}
     groups: dict[int, dict[int, list[bytes]]] = {}
-    for resource, given_scope, data in items:
+    for item in items:
+        resource, given_scope = origin_of(item)
         scope = given_scope or None
+        data = item[1]
         ids = (id(resource), id(scope))
         key = by_id.get(ids)
         if key is None:

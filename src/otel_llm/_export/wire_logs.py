@@ -22,6 +22,7 @@ was written against (1.45), takes the SDK's way: a record is never lost or encod
 
 from __future__ import annotations
 
+import functools
 import logging
 import weakref
 from collections.abc import Mapping, Sequence
@@ -39,7 +40,7 @@ from opentelemetry.trace import get_current_span
 from .. import _errors
 from .log_wire import WireLog, encode_readable, encode_record
 from .span_exporter import export_mixed, sdk_internals_known
-from .span_wire import Unsupported
+from .span_wire import Unsupported, encoded
 
 _log: Final = logging.getLogger("otel_llm")
 _LOGGER_PARTS: Final = ("_is_enabled", "_logger_metrics", "_log_record_limits", "resource", "instrumentation_scope")
@@ -80,13 +81,20 @@ class WireLogRecordProcessor(BatchLogRecordProcessor):
                 except Unsupported:
                     data = None  # a map body, an exotic value: the SDK's way
             if data is not None:
-                resource = log_record.resource if log_record.resource is not None else Resource.create({})
-                self.emit_wire(WireLog(resource, log_record.instrumentation_scope, data))
+                resource = log_record.resource if log_record.resource is not None else _default_resource()
+                self.emit_wire(encoded(resource, log_record.instrumentation_scope, data))
                 return
         super().on_emit(log_record)
 
     def emit_wire(self, record: WireLog) -> None:
         self._emit(record)  # type: ignore[misc]  # callable when self.wire
+
+
+@functools.cache
+def _default_resource() -> Resource:
+    """The resource of a record that has none, as the SDK gives it: made once, so its queue items
+    share one origin (``span_wire.encoded`` numbers resources by identity)."""
+    return Resource.create({})
 
 
 def _limited(attributes: Mapping[str, Any], limits: Any) -> Mapping[str, Any] | None:
@@ -199,7 +207,7 @@ class LeanLogger(APILogger):
             )
         except Unsupported:
             return None
-        return WireLog(logger.resource, logger.instrumentation_scope, data)
+        return encoded(logger.resource, logger.instrumentation_scope, data)
 
 
 class WireLoggerProvider(LoggerProvider):
