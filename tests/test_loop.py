@@ -272,6 +272,22 @@ def test_running_window_statistics_equal_a_full_recount(
         assert got.spend_last_minute == pytest.approx(expected.spend_last_minute, abs=1e-9)
 
 
+def test_a_windows_calls_are_atoms_the_garbage_collector_untracks() -> None:
+    """A window keeps its calls for minutes: as exact tuples of atoms they are untracked at the first
+    young collection, never promoted to the oldest generation with the host's state."""
+    import gc
+
+    from otel_llm._loop.store import InProcessStore
+
+    store = InProcessStore(max_windows=4)
+    for i in range(3):
+        store.append("key", Observation(1000.0 + i, "fp", None, 10 + i, 0.01), 120.0, 4, 30.0)
+    window = store._windows["key"]
+    gc.collect(0)
+    assert len(window.entries) == 3 and not any(gc.is_tracked(entry) for entry in window.entries)
+    assert window.entries[-1] == (1002.0, "fp", None, 12, 0.01)
+
+
 def test_a_bad_redis_url_is_reported_without_its_password_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
     """Not a Redis URL: the warning names the setting and the fix, never the value (it may hold a password)."""
     config = resolve({"OTEL_LLM_LOOP_REDIS_URL": "redis//:hunter2@localhost:6379"})

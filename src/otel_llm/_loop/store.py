@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Protocol
 
@@ -42,16 +43,17 @@ class WindowStats:
     growth: float  # last/first prompt size over the last ``growth_calls`` calls, if they grew (else 0)
 
 
-def growth_of(recent: list[Observation], calls: int, seconds: float) -> float:
-    """last/first prompt size if each of ``recent`` (the last ``calls`` calls) grew within ``seconds``."""
+def growth_of(recent: Sequence[tuple[float, int]], calls: int, seconds: float) -> float:
+    """last/first prompt size if each of ``recent`` (the last ``calls`` calls, as (time, input
+    tokens)) grew within ``seconds``."""
     if calls < 2 or len(recent) < calls:
         return 0.0
-    if recent[-1].t - recent[0].t > seconds or recent[0].input_tokens <= 0:
+    if recent[-1][0] - recent[0][0] > seconds or recent[0][1] <= 0:
         return 0.0
     for earlier, later in itertools.pairwise(recent):
-        if later.input_tokens <= earlier.input_tokens:
+        if later[1] <= earlier[1]:
             return 0.0
-    return recent[-1].input_tokens / recent[0].input_tokens
+    return recent[-1][1] / recent[0][1]
 
 
 def stats_of(window: list[Observation], new: Observation, growth_calls: int, growth_seconds: float) -> WindowStats:
@@ -66,8 +68,20 @@ def stats_of(window: list[Observation], new: Observation, growth_calls: int, gro
         ),
         calls_last_minute=len(last_minute),
         spend_last_minute=sum(o.cost for o in last_minute),
-        growth=growth_of(ordered[-growth_calls:], growth_calls, growth_seconds),
+        growth=growth_of([(o.t, o.input_tokens) for o in ordered[-growth_calls:]], growth_calls, growth_seconds),
     )
+
+
+# A call as a window keeps it: an exact tuple of atoms, (time, whole-request fingerprint, tail
+# fingerprint, input tokens, cost). A window keeps its calls for minutes, so each is promoted to
+# the oldest generation; as atoms the garbage collector untracks them at their first young
+# collection and never counts, promotes or traverses them (an Observation is tracked).
+_Entry = tuple[float, "str | None", "str | None", int, float]
+_T: Final = 0
+_FULL: Final = 1
+_TAIL: Final = 2
+_TOKENS: Final = 3
+_COST: Final = 4
 
 
 class _Window:
@@ -76,10 +90,10 @@ class _Window:
     __slots__ = ("entries", "full", "minute", "minute_cost", "tail")
 
     def __init__(self) -> None:
-        self.entries: deque[Observation] = deque()
+        self.entries: deque[_Entry] = deque()
         self.full: dict[str, int] = {}
         self.tail: dict[str, int] = {}
-        self.minute: deque[Observation] = deque()
+        self.minute: deque[_Entry] = deque()
         self.minute_cost = 0.0
 
     @staticmethod
@@ -93,28 +107,34 @@ class _Window:
             table.pop(key, None)
 
     def add(self, new: Observation, window_s: float, growth_calls: int, growth_seconds: float) -> WindowStats:
+        entry: _Entry = (new.t, new.full, new.tail, new.input_tokens, new.cost)
         horizon = new.t - window_s
         entries = self.entries
-        while entries and (entries[0].t < horizon or len(entries) >= MAX_ENTRIES):
+        while entries and (entries[0][_T] < horizon or len(entries) >= MAX_ENTRIES):
             old = entries.popleft()
-            self._count(self.full, old.full, -1)
-            self._count(self.tail, old.tail, -1)
-        entries.append(new)
+            self._count(self.full, old[_FULL], -1)
+            self._count(self.tail, old[_TAIL], -1)
+        entries.append(entry)
         self._count(self.full, new.full, 1)
         self._count(self.tail, new.tail, 1)
-        while self.minute and self.minute[0].t <= new.t - 60.0:
-            self.minute_cost -= self.minute.popleft().cost
-        self.minute.append(new)
+        minute = self.minute
+        while minute and minute[0][_T] <= new.t - 60.0:
+            self.minute_cost -= minute.popleft()[_COST]
+        minute.append(entry)
         self.minute_cost += new.cost
-        recent = list(itertools.islice(reversed(entries), growth_calls))
+        recent = [(e[_T], e[_TOKENS]) for e in itertools.islice(reversed(entries), growth_calls)]
         recent.reverse()
         return WindowStats(
             calls=len(entries),
             repeats=max(self.full.get(new.full, 0) if new.full else 0, self.tail.get(new.tail, 0) if new.tail else 0),
-            calls_last_minute=len(self.minute),
+            calls_last_minute=len(minute),
             spend_last_minute=max(0.0, self.minute_cost),
             growth=growth_of(recent, growth_calls, growth_seconds),
         )
+
+    def last_time(self) -> float | None:
+        """When the window's latest call was made (None: empty)."""
+        return self.entries[-1][_T] if self.entries else None
 
 
 @dataclass(frozen=True)
@@ -163,8 +183,8 @@ class InProcessStore:
             table.popitem(last=False)
         # Idle windows sit at the front (least recently used): drop the expired ones.
         while table:
-            oldest = next(iter(table.values()))
-            if oldest.entries and oldest.entries[-1].t >= now - window_s:
+            last = next(iter(table.values())).last_time()
+            if last is not None and last >= now - window_s:
                 break
             table.popitem(last=False)
 
