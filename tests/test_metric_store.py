@@ -11,6 +11,7 @@ are tested after.
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry import trace
-from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider, UpDownCounter
+from opentelemetry.sdk.metrics import Counter, Exemplar, Histogram, MeterProvider, UpDownCounter
 from opentelemetry.sdk.metrics._internal import _view_instrument_match, instrument, metric_reader_storage
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader, Metric
 from opentelemetry.sdk.trace import TracerProvider
@@ -206,6 +207,30 @@ def test_every_reader_collects_the_sdks_points_and_exemplars(clock: Clock) -> No
     again = _normal(pair.store.collect(second, lambda kind: pair.temporality, shared=False))
     assert ours == sdk and again == sdk
     assert sum(len(point["exemplars"]) for point in again["h"][3]) == 5
+
+
+def test_kept_exemplars_are_atoms_the_garbage_collector_untracks(clock: Clock) -> None:
+    """A bucket's exemplar waits for its next measurement or the next collection: it is kept as an
+    exact tuple of atoms (untracked at the first young collection, never promoted with the host's
+    state) and made the SDK's Exemplar only when collected."""
+    store = MetricStore(1e9, 10_000, 300.0, clock_ns=clock, mono=lambda: clock.now / 1e9)
+    hist = store.instrument(HIST)
+    slot = store.add_reader("test")
+    with TracerProvider().get_tracer("t").start_as_current_span("s") as span:
+        context = trace.set_span_in_context(span)
+        hist.record(0.01, sorted_key(ATTRS[0].items()), context)
+        hist.record_many([0.03, 4.0], sorted_key(ATTRS[1].items()), context)
+    gc.collect(0)
+    kept = [e for series in hist._series.values() for e in series.intervals[0].exemplars or () if e is not None]
+    assert len(kept) == 3 and not any(gc.is_tracked(e) for e in kept)
+    points = [
+        p
+        for m in store.collect(slot, lambda kind: AggregationTemporality.CUMULATIVE, False)
+        for p in m.data.data_points
+    ]
+    exemplars = [e for p in points for e in p.exemplars]
+    assert [type(e) for e in exemplars] == [Exemplar] * 3
+    assert {e.span_id for e in exemplars} == {span.get_span_context().span_id}
 
 
 class IdleStore:

@@ -19,7 +19,7 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 
-from .series import DELTA, Spec, _Carry, _Interval, _Series
+from .series import DELTA, Spec, _Carry, _Interval, _Series, exemplar_of
 
 
 def data_point(
@@ -40,7 +40,7 @@ def data_point(
     if delta and not interval.touched:
         return None
     start = interval.start_ns if delta else series.start_ns
-    exemplars = [e for e in interval.exemplars if e is not None] if interval.exemplars else []
+    exemplars = [exemplar_of(e) for e in interval.exemplars if e is not None] if interval.exemplars else []
     total, count, counts, low, high = (
         (interval.sum, interval.count, interval.counts, interval.min, interval.max) if carry is None else carry
     )

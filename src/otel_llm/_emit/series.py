@@ -41,6 +41,18 @@ class Spec:
 
 # What a cumulative reader reported last: (sum, count, bucket counts, min, max).
 _Carry = tuple[float, int, list[int], float, float]
+# A bucket's exemplar until it is collected: (with filtered attributes, value, time, span id, trace
+# id), an exact tuple of atoms the garbage collector untracks. It waits for its bucket's next
+# measurement or the next collection; as the SDK's Exemplar it was tracked and promoted to the
+# oldest generation with the host's state. ``exemplar_of`` makes the SDK's Exemplar at collection.
+ExemplarAtoms = tuple[bool, float, int, int | None, int | None]
+
+
+def exemplar_of(atoms: ExemplarAtoms) -> Exemplar:
+    """The SDK's Exemplar of a kept measurement: its attributes less the point's, so none ({}, or
+    None when the measurement had none, as the SDK gives them)."""
+    with_attributes, value, time_ns, span_id, trace_id = atoms
+    return Exemplar({} if with_attributes else None, value, time_ns, span_id, trace_id)
 
 
 class _Interval:
@@ -58,7 +70,7 @@ class _Interval:
         self.min = math.inf
         self.max = -math.inf
         self.counts = [0] * buckets if buckets else []
-        self.exemplars: list[Exemplar | None] | None = None
+        self.exemplars: list[ExemplarAtoms | None] | None = None
         self.carry = carry
 
     def cumulative(self) -> _Carry:

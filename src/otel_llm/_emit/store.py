@@ -34,9 +34,7 @@ from typing import Final
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.metrics import Exemplar
 from opentelemetry.sdk.metrics.export import AggregationTemporality, HistogramDataPoint, Metric, NumberDataPoint
-from opentelemetry.util.types import AnyValue
 
 from .._names import OVERFLOW_VALUE
 from .points import data_point, metric_of
@@ -129,12 +127,10 @@ class Instrument:
             series.min = min(series.min, value)
             series.max = max(series.max, value)
             series.last_mono = self._store.mono()
-            # One exemplar shared by every reader's interval (exemplars are frozen): each one made lives
-            # until its bucket's next measurement, long enough for the host's collector to promote it.
-            # Its attributes: the measurement's less the point's, so none (None when there were none, as the SDK).
+            # One exemplar shared by every reader's interval, as atoms (series.ExemplarAtoms).
             exemplar = None
             if sampled is not None and series.intervals:
-                exemplar = Exemplar({} if series.attrs else None, value, self._store.now_ns(), *sampled)
+                exemplar = (bool(series.attrs), value, self._store.now_ns(), *sampled)
             for interval in series.intervals:
                 interval.touched = True
                 interval.sum += value
@@ -167,11 +163,11 @@ class Instrument:
             if sampled is None or not series.intervals:
                 return
             # Each bucket's exemplar is its last measurement (record's would replace the earlier ones),
-            # made once and shared by every reader's interval (exemplars are frozen).
+            # made once and shared by every reader's interval, as atoms (series.ExemplarAtoms).
             last = {index: value for value, index in accepted}
-            filtered: dict[str, AnyValue] | None = {} if series.attrs else None
+            with_attributes = bool(series.attrs)
             now = self._store.now_ns()
-            exemplars = [(index, Exemplar(filtered, value, now, *sampled)) for index, value in last.items()]
+            exemplars = [(index, (with_attributes, value, now, *sampled)) for index, value in last.items()]
             for interval in series.intervals:
                 if interval.exemplars is None:
                     interval.exemplars = [None] * self._buckets
