@@ -233,6 +233,25 @@ def test_kept_exemplars_are_atoms_the_garbage_collector_untracks(clock: Clock) -
     assert {e.span_id for e in exemplars} == {span.get_span_context().span_id}
 
 
+def test_series_keep_only_what_their_readers_collect() -> None:
+    """Series live as long as their tenants: a counter's series and its reader's interval are three
+    objects the garbage collector walks at every full collection (no bucket lists), a histogram's
+    four (its interval's bucket counts); what a cumulative reader carries between collections is
+    atoms, untracked."""
+    store = MetricStore(1e9, 10_000, 300.0)
+    count, hist = store.instrument(COUNT), store.instrument(HIST)
+    slot = store.add_reader("test")
+    keys = [sorted_key({"k": f"key-{i}"}.items()) for i in range(100)]
+    gc.collect()
+    before = len(gc.get_objects())
+    for key in keys:
+        count.add(1, key)
+        hist.record(0.1, key)
+    assert len(store.collect(slot, lambda kind: AggregationTemporality.CUMULATIVE, False)) == 2
+    gc.collect()
+    assert len(gc.get_objects()) - before <= 100 * (3 + 4) + 10
+
+
 class IdleStore:
     def __init__(self, idle_s: float = 60.0, limit: int = 10_000) -> None:
         self.mono = 0.0

@@ -39,8 +39,12 @@ class Spec:
     scope: Scope | None = None
 
 
-# What a cumulative reader reported last: (sum, count, bucket counts, min, max).
-_Carry = tuple[float, int, list[int], float, float]
+# What a cumulative reader reported last: (sum, count, bucket counts, min, max); atoms only, so the
+# garbage collector untracks it (a reader keeps one per series between collections).
+_Carry = tuple[float, int, tuple[int, ...], float, float]
+# The bucket counts of a series without buckets (counters, gauges): shared, never written (only
+# histograms count into buckets), instead of an empty list per series and per collection.
+_NO_BUCKETS: Final[list[int]] = []
 # A bucket's exemplar until it is collected: (with filtered attributes, value, time, span id, trace
 # id), an exact tuple of atoms the garbage collector untracks. It waits for its bucket's next
 # measurement or the next collection; as the SDK's Exemplar it was tracked and promoted to the
@@ -69,36 +73,36 @@ class _Interval:
         self.count = 0
         self.min = math.inf
         self.max = -math.inf
-        self.counts = [0] * buckets if buckets else []
+        self.counts = [0] * buckets if buckets else _NO_BUCKETS
         self.exemplars: list[ExemplarAtoms | None] | None = None
         self.carry = carry
 
     def cumulative(self) -> _Carry:
         """This interval added to what was reported before (SDK order: interval + previous)."""
         if self.carry is None:
-            return self.sum, self.count, list(self.counts), self.min, self.max
+            return self.sum, self.count, tuple(self.counts), self.min, self.max
         psum, pcount, pcounts, pmin, pmax = self.carry
-        counts = [value + previous for value, previous in zip(self.counts, pcounts, strict=True)]
+        counts = tuple(value + previous for value, previous in zip(self.counts, pcounts, strict=True))
         return self.sum + psum, self.count + pcount, counts, min(self.min, pmin), max(self.max, pmax)
 
 
 class _Series:
-    __slots__ = ("attrs", "count", "counts", "intervals", "last_mono", "max", "min", "start_ns", "sum")
+    """One attribute set of an instrument: its readers' intervals, when it was last written, and for
+    counters and gauges the running total or last value (observable instruments read it). A
+    histogram's totals live in its readers' intervals and carries only."""
+
+    __slots__ = ("attrs", "intervals", "last_mono", "start_ns", "sum")
 
     def __init__(self, attrs: dict[str, object], buckets: int, start_ns: int, readers: int, mono: float) -> None:
         self.attrs = attrs
         self.start_ns = start_ns
         self.last_mono = mono
         self.sum: float = 0  # counters: the total; gauges: the last value
-        self.count = 0
-        self.min = math.inf
-        self.max = -math.inf
-        self.counts = [0] * buckets if buckets else []
         self.intervals = [_Interval(buckets, start_ns) for _ in range(readers)]
 
 
-def fold(target: _Series | _Interval, accepted: list[tuple[float, int]]) -> None:
-    """Histogram measurements (value, bucket index) added to a series or an interval one at a time,
+def fold(target: _Interval, accepted: list[tuple[float, int]]) -> None:
+    """Histogram measurements (value, bucket index) added to a reader's interval one at a time,
     in order: the same float sum, counts, min and max as a ``record`` each."""
     total, low, high, counts = target.sum, target.min, target.max, target.counts
     for value, index in accepted:

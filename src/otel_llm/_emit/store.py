@@ -121,11 +121,6 @@ class Instrument:
             series = self._get(key)
             if series is None:  # only gauges are refused
                 return
-            series.sum += value
-            series.count += 1
-            series.counts[index] += 1
-            series.min = min(series.min, value)
-            series.max = max(series.max, value)
             series.last_mono = self._store.mono()
             # One exemplar shared by every reader's interval, as atoms (series.ExemplarAtoms).
             exemplar = None
@@ -155,7 +150,6 @@ class Instrument:
             series = self._get(key)
             if series is None:  # only gauges are refused
                 return
-            fold(series, accepted)
             series.last_mono = self._store.mono()
             for interval in series.intervals:
                 interval.touched = True
