@@ -249,7 +249,8 @@ def test_series_keep_only_what_their_readers_collect() -> None:
         hist.record(0.1, key)
     assert len(store.collect(slot, lambda kind: AggregationTemporality.CUMULATIVE, False)) == 2
     gc.collect()
-    assert len(gc.get_objects()) - before <= 100 * (3 + 4) + 10
+    # 1,300 when a series kept its own totals and empty bucket lists; room for other threads' objects.
+    assert len(gc.get_objects()) - before <= 100 * (3 + 4) + 100
 
 
 class IdleStore:
