@@ -150,13 +150,17 @@ def _otlp_span_exporter(
     return _with_self_metrics(Http, meter_provider)  # type: ignore[no-any-return]
 
 
-def _otlp_metric_exporter(env: Mapping[str, str]) -> MetricExporter:
+def _otlp_metric_exporter(env: Mapping[str, str], encoder: str = "wire") -> MetricExporter:
     if _otlp_protocol(env, "METRICS") == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (  # noqa: PLC0415
             OTLPMetricExporter as GrpcMetrics,
         )
 
         return GrpcMetrics()
+    if encoder == "wire":
+        from .metric_exporter import WireMetricExporter  # noqa: PLC0415
+
+        return WireMetricExporter()
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: PLC0415
 
     return OTLPMetricExporter()
@@ -295,7 +299,7 @@ def install_providers(
     if choice == "otlp" and not _otlp_available():
         choice = "none"
     if choice == "otlp":
-        readers.append(_metric_reader(_otlp_metric_exporter(env), store))
+        readers.append(_metric_reader(_otlp_metric_exporter(env, config.proxy_span_encoder), store))
     elif choice == "console":
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter  # noqa: PLC0415
 
@@ -328,10 +332,11 @@ def install_providers(
     if store is None:
         return Pipeline(
             headroom_meter_provider=SharedMeterProvider(
-                resource=shared, metric_readers=[PeriodicExportingMetricReader(_otlp_metric_exporter(env))]
+                resource=shared,
+                metric_readers=[PeriodicExportingMetricReader(_otlp_metric_exporter(env, config.proxy_span_encoder))],
             )
         )
-    reader = SharedStoreReader(_otlp_metric_exporter(env), store, shared)
+    reader = SharedStoreReader(_otlp_metric_exporter(env, config.proxy_span_encoder), store, shared)
     atexit.register(reader.shutdown)
     return Pipeline(metric_store=store, shared_reader=reader)
 
