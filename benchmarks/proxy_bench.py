@@ -147,13 +147,27 @@ if _path:
         else:
             WireSpanExporter.export = counting(WireSpanExporter.export)
 
-        mexport = OTLPMetricExporter.export
-        def counted_mexport(self, data, *a, **k):
-            result = mexport(self, data, *a, **k)
-            with lock:
-                counts["metric_exports" if result == MetricExportResult.SUCCESS else "metric_exports_failed"] += 1
-            return result
-        OTLPMetricExporter.export = counted_mexport
+        def counting_metrics(mexport):  # otel-llm's metric exporter may fall back to the SDK's: count once
+            def counted_mexport(self, data, *a, **k):
+                if getattr(exporting, "active", False):
+                    return mexport(self, data, *a, **k)
+                exporting.active = True
+                try:
+                    result = mexport(self, data, *a, **k)
+                finally:
+                    exporting.active = False
+                with lock:
+                    counts["metric_exports" if result == MetricExportResult.SUCCESS else "metric_exports_failed"] += 1
+                return result
+            return counted_mexport
+
+        OTLPMetricExporter.export = counting_metrics(OTLPMetricExporter.export)
+        try:
+            from otel_llm._export.metric_exporter import WireMetricExporter
+        except ImportError:  # a proxy without otel-llm, or an otel-llm before it
+            pass
+        else:
+            WireMetricExporter.export = counting_metrics(WireMetricExporter.export)
 
     def _dump():
         target = f"{_path}.{os.getpid()}.json"

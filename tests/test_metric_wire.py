@@ -36,13 +36,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from otel_llm import _errors
 from otel_llm._emit.instruments import DURATION_BUCKETS
 from otel_llm._emit.series import Spec
 from otel_llm._emit.store import MetricStore, sorted_key
 from otel_llm._export import metric_wire
 from otel_llm._export.metric_exporter import WireMetricExporter
 from otel_llm._export.span_wire import Unsupported
+from tests.encoder_bugs import encoder_bug
 from tests.otlp_receiver import OtlpReceiver
 
 RESOURCE = Resource.create({"service.name": "gateway", "service.instance.id": "w-1", "deployment.environment": "t"})
@@ -209,17 +209,11 @@ def test_what_the_encoder_leaves_and_split_batches_take_the_sdks_export(receiver
 def test_an_encoder_bug_is_reported_and_the_export_still_goes_out(
     receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(data: MetricsData) -> bytes:
-        raise RuntimeError("encoder bug")
-
-    monkeypatch.setattr(metric_wire, "encode_metrics", broken)  # our own code, made to fail on purpose
     data = _store_collection(AggregationTemporality.CUMULATIVE, collections=1)
     exporter = WireMetricExporter(endpoint=f"{receiver.endpoint}/v1/metrics")
-    before = _errors.internal_error_count("metric encoder")
-    assert exporter.export(data) is MetricExportResult.SUCCESS
+    with encoder_bug(monkeypatch, metric_wire, "encode_metrics", "metric encoder"):
+        assert exporter.export(data) is MetricExportResult.SUCCESS
     assert receiver.raw == [sdk_bytes(data)]
-    assert _errors.internal_error_count("metric encoder") == before + 1
-    assert [str(e) for e in _errors.take_strict_errors()] == ["encoder bug"]
     exporter.shutdown()
 
 

@@ -28,12 +28,12 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, S
 from opentelemetry.trace.span import TraceState
 from pytest_httpserver import HTTPServer
 
-from otel_llm import _errors
 from otel_llm._config import resolve
 from otel_llm._export import span_exporter, span_queue, span_wire
 from otel_llm._export.export_guard import GuardedSpanExporter
 from otel_llm._export.setup import _otlp_span_exporter, span_processor
 from otel_llm._export.span_exporter import WireSpanExporter, sdk_internals_known
+from tests.encoder_bugs import encoder_bug
 from tests.otlp_receiver import OtlpReceiver
 
 INT64_MAX = (1 << 63) - 1
@@ -338,17 +338,11 @@ def test_a_batch_the_wire_encoder_leaves_is_exported_by_the_sdk(receiver: OtlpRe
 def test_an_encoder_bug_is_reported_and_the_batch_still_goes_out(
     receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(spans: Sequence[ReadableSpan]) -> bytes:
-        raise RuntimeError("encoder bug")
-
-    monkeypatch.setattr(span_wire, "encode_spans", broken)  # our own code, made to fail on purpose
     spans = _proxy_spans(1)
     exporter = WireSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")
-    before = _errors.internal_error_count("span encoder")
-    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    with encoder_bug(monkeypatch, span_wire, "encode_spans", "span encoder"):
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
     assert receiver.raw == [sdk_bytes(spans)]
-    assert _errors.internal_error_count("span encoder") == before + 1
-    assert [str(e) for e in _errors.take_strict_errors()] == ["encoder bug"]
 
 
 def test_failed_and_oversized_exports_fail_like_the_sdk_exporter(httpserver: HTTPServer) -> None:
@@ -515,18 +509,12 @@ def test_unsampled_spans_are_not_queued(receiver: OtlpReceiver) -> None:
 def test_an_encoder_bug_at_the_end_of_a_span_is_reported_and_the_span_still_goes_out(
     receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(span: ReadableSpan) -> bytes:
-        raise RuntimeError("encoder bug")
-
-    monkeypatch.setattr(span_queue, "encode_span", broken)  # our own code, made to fail on purpose
     processor = _wire_processor(receiver)
     spans = _proxy_spans(1)
-    before = _errors.internal_error_count("span encoder")
-    processor.on_end(spans[0])
-    assert processor.force_flush(10_000)
+    with encoder_bug(monkeypatch, span_queue, "encode_span", "span encoder"):
+        processor.on_end(spans[0])
+        assert processor.force_flush(10_000)
     assert receiver.raw == [sdk_bytes(spans)]  # queued as the span, encoded at export
-    assert _errors.internal_error_count("span encoder") == before + 1
-    assert [str(e) for e in _errors.take_strict_errors()] == ["encoder bug"]
     processor.shutdown()
 
 
