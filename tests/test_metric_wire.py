@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -22,6 +24,8 @@ from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     ExponentialHistogram,
     ExponentialHistogramDataPoint,
+    Gauge,
+    HistogramDataPoint,
     InMemoryMetricReader,
     Metric,
     MetricExportResult,
@@ -30,6 +34,9 @@ from opentelemetry.sdk.metrics.export import (
     ResourceMetrics,
     ScopeMetrics,
     Sum,
+)
+from opentelemetry.sdk.metrics.export import (
+    Histogram as HistogramData,
 )
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
@@ -150,6 +157,91 @@ def test_several_resources_and_scopes_and_metrics_without_points_encode_to_the_s
     data = MetricsData(
         [ResourceMetrics(RESOURCE, scopes, ""), ResourceMetrics(other, list(first.scope_metrics), "ignored")]
     )
+    assert metric_wire.encode_metrics(data) == sdk_bytes(data)
+
+
+_attribute_values = (
+    st.text(max_size=12)
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False)
+    | st.booleans()
+    | st.lists(st.text(max_size=4), max_size=3)
+    | st.lists(st.integers(min_value=-5, max_value=5), max_size=3)
+)
+_attribute_sets = st.dictionaries(st.text(min_size=1, max_size=8), _attribute_values, max_size=4)
+_times = st.integers(min_value=0, max_value=2**64 - 1)
+_numbers = (
+    st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.integers(min_value=-(2**70), max_value=2**70)
+)
+_exemplars = st.builds(
+    Exemplar,
+    st.none() | _attribute_sets,
+    _numbers,
+    _times,
+    st.none() | st.integers(min_value=1, max_value=2**64 - 1),
+    st.none() | st.integers(min_value=1, max_value=2**128 - 1),
+)
+_temporalities = st.sampled_from(list(AggregationTemporality))
+
+
+@st.composite
+def _histogram_points(draw: st.DrawFn) -> HistogramDataPoint:
+    bounds = draw(st.lists(st.floats(allow_nan=False), max_size=5))
+    counts = draw(
+        st.lists(st.integers(min_value=0, max_value=2**64 - 1), min_size=len(bounds) + 1, max_size=len(bounds) + 1)
+    )
+    return HistogramDataPoint(
+        draw(_attribute_sets),
+        draw(_times),
+        draw(_times),
+        draw(st.integers(min_value=0, max_value=2**64 - 1)),
+        draw(st.floats(allow_nan=False)),
+        tuple(counts),
+        tuple(bounds),
+        draw(st.none() | st.floats(allow_nan=False)),
+        draw(st.none() | st.floats(allow_nan=False)),
+        draw(st.lists(_exemplars, max_size=2)),
+    )
+
+
+_number_points = st.builds(NumberDataPoint, _attribute_sets, _times, _times, _numbers, st.lists(_exemplars, max_size=2))
+_metric_data = (
+    st.builds(Sum, st.lists(_number_points, max_size=3), _temporalities, st.booleans())
+    | st.builds(Gauge, st.lists(_number_points, max_size=3))
+    | st.builds(HistogramData, st.lists(_histogram_points(), max_size=3), _temporalities)
+)
+_metrics = st.builds(Metric, st.text(max_size=10), st.text(max_size=10), st.text(max_size=5), _metric_data)
+
+
+def _beyond_int64(value: Any) -> bool:
+    """Whether ``value`` (a point, an exemplar, attributes, a value) holds an integer beyond int64."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not -(2**63) <= value < 2**63
+    if isinstance(value, (list, tuple)):
+        return any(_beyond_int64(item) for item in value)
+    if isinstance(value, dict):
+        return any(_beyond_int64(item) for item in value.values())
+    if isinstance(value, (NumberDataPoint, HistogramDataPoint, Exemplar)):
+        fields = ("attributes", "filtered_attributes", "value", "exemplars")
+        return any(_beyond_int64(getattr(value, name, None)) for name in fields)
+    return False
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(metrics=st.lists(_metrics, min_size=1, max_size=4), scope_name=st.text(max_size=8))
+def test_any_sum_gauge_or_histogram_encodes_to_the_sdk_bytes(metrics: list[Metric], scope_name: str) -> None:
+    """The same bytes as the SDK's encoder; an integer beyond int64 (which the SDK's encoder drops
+    with an error, or refuses) is the one thing left to it: the exporter then uses the SDK's."""
+    data = MetricsData([ResourceMetrics(RESOURCE, [ScopeMetrics(InstrumentationScope(scope_name), metrics, "")], "")])
+    points = [point for metric in metrics for point in metric.data.data_points]
+    if _beyond_int64(points):
+        with pytest.raises(Unsupported):
+            metric_wire.encode_metrics(data)
+        return
     assert metric_wire.encode_metrics(data) == sdk_bytes(data)
 
 
