@@ -15,7 +15,7 @@ Field numbers and wire types are those of opentelemetry-proto's ``trace.proto`` 
 
 from __future__ import annotations
 
-import threading
+import itertools
 from collections.abc import Mapping, Sequence
 from struct import Struct
 from struct import error as StructError
@@ -316,9 +316,11 @@ def _canonical(value: Any, seen: list[Any]) -> int:
 # pair the table has no room for is held as ``((resource, scope), bytes)``, tracked but correct.
 Encoded = tuple[Any, bytes]
 MAX_ORIGINS: Final = 1024  # (resource, scope) pairs numbered; a process has a handful
-_origins: list[tuple[Any, Any]] = []
+# No lock (nothing to go wrong across a fork): numbers come from an atomic counter, and two threads
+# numbering one pair at once leave two numbers for it, both right (requests group pairs by equality).
+_origins: dict[int, tuple[Any, Any]] = {}
 _origin_numbers: dict[tuple[int, int], int] = {}  # by id: every numbered pair is kept alive in _origins
-_origins_lock: Final = threading.Lock()
+_next_origin: Final = itertools.count()
 
 
 def encoded(resource: Any, scope: Any, data: bytes) -> Encoded:
@@ -328,16 +330,12 @@ def encoded(resource: Any, scope: Any, data: bytes) -> Encoded:
 
 
 def _origin(resource: Any, scope: Any) -> int | tuple[Any, Any]:
-    with _origins_lock:
-        key = (id(resource), id(scope))
-        number = _origin_numbers.get(key)
-        if number is not None:
-            return number
-        if len(_origins) >= MAX_ORIGINS:  # scopes made without end: the pair itself, tracked
-            return (resource, scope)
-        _origins.append((resource, scope))
-        number = _origin_numbers[key] = len(_origins) - 1
-        return number
+    if len(_origins) >= MAX_ORIGINS:  # scopes made without end: the pair itself, tracked
+        return (resource, scope)
+    number = next(_next_origin)
+    _origins[number] = (resource, scope)  # before its number is found by id: never a number without a pair
+    _origin_numbers[(id(resource), id(scope))] = number
+    return number
 
 
 def is_encoded(item: object) -> bool:
