@@ -4,7 +4,9 @@ A gateway with many active keys exports one series per key per metric and attrib
 collection (``OTEL_METRIC_EXPORT_INTERVAL``), in the periodic reader's thread, holding the GIL the
 proxy's event loop needs. This fills otel-llm's metric store with ``--keys`` keys, each with one
 histogram series (with an exemplar) and one counter series, the attributes the proxy's per-key
-points carry, then times (median of ``--rounds``): the store's collection into ``MetricsData``,
+points carry; before each collection ``--active`` of the keys (a different share each round) make
+one more call, as between two exports of a gateway where most keys are idle at any moment; then
+times (median of ``--rounds``): the store's collection into ``MetricsData``,
 the SDK's OTLP encoding (``encode_metrics(...).SerializeToString()``), and otel-llm's wire
 encoding (``metric_wire.encode_metrics``), and checks the two encodings are the same bytes.
 Prints one JSON object.
@@ -32,6 +34,7 @@ from otel_llm._export import metric_wire
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", type=int, default=20_000)
+    parser.add_argument("--active", type=int, default=2_000, help="keys calling between two collections")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
@@ -39,25 +42,37 @@ def main() -> None:
     duration = store.instrument(instruments.DURATION)
     spend = store.instrument(instruments.SPEND)
     reader = store.add_reader("otlp")
-    with TracerProvider().get_tracer("bench").start_as_current_span("attempt") as span:
-        context = trace.set_span_in_context(span)
-        for key in range(args.keys):
-            attributes = {
+    keys = [
+        sorted_key(
+            {
                 "gen_ai.operation.name": "chat",
                 "gen_ai.provider.name": "openai",
                 "gen_ai.request.model": "gpt-main",
                 "otel_llm.key.alias": f"key-{key}",
                 "otel_llm.team.id": f"team-{key % 50}",
-            }
-            series = sorted_key(attributes.items())
-            duration.record(0.3 + key % 7 * 0.1, series, context)
-            spend.add(0.0021, series)
+            }.items()
+        )
+        for key in range(args.keys)
+    ]
+    tracer = TracerProvider().get_tracer("bench")
+
+    def calls(first: int, count: int) -> None:
+        with tracer.start_as_current_span("attempt") as span:
+            context = trace.set_span_in_context(span)
+            for key in range(first, first + count):
+                series = keys[key % args.keys]
+                duration.record(0.3 + key % 7 * 0.1, series, context)
+                spend.add(0.0021, series)
+
+    calls(0, args.keys)
+    store.collect(reader, lambda kind: AggregationTemporality.CUMULATIVE, False)  # every key exported once
     resource = Resource.create({"service.name": "litellm-proxy", "service.instance.id": "worker-1"})
     scope = InstrumentationScope("otel_llm", "0.1.0", "https://opentelemetry.io/schemas/1.37.0")
     samples: dict[str, list[float]] = {"collect": [], "sdk_encode": [], "wire_encode": []}
     identical = True
     points = 0
-    for _ in range(args.rounds):
+    for round_ in range(args.rounds):
+        calls(round_ * args.active, args.active)
         started = time.perf_counter()
         metrics = store.collect(reader, lambda kind: AggregationTemporality.CUMULATIVE, False)
         collected = time.perf_counter()
@@ -77,6 +92,7 @@ def main() -> None:
         json.dumps(
             {
                 "keys": args.keys,
+                "active": args.active,
                 "points": points,
                 "ms_median": medians,
                 "sdk_to_wire": round(medians["sdk_encode"] / medians["wire_encode"], 2),

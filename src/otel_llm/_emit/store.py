@@ -205,15 +205,23 @@ class Instrument:
         now_mono = store.mono()
         idle_s = store.gauge_ttl(spec) if spec.kind == "gauge" else store.idle_timeout_s
         with self._lock:
+            cumulative = temporality is CUMULATIVE
             for key, series in list(self._series.items()):
                 interval = series.intervals[reader]
-                carry = interval.cumulative() if temporality is CUMULATIVE else None
                 fresh = now_mono - series.last_mono <= idle_s
+                # Nothing recorded since this reader's last collection (most series of a gateway with
+                # many keys): a cumulative reader's carry stands and a delta reader's interval only
+                # moves its start, instead of a new interval per series per collection.
+                unchanged = not interval.touched and (interval.carry is not None or not cumulative)
+                carry = interval.carry if unchanged else interval.cumulative() if cumulative else None
                 point = data_point(spec, series, interval, temporality, now_ns, fresh, carry)
                 if point is not None:
                     points.append(point)
                 # The next interval starts now, for this reader.
-                series.intervals[reader] = _Interval(self._buckets, now_ns, carry)
+                if unchanged:
+                    interval.start_ns = now_ns
+                else:
+                    series.intervals[reader] = _Interval(self._buckets, now_ns, carry)
                 if not fresh and not any(i.touched for i in series.intervals):
                     del self._series[key]
         return metric_of(spec, points, temporality)
