@@ -29,7 +29,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from otel_llm import _errors
-from otel_llm._export import span_wire, wire_logs
+from otel_llm._export import queue_items, wire_logs
 from otel_llm._export.wire_logs import LeanLogger, WireLogExporter, WireLoggerProvider, WireLogRecordProcessor
 from tests.otlp_receiver import OtlpReceiver
 
@@ -236,7 +236,7 @@ def test_nothing_of_a_record_but_its_bytes_waits_in_the_queue(receiver: OtlpRece
         assert [type(item) for item in queued] == [tuple]
         origin, data = queued[0]
         assert type(origin) is int and type(data) is bytes
-        resource, scope = span_wire.origin_of(queued[0])
+        resource, scope = queue_items.origin_of(queued[0])
         assert resource is both.wire.resource and scope.name == SCOPE[0]
         # Atoms only: the garbage collector untracks the item at its first young collection, so a
         # record waiting for its batch is never promoted to the oldest generation with the host's state.

@@ -29,7 +29,7 @@ from opentelemetry.trace.span import TraceState
 from pytest_httpserver import HTTPServer
 
 from otel_llm._config import resolve
-from otel_llm._export import span_exporter, span_queue, span_wire
+from otel_llm._export import queue_items, span_exporter, span_queue, span_wire
 from otel_llm._export.export_guard import GuardedSpanExporter
 from otel_llm._export.setup import _otlp_span_exporter, span_processor
 from otel_llm._export.span_exporter import WireSpanExporter, sdk_internals_known
@@ -439,7 +439,7 @@ def test_queued_spans_are_atoms_the_garbage_collector_untracks(
     # (origin number, bytes): untracked at the first young collection, so a span waiting for its
     # batch is never promoted to the oldest generation with the host's in-flight state.
     assert len(queued) == 2 and not any(gc.is_tracked(item) for item in queued)
-    assert [span_wire.origin_of(item) for item in queued] == [(s.resource, s.instrumentation_scope) for s in spans]
+    assert [queue_items.origin_of(item) for item in queued] == [(s.resource, s.instrumentation_scope) for s in spans]
     assert processor.force_flush(10_000)
     assert receiver.raw == expected
     processor.shutdown()
@@ -448,9 +448,9 @@ def test_queued_spans_are_atoms_the_garbage_collector_untracks(
 def test_origins_beyond_the_table_are_queued_with_their_resource_and_scope(
     receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(span_wire, "MAX_ORIGINS", len(span_wire._origins))  # full: no new pair is numbered
+    monkeypatch.setattr(queue_items, "MAX_ORIGINS", len(queue_items._origins))  # full: no new pair is numbered
     spans = _proxy_spans(2)
-    items = [span_wire.encoded(s.resource, s.instrumentation_scope, span_wire.encode_span(s)) for s in spans]
+    items = [queue_items.encoded(s.resource, s.instrumentation_scope, span_wire.encode_span(s)) for s in spans]
     assert [item[0] for item in items] == [(s.resource, s.instrumentation_scope) for s in spans]
     exporter = WireSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")
     assert exporter.export(items) is SpanExportResult.SUCCESS
@@ -539,7 +539,7 @@ def test_with_an_exporter_that_does_not_send_encoded_spans_it_is_the_sdks_proces
 def test_encoded_spans_after_shutdown_are_not_sent(receiver: OtlpReceiver) -> None:
     exporter = WireSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")
     span = _proxy_spans(1)[0]
-    item = span_wire.encoded(span.resource, span.instrumentation_scope, span_wire.encode_span(span))
+    item = queue_items.encoded(span.resource, span.instrumentation_scope, span_wire.encode_span(span))
     exporter.shutdown()
     assert exporter.export([item]) is SpanExportResult.FAILURE
     assert receiver.raw == []

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from struct import error as StructError
 from typing import Any, Final
 
+from .queue_items import Encoded
 from .span_wire import (
     _FIXED32,
     _FIXED64,
@@ -30,7 +31,6 @@ from .span_wire import (
     _I64_TYPE,
     _LEN_TYPE,
     _VARINT_TYPE,
-    Encoded,
     Unsupported,
     _any_value,
     _count,
@@ -59,7 +59,7 @@ _log_string_fields: dict[tuple[str, str], bytes] = {}
 
 # One encoded LogRecord message and where it belongs (what the batch queue holds). Export
 # requests of logs are framed by span_wire.encode_request, as spans' are (the same field numbers).
-WireLog = Encoded
+WireLog = Encoded  # an encoded record and its origin (queue_items)
 
 
 def encode_record(

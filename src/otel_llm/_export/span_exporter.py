@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 
 from .. import _errors
-from . import span_wire
+from . import queue_items, span_wire
 
 _log: Final = logging.getLogger("otel_llm")
 _sdk_log: Final = logging.getLogger(_sdk.__name__)  # the SDK exporter's own messages keep its logger
@@ -62,7 +62,7 @@ class WireSpanExporter(_sdk.OTLPSpanExporter):
         if not self.wire_encoding:
             _log.info("otel-llm: this OTLP exporter version is not the one the span encoder knows; using the SDK's")
 
-    def export(self, spans: Sequence[ReadableSpan | span_wire.Encoded]) -> SpanExportResult:
+    def export(self, spans: Sequence[ReadableSpan | queue_items.Encoded]) -> SpanExportResult:
         """Export a batch of spans, of spans encoded when they ended (``span_queue``), or both."""
         ok = export_mixed(
             self, spans, "span", lambda rest: self._export_spans(rest) is SpanExportResult.SUCCESS, "span encoder"
@@ -89,12 +89,12 @@ class WireSpanExporter(_sdk.OTLPSpanExporter):
 def export_mixed(
     exporter: Any, batch: Sequence[Any], signal: str, export_rest: Callable[[Sequence[Any]], bool], component: str
 ) -> bool:
-    """Export a batch of items encoded already (``span_wire.Encoded``: spans as they ended, log records
+    """Export a batch of items encoded already (``queue_items.Encoded``: spans as they ended, log records
     as they were emitted), of SDK items, or of both, for an OTLP/HTTP exporter of ``signal``: the
     encoded ones framed into one request and sent with ``send_encoded``, the others through
     ``export_rest`` (the exporter's own way). A framing bug is reported under ``component`` and costs
     only the encoded items. True when every item was delivered."""
-    encoded = [item for item in batch if span_wire.is_encoded(item)]
+    encoded = [item for item in batch if queue_items.is_encoded(item)]
     if not encoded:
         return export_rest(batch)
     data: bytes | None = None
@@ -102,7 +102,7 @@ def export_mixed(
         data = span_wire.encode_request(encoded)
     ok = data is not None and exporter._shutdown is False and send_encoded(exporter, data, len(encoded), signal)  # noqa: SLF001
     if len(encoded) < len(batch):
-        ok = export_rest([item for item in batch if not span_wire.is_encoded(item)]) and ok
+        ok = export_rest([item for item in batch if not queue_items.is_encoded(item)]) and ok
     return ok
 
 

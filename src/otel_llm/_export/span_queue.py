@@ -2,10 +2,10 @@
 
 ``WireSpanProcessor`` is the SDK's ``BatchSpanProcessor`` (queue, batches, worker thread, fork
 handling, drop counting, ``otel.sdk.processor.span.*`` metrics) with one step moved: a sampled
-span is encoded by :mod:`.span_wire` as it ends and the queue holds its bytes (an ``Encoded``:
-the bytes and the number of its resource and scope, a tuple the garbage collector untracks)
-instead of the span. The span, its attribute dict, its context and
-its lock then die with the request instead of waiting in the queue for the next batch (up to the
+span is encoded by :mod:`.span_wire` as it ends and the queue holds its bytes (a
+``queue_items.Encoded``: the bytes and the number of its resource and scope, a tuple the garbage
+collector untracks) instead of the span. The span, its attribute dict, its context and its lock
+then die with the request instead of waiting in the queue for the next batch (up to the
 schedule delay, 5 s by default), where LiteLLM's garbage collector found them alive at its
 generation-1 collections and promoted them, which brings LiteLLM's costly full collections
 closer. ``WireSpanExporter`` sends batches of encoded spans with the SDK exporter's own send path.
@@ -26,7 +26,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from .. import _errors
-from .span_wire import Unsupported, encode_span, encoded
+from .queue_items import encoded
+from .span_wire import Unsupported, encode_span
 
 
 class WireSpanProcessor(BatchSpanProcessor):

@@ -39,8 +39,9 @@ from opentelemetry.trace import get_current_span
 
 from .. import _errors
 from .log_wire import WireLog, encode_readable, encode_record
+from .queue_items import encoded
 from .span_exporter import export_mixed, sdk_internals_known
-from .span_wire import Unsupported, encoded
+from .span_wire import Unsupported
 
 _log: Final = logging.getLogger("otel_llm")
 _LOGGER_PARTS: Final = ("_is_enabled", "_logger_metrics", "_log_record_limits", "resource", "instrumentation_scope")
