@@ -105,9 +105,33 @@ def raw_emitter(pipeline: Any) -> Callable[[dict[str, Any]], None]:
     return floor_emitter(pipeline)
 
 
+class _NotingMeter:
+    """A meter whose instruments note each point written (instrument, value, attributes, whether
+    a context was passed): what otel-llm's metric emitter writes for one record, to replay."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[str, float, dict[str, Any], bool]] = []
+
+    def _instrument(self, name: str) -> Any:
+        points = self.points
+
+        def write(value: float, attributes: Any = None, context: Any = None) -> None:
+            points.append((name, value, dict(attributes or {}), context is not None))
+
+        return type("Noting", (), {"record": staticmethod(write), "add": staticmethod(write)})()
+
+    def create_histogram(self, name: str, **_: Any) -> Any:
+        return self._instrument(name)
+
+    def create_counter(self, name: str, **_: Any) -> Any:
+        return self._instrument(name)
+
+
 def same_telemetry_emitter(pipeline: Any, record: Any, config: Any) -> Callable[[], None]:
-    """otel-llm's span and metric points for ``record`` (the histograms by model and group, the per-key
-    counters), their attributes precomputed, written with raw SDK calls."""
+    """otel-llm's span and exactly the metric points it writes for ``record`` (noted from its own
+    metric emitter once, so the reference cannot fall behind what otel-llm writes: the histograms
+    by model and group, the per-key counters, the cost components), their attributes precomputed,
+    written with raw SDK calls."""
     from opentelemetry import trace  # noqa: PLC0415
     from opentelemetry.trace import SpanKind  # noqa: PLC0415
 
@@ -119,49 +143,37 @@ def same_telemetry_emitter(pipeline: Any, record: Any, config: Any) -> Callable[
 
     tracer = pipeline.tracer_provider.get_tracer("same-telemetry")
     meter = pipeline.meter_provider.get_meter("same-telemetry")
-    raw = {
-        spec.name: (
-            meter.create_histogram(spec.name, unit=spec.unit, explicit_bucket_boundaries_advisory=spec.buckets)
-            if spec.kind == "histogram"
-            else meter.create_counter(spec.name, unit=spec.unit)
-        )
-        for spec in (table.DURATION, table.TOKEN_USAGE, table.COST, table.REQUESTS, table.SPEND, table.TOKENS)
-    }
+    noting = _NotingMeter()
     store = MetricStore(config.metric_idle_timeout_s, config.metric_series_limit, config.headroom_ttl_s)
-    ours = table.Instruments(store, meter, config.metric_series_limit)
+    ours = table.Instruments(store, noting, config.metric_series_limit)  # type: ignore[arg-type]
     limiter = CardinalityLimiter(config.metric_attribute_value_limit, config.metric_idle_timeout_s)
     emitter = MetricEmitter(ours, limiter, config.metric_attribution, config.metric_idle_timeout_s)
-    sets = emitter._sets(record)  # noqa: SLF001  # the attribute sets otel-llm would use
+    emitter.emit(record, trace.set_span_in_context(trace.INVALID_SPAN))
+    specs = {spec.name: spec for spec in (*table.HISTOGRAMS, *table.COUNTERS)}
+    raw: dict[str, Callable[..., None]] = {}
+    for name in {point[0] for point in noting.points}:
+        spec = specs[name]
+        raw[name] = (
+            meter.create_histogram(name, unit=spec.unit, explicit_bucket_boundaries_advisory=spec.buckets).record
+            if spec.kind == "histogram"
+            else meter.create_counter(name, unit=spec.unit).add
+        )
+    unlinked = tuple((raw[name], value, attrs) for name, value, attrs, linked in noting.points if not linked)
+    linked = tuple((raw[name], value, attrs) for name, value, attrs, is_linked in noting.points if is_linked)
     name = span_name(record.operation, record.request_model)
     attributes = span_attributes(record)
-    hist, hist_in, hist_out = sets.hist.mapping, sets.hist_input.mapping, sets.hist_output.mapping
-    who = sets.who.mapping
-    tokens_in = {**who, "otel_llm.token.type": "input"}
-    tokens_out = {**who, "otel_llm.token.type": "output"}
-    requests = sets.requests.mapping
     start, end = record.start_ns, record.end_ns
-    duration, input_tokens, output_tokens, cost = (
-        record.duration_s,
-        record.input_tokens,
-        record.output_tokens,
-        record.cost_usd or 0.0,
-    )
-    duration_h, tokens_h, cost_h = raw[table.DURATION.name], raw[table.TOKEN_USAGE.name], raw[table.COST.name]
-    requests_c, spend_c, tokens_c = raw[table.REQUESTS.name], raw[table.SPEND.name], raw[table.TOKENS.name]
 
     def emit() -> None:
         span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start)
         span.end(end_time=end)
         context = trace.set_span_in_context(span)
-        duration_h.record(duration, hist, context=context)
-        tokens_h.record(input_tokens, hist_in)
-        tokens_h.record(output_tokens, hist_out)
-        cost_h.record(cost, hist, context=context)
-        requests_c.add(1, requests)
-        spend_c.add(cost, who)
-        tokens_c.add(input_tokens, tokens_in)
-        tokens_c.add(output_tokens, tokens_out)
+        for write, value, attrs in linked:  # the histograms with exemplars linking to the span
+            write(value, attrs, context=context)
+        for write, value, attrs in unlinked:
+            write(value, attrs)
 
+    emit.points = len(noting.points)  # type: ignore[attr-defined]
     return emit
 
 
@@ -340,9 +352,10 @@ def main() -> None:
     for label, kwargs in (("sdk_payload", sdk_kwargs), ("proxy_payload", proxy_payload(sdk_kwargs))):
         slo = kwargs["standard_logging_object"]
         record = build_record(slo, kwargs, config)
+        same = same_telemetry_emitter(pipeline, record, config)
         ops: dict[str, Callable[[], None]] = {
             "raw_sdk": lambda kwargs=kwargs: raw(kwargs),
-            "raw_sdk_same_telemetry": same_telemetry_emitter(pipeline, record, config),
+            "raw_sdk_same_telemetry": same,
             "otel_llm": lambda slo=slo, kwargs=kwargs: full(slo, kwargs),
             "otel_llm_lean": lambda slo=slo, kwargs=kwargs: full_lean(slo, kwargs),
             "build_record": lambda slo=slo, kwargs=kwargs: build_record(slo, kwargs, config),
@@ -353,6 +366,7 @@ def main() -> None:
             "emit_headroom": lambda record=record: telemetry.headroom.emit(record),
         }
         measured = measure(ops, args.n, args.rounds, flush)
+        measured["same_telemetry_points"] = same.points  # type: ignore[attr-defined]
         measured["ratio_otel_llm_to_raw"] = measured["otel_llm"]["us_median"] / measured["raw_sdk"]["us_median"]
         measured["ratio_otel_llm_to_same_telemetry"] = (
             measured["otel_llm"]["us_median"] / measured["raw_sdk_same_telemetry"]["us_median"]

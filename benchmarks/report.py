@@ -236,8 +236,8 @@ def render_micro(micro: dict[str, Any], verdicts: list[str]) -> list[str]:
         "",
         "Same real LiteLLM callback payload, same pipeline; CPU µs per call (median over rounds, min…max). "
         "`raw_sdk` = 1 span with 10 attributes + 3 histogram points. `raw_sdk_same_telemetry` = otel-llm's own span "
-        "(every attribute) and metric points (the histograms and the per-key counters, its attribute sets, exemplars "
-        "on duration and cost), precomputed and written with raw SDK calls: what the SDK charges for otel-llm's "
+        "(every attribute) and every metric point otel-llm's metric emitter writes for the payload (noted from the "
+        "emitter, then replayed: its attribute sets, exemplars on duration and cost), precomputed and written with raw SDK calls: what the SDK charges for otel-llm's "
         "telemetry. `otel_llm` = what the callback does per call on providers the application owns (the SDK path): "
         "`build_record` + loop detection + `Telemetry.emit`; `otel_llm_lean` = the same on the lean path (otel-llm's "
         "metric store and lean spans, where otel-llm builds the pipeline: the proxy, the demo); the rows below are "
