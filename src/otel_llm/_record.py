@@ -39,7 +39,7 @@ class RouterOutcome:
     error_message: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)  # one per call: no __dict__ per call
 class Attribution:
     """Who made the call (filled on the proxy; empty for SDK use)."""
 
@@ -56,7 +56,7 @@ class Attribution:
     agent_name: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Headroom:
     """Budget and rate-limit state seen on this call (proxy keys, provider headers)."""
 
@@ -111,7 +111,7 @@ class Content:
     output_messages: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)  # one per call: no __dict__ per call
 class InvocationRecord:
     """One LLM attempt, as LiteLLM reported it."""
 
