@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import litellm
@@ -165,3 +169,46 @@ def test_usage_records_never_carry_content(signals: Signals, fake_openai: FakeOp
     text = str(record.attributes) + str(record.body)
     assert "basil" not in text and fake_openai.reply not in text
     assert set(record.attributes) <= USAGE_KEYS | {"otel_llm.usage.status", "otel_llm.usage.duration"}
+
+
+_GLOBAL_LOGS_APP = """
+import json
+from opentelemetry._logs import set_logger_provider
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+from otel_llm import _config
+from otel_llm._emit import usage
+from otel_llm._emit.telemetry import Telemetry
+from otel_llm._record import InvocationRecord
+
+built = []
+attributes_of = usage.usage_attributes
+usage.usage_attributes = lambda *args: built.append(1) or attributes_of(*args)
+telemetry = Telemetry(_config.resolve(), TracerProvider(), MeterProvider())  # the global logger provider
+record = InvocationRecord(call_id="c1", operation="chat", start_ns=1_000, end_ns=2_000)
+telemetry.emit(record)
+before = len(built)
+exporter = InMemoryLogExporter()
+provider = LoggerProvider()
+provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+set_logger_provider(provider)
+telemetry.emit(record)
+records = [data.log_record for data in exporter.get_finished_logs()]
+print(json.dumps({"built_before": before, "built_after": len(built) - before,
+                  "events": [r.event_name for r in records]}))
+"""
+
+
+def test_usage_records_are_built_once_an_application_sets_a_logger_provider() -> None:
+    """On the global logger provider, while none is set (the API drops every record), a usage
+    record is not even built; the first attempt after the application sets one gets its record.
+    (A subprocess: the global provider can be set once per process.)"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    out = subprocess.run(
+        [sys.executable, "-c", _GLOBAL_LOGS_APP], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"built_before": 0, "built_after": 1, "events": ["otel_llm.usage"]}

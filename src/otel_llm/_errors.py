@@ -131,7 +131,8 @@ def report(component: str, error: BaseException) -> None:
 
 
 class _Boundary:
-    """``with boundary(...)``: a plain context manager (no generator per use: it runs on every call)."""
+    """``with boundary(...)``: a plain context manager (no generator per use: it runs on every call).
+    It keeps no state per use: one made once can guard a block on every call, in any thread."""
 
     __slots__ = ("_component", "_quiet", "_reraise")
 

@@ -89,7 +89,18 @@ def refused(
 class _Sets:
     """The limited attribute sets of one kind of attempt, built once and reused."""
 
-    __slots__ = ("checked", "economics", "folded", "hist", "hist_input", "hist_output", "requests", "tokens", "who")
+    __slots__ = (
+        "checked",
+        "economics",
+        "economics_sets",
+        "folded",
+        "hist",
+        "hist_input",
+        "hist_output",
+        "requests",
+        "tokens",
+        "who",
+    )
 
     def __init__(
         self, hist: dict[str, AttributeValue], who: dict[str, AttributeValue], folded: tuple[str, ...], now: float
@@ -105,6 +116,8 @@ class _Sets:
         self.tokens: dict[str, AttrSet] = {}  # built as each token type first occurs
         group = {k: v for k, v in hist.items() if k not in (n.ERROR_TYPE, n.GEN_AI_RESPONSE_MODEL)}
         self.economics = group
+        # The cost components' sets (None: the cache savings'), built as each first occurs.
+        self.economics_sets: dict[str | None, AttrSet] = {}
 
 
 class MetricEmitter:
@@ -192,11 +205,18 @@ class MetricEmitter:
     def _economics_points(self, record: InvocationRecord, sets: _Sets) -> None:
         if not record.cost_components and not record.cache_savings_usd:
             return
+        known = sets.economics_sets
         for component, usd in record.cost_components:
             if usd:
-                self._i.component_spend(usd, self._economics_set(sets.economics, component))
+                attrs = known.get(component)
+                if attrs is None:
+                    attrs = known[component] = self._economics_set(sets.economics, component)
+                self._i.component_spend(usd, attrs)
         if record.cache_savings_usd:
-            self._i.cache_savings(record.cache_savings_usd, self._economics_set(sets.economics, None))
+            attrs = known.get(None)
+            if attrs is None:
+                attrs = known[None] = self._economics_set(sets.economics, None)
+            self._i.cache_savings(record.cache_savings_usd, attrs)
 
     def _economics_set(self, group: dict[str, AttributeValue], component: str | None) -> AttrSet:
         attrs = dict(group) if component is None else {**group, n.COST_COMPONENT: component}

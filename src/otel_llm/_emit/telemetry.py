@@ -35,6 +35,12 @@ from .usage import UsageRecordEmitter
 SCOPE: Final = "otel_llm"
 SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.37.0"
 
+# The error boundaries of every attempt's emitters, made once (a boundary keeps no state per use).
+_SPANS: Final = _errors.boundary("emit.spans")
+_METRICS: Final = _errors.boundary("emit.metrics")
+_HEADROOM: Final = _errors.boundary("emit.headroom")
+_USAGE: Final = _errors.boundary("emit.usage")
+
 
 TracerWrapper = Callable[[object, Tracer], Tracer]
 
@@ -101,7 +107,7 @@ class Telemetry:
             observe_gauges(headroom_meter, self.headroom.instruments)
         logger = get_logger(SCOPE, __version__, logger_provider, schema_url=SCHEMA_URL)
         self._events = ContentEventEmitter(logger) if config.content_mode.on_events else None
-        self._usage = UsageRecordEmitter(logger) if config.usage_records else None
+        self._usage = UsageRecordEmitter(logger, logger_provider is None) if config.usage_records else None
         # Counted once per destination, however many Telemetry objects write there.
         destination = metric_store if metric_store is not None else meter_provider or metrics.get_meter_provider()
         _errors.add_count_sink(self._count_internal_error, destination)
@@ -144,17 +150,17 @@ class Telemetry:
         """Emit every signal of one finished attempt; never raises (unless strict)."""
         span = live_span
         attributes: dict[str, AttributeValue] | None = None
-        with _errors.boundary("emit.spans"):
+        with _SPANS:
             # Built once, for the span and the usage record.
             attributes = span_attributes(record)
             span = self._spans.emit(record, live_span, attributes)
-        with _errors.boundary("emit.metrics"):
+        with _METRICS:
             # In the span's context, so histograms carry exemplars that link to the trace.
             self._metrics.emit(record, trace.set_span_in_context(span) if span is not None else None)
-        with _errors.boundary("emit.headroom"):
+        with _HEADROOM:
             self.headroom.emit(record)
         if self._usage is not None:
-            with _errors.boundary("emit.usage"):
+            with _USAGE:
                 self._usage.emit(record, span, attributes)
         if self._events is not None and record.content is not None:
             with _errors.boundary("emit.events"):

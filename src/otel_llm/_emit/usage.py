@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from opentelemetry import trace
-from opentelemetry._logs import Logger
+from opentelemetry._logs import Logger, LoggerProvider, NoOpLoggerProvider, get_logger_provider
 
 from .. import _names as n
 from .._record import InvocationRecord
@@ -83,15 +83,32 @@ def usage_attributes(record: InvocationRecord, span_attrs: Mapping[str, object] 
     return attrs
 
 
+def _unset_provider() -> LoggerProvider | None:
+    """The API's stand-in while no logger provider is set (its loggers drop every record), when
+    that is what the global provider is now; None otherwise."""
+    provider = get_logger_provider()
+    return provider if type(provider).__name__ == "ProxyLoggerProvider" else None
+
+
 class UsageRecordEmitter:
     """Emits each attempt's usage record, correlated to its span."""
 
-    def __init__(self, logger: Logger) -> None:
+    def __init__(self, logger: Logger, global_provider: bool = False) -> None:
+        """``global_provider``: ``logger`` is the global provider's, so records are built only
+        once an application sets one (until then the API drops them, and building them is waste:
+        an SDK application with no logs pipeline pays nothing for them)."""
         self._logger = logger
+        self._unset = _unset_provider() if global_provider else None
 
     def emit(
         self, record: InvocationRecord, span: trace.Span | None, span_attrs: Mapping[str, object] | None = None
     ) -> None:
+        unset = self._unset
+        if unset is not None:
+            current = get_logger_provider()
+            if current is unset or isinstance(current, NoOpLoggerProvider):
+                return
+            self._unset = None  # set now, and the API never unsets it
         self._logger.emit(
             timestamp=record.end_ns,
             observed_timestamp=record.end_ns,
