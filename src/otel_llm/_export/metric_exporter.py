@@ -16,10 +16,9 @@ from typing import Any, Final
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics.export import MetricExportResult, MetricsData
 
-from .. import _errors
 from . import metric_wire
 from .span_exporter import sdk_internals_known, send_encoded
-from .span_wire import Unsupported
+from .span_wire import encode_or_none
 
 _log: Final = logging.getLogger("otel_llm")
 
@@ -39,12 +38,8 @@ class WireMetricExporter(OTLPMetricExporter):
     ) -> MetricExportResult:
         if not self.wire_encoding or self._shutdown or self._max_export_batch_size is not None:
             return super().export(metrics_data, timeout_millis, **kwargs)
-        data: bytes | None = None
-        with _errors.boundary("metric encoder", reraise=False):  # an encoder bug must not cost the export
-            try:
-                data = metric_wire.encode_metrics(metrics_data)
-            except Unsupported:
-                data = None  # an exponential histogram, an exotic value: the SDK's encoder decides
+        # An exponential histogram, an exotic value or an encoder bug: the SDK's encoder.
+        data = encode_or_none(metric_wire.encode_metrics, metrics_data, "metric encoder")
         if data is None:
             return super().export(metrics_data, timeout_millis, **kwargs)
         sent = send_encoded(self, data, metric_wire.count_points(metrics_data), "metrics")

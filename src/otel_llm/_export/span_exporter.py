@@ -72,12 +72,7 @@ class WireSpanExporter(_sdk.OTLPSpanExporter):
     def _export_spans(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if not self.wire_encoding or self._shutdown:
             return super().export(spans)
-        data: bytes | None = None
-        with _errors.boundary("span encoder", reraise=False):  # an encoder bug must not cost the batch
-            try:
-                data = span_wire.encode_spans(spans)
-            except span_wire.Unsupported:
-                data = None  # an exotic attribute value: the SDK decides what to do with it
+        data = span_wire.encode_or_none(span_wire.encode_spans, spans, "span encoder")
         if data is None:
             return super().export(spans)
         return self._send(data, len(spans))

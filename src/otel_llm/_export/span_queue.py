@@ -25,9 +25,8 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from .. import _errors
 from .queue_items import encoded
-from .span_wire import Unsupported, encode_span
+from .span_wire import encode_or_none, encode_span
 
 
 class WireSpanProcessor(BatchSpanProcessor):
@@ -45,12 +44,7 @@ class WireSpanProcessor(BatchSpanProcessor):
             return
         if not (span.context and span.context.trace_flags.sampled):
             return
-        data = None
-        with _errors.boundary("span encoder", reraise=False):  # an encoder bug must not cost the span
-            try:
-                data = encode_span(span)
-            except Unsupported:
-                data = None  # a value or time only the SDK's encoder decides about
+        data = encode_or_none(encode_span, span, "span encoder")
         if data is None:
             super().on_end(span)
             return

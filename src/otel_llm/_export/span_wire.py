@@ -15,14 +15,15 @@ Field numbers and wire types are those of opentelemetry-proto's ``trace.proto`` 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from struct import Struct
 from struct import error as StructError
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind
 
+from .. import _errors
 from .queue_items import Encoded, origin_of
 
 # Wire types and field tags, named by message and field of opentelemetry-proto
@@ -111,6 +112,21 @@ _KEY_CACHE_LIMIT: Final = 1024
 
 class Unsupported(Exception):
     """The batch holds something only the SDK's encoder handles; use it instead."""
+
+
+_T = TypeVar("_T")
+
+
+def encode_or_none(encode: Callable[[_T], bytes], item: _T, component: str) -> bytes | None:
+    """``encode(item)`` (a span, a log record, a batch), or None where the SDK's way must take it:
+    ``Unsupported`` (a value or shape only the SDK's encoder decides about), or a bug of otel-llm's
+    encoder, reported under ``component`` and never raised (it must not cost the item)."""
+    with _errors.boundary(component, reraise=False):
+        try:
+            return encode(item)
+        except Unsupported:
+            return None
+    return None
 
 
 def _varint(value: int) -> bytes:

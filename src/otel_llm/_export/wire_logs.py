@@ -37,11 +37,10 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExp
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import get_current_span
 
-from .. import _errors
 from .log_wire import WireLog, encode_readable, encode_record
 from .queue_items import encoded
 from .span_exporter import export_mixed, sdk_internals_known
-from .span_wire import Unsupported
+from .span_wire import Unsupported, encode_or_none
 
 _log: Final = logging.getLogger("otel_llm")
 _LOGGER_PARTS: Final = ("_is_enabled", "_logger_metrics", "_log_record_limits", "resource", "instrumentation_scope")
@@ -75,12 +74,7 @@ class WireLogRecordProcessor(BatchLogRecordProcessor):
 
     def on_emit(self, log_record: Any) -> None:
         if self.wire:
-            data = None
-            with _errors.boundary("log encoder", reraise=False):  # an encoder bug must not cost the record
-                try:
-                    data = encode_readable(log_record)
-                except Unsupported:
-                    data = None  # a map body, an exotic value: the SDK's way
+            data = encode_or_none(encode_readable, log_record, "log encoder")  # a map body: the SDK's way
             if data is not None:
                 resource = log_record.resource if log_record.resource is not None else _default_resource()
                 self.emit_wire(encoded(resource, log_record.instrumentation_scope, data))
