@@ -395,7 +395,7 @@ def test_whole_keeps_int64_values() -> None:
     assert whole(-5.0) == -5
 
 
-@pytest.mark.parametrize("value", [10**400, 1e10, 1e300, "1e12", -0.5, math.inf])
+@pytest.mark.parametrize("value", [10**400, 1e10, 1e300, "1e12", -0.5, math.inf, -math.inf, math.nan, True])
 def test_money_refuses_absurd_amounts(value: object) -> None:
     assert money(value) is None
 
@@ -406,6 +406,8 @@ def test_money_and_number_keep_sane_values() -> None:
     assert money("3") == 3.0
     assert number(10**400) is None
     assert number(2**70) == float(2**70)
+    assert number(0.5) == 0.5 and number(-0.5) == -0.5
+    assert number(math.nan) is None and number(math.inf) is None and number(-math.inf) is None
 
 
 def test_strings_read_bytes_as_text_not_as_a_sequence() -> None:

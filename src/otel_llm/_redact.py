@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -143,9 +144,16 @@ def _replacement(match: re.Match[str]) -> str:
 
 def server_of(url: object) -> tuple[str | None, int | None]:
     """The host and port of an API base URL, without credentials, path or query."""
-    if not isinstance(url, str) or not url.strip():
+    if not isinstance(url, str):
         return None, None
+    return _server_of(url)
+
+
+@functools.lru_cache(maxsize=1024)  # a deployment's few API bases, parsed once (one per attempt otherwise)
+def _server_of(url: str) -> tuple[str | None, int | None]:
     text = url.strip()
+    if not text:
+        return None, None
     if "://" not in text:
         text = "https://" + text
     try:

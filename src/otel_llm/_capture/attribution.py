@@ -159,6 +159,8 @@ def read_headroom(metadata: Mapping[str, object], hidden_params: Mapping[str, ob
     team_spend = money(metadata.get("user_api_key_team_spend"))
     team_max_budget = money(metadata.get("user_api_key_team_max_budget"))
     if not headers:  # no rate-limit headers: none of the twelve reads below can find one
+        if key_spend is None and key_max_budget is None and team_spend is None and team_max_budget is None:
+            return _NO_HEADROOM  # an SDK call's metadata: nothing of a key's budget in it
         return Headroom(key_spend, key_max_budget, team_spend, team_max_budget)
     return Headroom(
         key_spend,

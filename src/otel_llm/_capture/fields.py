@@ -72,6 +72,8 @@ def number(value: object) -> float | None:
     """A finite float (request parameters such as temperature)."""
     if value is None:
         return None
+    if value.__class__ is float:  # the common case first, without the isinstance chain
+        return value if math.isfinite(value) else None
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -102,6 +104,10 @@ def whole(value: object) -> int | None:
 
 def money(value: object) -> float | None:
     """A finite, non-negative amount of USD, at most a billion."""
+    if value is None:
+        return None
+    if value.__class__ is float:  # the common case first (NaN fails both comparisons, inf the second)
+        return value if 0.0 <= value <= _MAX_USD else None
     result = number(value)
     return result if result is not None and 0 <= result <= _MAX_USD else None
 

@@ -65,7 +65,8 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
     _read_error(record, slo, limit, kw)
     if record.failed:
         _drop_unreported_usage(record)
-    _read_route(record, kw, limit)
+    request_metadata = _request_metadata(kw)
+    _read_route(record, request_metadata, limit)
     if record.response_model and record.response_model == record.model_group != record.request_model:
         # The proxy relabels responses with the model group the client asked for; the
         # deployment's model is the best account of what actually answered.
@@ -73,7 +74,7 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
     metadata = mapping(slo.get("metadata"))
     record.attribution = read_attribution(metadata, slo, limit)
     record.attribution.agent_id, record.attribution.agent_name = read_agent(
-        config.agent_from, _request_metadata(kw), metadata, record.attribution.tags, limit
+        config.agent_from, request_metadata, metadata, record.attribution.tags, limit
     )
     if record.attribution.end_user is None and call_type != _providers.PASS_THROUGH_CALL_TYPE:
         # SDK calls: the OpenAI-style ``user`` parameter names the end user. (Pass-through calls
@@ -83,12 +84,12 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
         )
     record.headroom = read_headroom(metadata, hidden)
     record.conversation_id = text(slo.get("session_id"), limit)
-    record.parent_carrier = carrier_from(_request_metadata(kw))
+    record.parent_carrier = carrier_from(request_metadata)
     if config.loop_mode != "off" and not record.failed:
         messages = kw.get("messages") or kw.get("input") or kw.get("prompt") or slo.get("messages")
         record.request_fingerprint, record.tail_fingerprint = fingerprints(messages)
     record.requested_model = (
-        text(_request_metadata(kw).get("original_model_group"), limit) or record.model_group or record.request_model
+        text(request_metadata.get("original_model_group"), limit) or record.model_group or record.request_model
     )
     if config.content_mode.enabled:
         record.content = _content.capture(slo.get("messages"), slo.get("response"), config.content_max_length)
@@ -113,18 +114,29 @@ PARAMETER_KEYS = (
 
 
 def _read_parameters(record: InvocationRecord, params: Mapping[str, object], limit: int) -> None:
-    record.max_tokens = whole(
-        params.get("max_tokens") or params.get("max_completion_tokens") or params.get("max_output_tokens")
-    )
-    record.temperature = number(params.get("temperature"))
-    record.top_p = number(params.get("top_p"))
-    record.top_k = number(params.get("top_k"))
-    record.frequency_penalty = number(params.get("frequency_penalty"))
-    record.presence_penalty = number(params.get("presence_penalty"))
-    record.seed = whole(params.get("seed"))
-    record.choice_count = whole(params.get("n"))
-    record.stop_sequences = strings(params.get("stop"), limit)
-    record.encoding_formats = strings(params.get("encoding_format"), limit)
+    if not params:
+        return
+    get = params.get
+    # A call sets a few of these: the others are None, read without a call each.
+    record.max_tokens = whole(get("max_tokens") or get("max_completion_tokens") or get("max_output_tokens"))
+    if (value := get("temperature")) is not None:
+        record.temperature = number(value)
+    if (value := get("top_p")) is not None:
+        record.top_p = number(value)
+    if (value := get("top_k")) is not None:
+        record.top_k = number(value)
+    if (value := get("frequency_penalty")) is not None:
+        record.frequency_penalty = number(value)
+    if (value := get("presence_penalty")) is not None:
+        record.presence_penalty = number(value)
+    if (value := get("seed")) is not None:
+        record.seed = whole(value)
+    if (value := get("n")) is not None:
+        record.choice_count = whole(value)
+    if (value := get("stop")) is not None:
+        record.stop_sequences = strings(value, limit)
+    if (value := get("encoding_format")) is not None:
+        record.encoding_formats = strings(value, limit)
 
 
 def _asks_for_json(response_format: object) -> bool:
@@ -328,9 +340,9 @@ def _request_metadata(kw: Mapping[str, object]) -> Mapping[str, object]:
     return metadata_of(params) or metadata_of(kw)
 
 
-def _read_route(record: InvocationRecord, kw: Mapping[str, object], limit: int) -> None:
-    """Router attempts carry their retry index, fallback depth and the failures before them."""
-    metadata = _request_metadata(kw)
+def _read_route(record: InvocationRecord, metadata: Mapping[str, object], limit: int) -> None:
+    """Router attempts carry their retry index, fallback depth and the failures before them
+    (``metadata``: the request's, as the Router wrote it)."""
     record.retry_index = count(metadata.get("attempted_retries"))
     record.fallback_depth = count(metadata.get("attempted_fallbacks"))
     if not record.model_group:

@@ -19,6 +19,7 @@ block mode, further calls are refused until it ends.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -45,8 +46,13 @@ class Scope:
 
     @property
     def key(self) -> str:
-        raw = f"{self.principal}\x1f{self.session or ''}\x1f{self.model or ''}"
-        return hashlib.blake2b(raw.encode("utf-8", "replace"), digest_size=16).hexdigest()
+        return _scope_key(self.principal, self.session, self.model)
+
+
+@functools.lru_cache(maxsize=4096)  # the scopes calling now: hashed once, not on every call
+def _scope_key(principal: str, session: str | None, model: str | None) -> str:
+    raw = f"{principal}\x1f{session or ''}\x1f{model or ''}"
+    return hashlib.blake2b(raw.encode("utf-8", "replace"), digest_size=16).hexdigest()
 
 
 def scope_of(key_hash: str | None, end_user: str | None, session: str | None, model: str | None) -> Scope:
@@ -107,7 +113,8 @@ class Detector:
     def _observe(self, scope: Scope, observation: Observation) -> tuple[LoopDetection | None, float]:
         c = self.config
         t = observation.t
-        stats = self.store.append(scope.key, observation, c.loop_window_s, c.loop_growth_calls, c.loop_growth_seconds)
+        key = scope.key
+        stats = self.store.append(key, observation, c.loop_window_s, c.loop_growth_calls, c.loop_growth_seconds)
         velocity = stats.spend_last_minute
         reason = None
         if stats.repeats >= c.loop_repeats:
@@ -118,7 +125,7 @@ class Detector:
             reason = "spend_velocity"
         elif scope.session and stats.calls_last_minute > c.loop_session_rate:
             reason = "rate"
-        if reason is None or self.store.get_block(scope.key) is not None:
+        if reason is None or self.store.get_block(key) is not None:
             return None, velocity
         blocking = c.loop_mode == "block"
         detection = LoopDetection(
@@ -133,7 +140,7 @@ class Detector:
             cooldown_seconds=c.loop_cooldown_s,
             cooldown_until=t + c.loop_cooldown_s,
         )
-        self.store.set_block(scope.key, Block(reason, t + c.loop_cooldown_s, detection.summary()))
+        self.store.set_block(key, Block(reason, t + c.loop_cooldown_s, detection.summary()))
         return detection, velocity
 
     def refusal(self, scope: Scope) -> Block | None:
