@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 
 from otel_llm._config import resolve
-from otel_llm._emit.instruments import SPEND
+from otel_llm._emit.instruments import REQUESTS, SPEND, AttrSet, Instruments
 from otel_llm._emit.store import MetricStore
 from otel_llm._emit.telemetry import Telemetry
 from otel_llm._record import Attribution, Headroom, InvocationRecord
@@ -40,6 +41,12 @@ def _record(i: int, key: int, user: str | None = None) -> InvocationRecord:
     )
     record.headroom = Headroom(key_spend=1.0, key_max_budget=10.0)
     return record
+
+
+def _metrics(reader: InMemoryMetricReader) -> list[Any]:
+    data = reader.get_metrics_data()
+    assert data is not None
+    return [metric for rm in data.resource_metrics for sm in rm.scope_metrics for metric in sm.metrics]
 
 
 def _series(reader: InMemoryMetricReader) -> dict[str, set[tuple[object, ...]]]:
@@ -91,6 +98,41 @@ def test_series_stay_under_the_cap_on_sdk_providers(caplog: pytest.LogCaptureFix
         assert len([r for r in caplog.records if "otel_llm.key.spend reached" in r.getMessage()]) == 1
     finally:
         telemetry.close()
+        provider.shutdown()
+
+
+def test_an_attribute_set_past_the_series_cap_is_counted_on_every_point_it_writes() -> None:
+    """SDK instruments remember the sets they admitted (no key hashing per point once admitted); a set
+    past the cap is never admitted: each of its points goes to the overflow series and is counted."""
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    instruments = Instruments(MetricStore(600.0, 1, 60.0), provider.get_meter("t"), series_limit=1)
+    try:
+        first = AttrSet({"gen_ai.operation.name": "chat", "otel_llm.key.alias": "a"})
+        second = AttrSet({"gen_ai.operation.name": "chat", "otel_llm.key.alias": "b"})
+        for _ in range(3):
+            instruments.requests(1, first)
+            instruments.requests(1, second)
+        metrics = _metrics(reader)
+        series = {
+            tuple(sorted(p.attributes.items())): p.value
+            for m in metrics
+            if m.name == REQUESTS.name
+            for p in m.data.data_points
+        }
+        assert series == {
+            (("gen_ai.operation.name", "chat"), ("otel_llm.key.alias", "a")): 3,
+            (("gen_ai.operation.name", "chat"), ("otel_llm.key.alias", "_OTHER")): 3,
+        }
+        overflow = [
+            p.value
+            for m in metrics
+            if m.name == "otel_llm.metric.overflow"
+            for p in m.data.data_points
+            if p.attributes["otel_llm.metric.name"] == REQUESTS.name
+        ]
+        assert overflow == [3]
+    finally:
         provider.shutdown()
 
 

@@ -17,6 +17,8 @@ from .instruments import AttributeValue
 from .series import AttrKey, Spec
 from .store import Instrument, MetricStore, sorted_key
 
+_OWNERS_LIMIT: Final = 4096
+
 # (metric name, unit, description)
 GAUGES: Final = (
     (n.KEY_SPEND, "USD", "Spend of the virtual key, as LiteLLM last reported it."),
@@ -109,6 +111,9 @@ class HeadroomEmitter:
 
     def __init__(self, store: MetricStore, ttl_s: float) -> None:
         self._gauges = {spec.name: store.instrument(spec) for spec in gauge_specs(ttl_s)}
+        # (key hash, key alias, team id, team alias) -> the key's and the team's series keys: a key
+        # calls again and again, so its attribute sets are built and sorted once (bounded).
+        self._owners: dict[tuple[str | None, ...], tuple[AttrKey | None, AttrKey | None]] = {}
 
     @property
     def instruments(self) -> list[Instrument]:
@@ -116,10 +121,38 @@ class HeadroomEmitter:
 
     def set_many(self, attributes: dict[str, AttributeValue], values: Iterable[tuple[str, float | None]]) -> None:
         """Several gauges of one attribute set (None values skipped)."""
-        key = sorted_key(attributes.items())
+        self._set_all(sorted_key(attributes.items()), values)
+
+    def _set_all(self, key: AttrKey, values: Iterable[tuple[str, float | None]]) -> None:
         for name, value in values:
             if value is not None:
                 self._gauges[name].set(value, key)
+
+    def _owner_keys(self, record: InvocationRecord) -> tuple[AttrKey | None, AttrKey | None]:
+        """The series keys of the call's key (with its team) and of its team (None: not known)."""
+        who = record.attribution
+        owner = (who.key_hash, who.key_alias, who.team_id, who.team_alias)
+        keys = self._owners.get(owner)
+        if keys is not None:
+            return keys
+        key_attrs: dict[str, AttributeValue] = {}
+        if who.key_hash:
+            key_attrs[n.KEY_HASH] = who.key_hash
+        if who.key_alias:
+            key_attrs[n.KEY_ALIAS] = who.key_alias
+        team_attrs: dict[str, AttributeValue] = {}
+        if who.team_id:
+            team_attrs[n.TEAM_ID] = who.team_id
+        if who.team_alias:
+            team_attrs[n.TEAM_ALIAS] = who.team_alias
+        keys = (
+            sorted_key({**key_attrs, **team_attrs}.items()) if key_attrs else None,
+            sorted_key(team_attrs.items()) if team_attrs else None,
+        )
+        if len(self._owners) >= _OWNERS_LIMIT:
+            self._owners.clear()
+        self._owners[owner] = keys
+        return keys
 
     def forget(self, name: str, key: AttrKey) -> None:
         """Drop one series of one gauge now (its subject is gone: a deleted key)."""
@@ -131,20 +164,10 @@ class HeadroomEmitter:
 
     def emit(self, record: InvocationRecord) -> None:
         h = record.headroom
-        who = record.attribution
-        key_attrs: dict[str, AttributeValue] = {}
-        if who.key_hash:
-            key_attrs[n.KEY_HASH] = who.key_hash
-        if who.key_alias:
-            key_attrs[n.KEY_ALIAS] = who.key_alias
-        team_attrs: dict[str, AttributeValue] = {}
-        if who.team_id:
-            team_attrs[n.TEAM_ID] = who.team_id
-        if who.team_alias:
-            team_attrs[n.TEAM_ALIAS] = who.team_alias
-        if key_attrs:
-            self.set_many(
-                {**key_attrs, **team_attrs},
+        key_key, team_key = self._owner_keys(record)
+        if key_key is not None:
+            self._set_all(
+                key_key,
                 (
                     (n.KEY_SPEND, h.key_spend),
                     (n.KEY_MAX_BUDGET, h.key_max_budget),
@@ -156,9 +179,9 @@ class HeadroomEmitter:
                     (n.KEY_TPM_UTILIZATION, _used_ratio(h.key_tpm_limit, h.key_tpm_remaining)),
                 ),
             )
-        if team_attrs:
-            self.set_many(
-                team_attrs,
+        if team_key is not None:
+            self._set_all(
+                team_key,
                 (
                     (n.TEAM_SPEND, h.team_spend),
                     (n.TEAM_MAX_BUDGET, h.team_max_budget),

@@ -203,11 +203,14 @@ COUNTERS: Final = (
 class AttrSet:
     """One attribute set, as the SDK takes it (a mapping) and as the store keys it (sorted items)."""
 
-    __slots__ = ("key", "mapping")
+    __slots__ = ("admitted", "key", "mapping")
 
     def __init__(self, mapping: Mapping[str, AttributeValue]) -> None:
         self.mapping = mapping
         self.key: AttrKey = tuple(sorted(mapping.items()))
+        # The SDK recorders that admitted this set as one of their series (a set is reused for
+        # every call of its kind: no hashing of the key per point once admitted).
+        self.admitted: set[object] | None = None
 
 
 class Recorder(Protocol):
@@ -255,13 +258,26 @@ class _SdkRecorder:
         self._overflow = overflow
 
     def __call__(self, value: float, attrs: AttrSet, context: Context | None = None) -> None:
+        admitted = attrs.admitted
+        if admitted is None or self not in admitted:
+            attrs = self._admit(attrs)
+        self._write(value, attrs.mapping, context=context)
+
+    def _admit(self, attrs: AttrSet) -> AttrSet:
+        """``attrs`` once it is (or becomes) one of the series, marked so; beyond the cap, its
+        overflow set, and the point counted (``attrs`` stays unmarked: each of its points is)."""
         if attrs.key not in self._keys:
             if len(self._keys) >= self._limit:
                 self._overflow(self._spec.name)
                 bounded = self._spec.bounded
-                attrs = AttrSet({k: v if k in bounded else n.OVERFLOW_VALUE for k, v in attrs.mapping.items()})
+                folded = AttrSet({k: v if k in bounded else n.OVERFLOW_VALUE for k, v in attrs.mapping.items()})
+                self._keys.add(folded.key)
+                return folded
             self._keys.add(attrs.key)
-        self._write(value, attrs.mapping, context=context)
+        if attrs.admitted is None:
+            attrs.admitted = set()
+        attrs.admitted.add(self)  # a series is never dropped from an SDK instrument: marked for good
+        return attrs
 
 
 def _sdk_recorder(meter: Meter, spec: Spec, series_limit: int, overflow: Callable[[str], None]) -> Recorder:

@@ -182,19 +182,22 @@ class MetricEmitter:
     def _tokens(self, record: InvocationRecord, sets: _Sets) -> None:
         if record.failed:
             return
-        tokens = sets.tokens
-        for kind, value in (
-            ("input", record.input_tokens),
-            ("output", None if record.operation == "embeddings" else record.output_tokens),
-            ("cache_read", record.cache_read_tokens),
-            ("cache_creation", record.cache_creation_tokens),
-            ("reasoning", record.reasoning_tokens),
-        ):
-            if value:
-                attrs = tokens.get(kind)
-                if attrs is None:
-                    attrs = tokens[kind] = AttrSet({**sets.who.mapping, n.TOKEN_TYPE: kind})
-                self._i.tokens(value, attrs)
+        if value := record.input_tokens:
+            self._token_point("input", value, sets)
+        if record.operation != "embeddings" and (value := record.output_tokens):
+            self._token_point("output", value, sets)
+        if value := record.cache_read_tokens:
+            self._token_point("cache_read", value, sets)
+        if value := record.cache_creation_tokens:
+            self._token_point("cache_creation", value, sets)
+        if value := record.reasoning_tokens:
+            self._token_point("reasoning", value, sets)
+
+    def _token_point(self, kind: str, value: int, sets: _Sets) -> None:
+        attrs = sets.tokens.get(kind)
+        if attrs is None:  # built as each token type first occurs
+            attrs = sets.tokens[kind] = AttrSet({**sets.who.mapping, n.TOKEN_TYPE: kind})
+        self._i.tokens(value, attrs)
 
     def _evict(self, now: float, older_than_s: float) -> None:
         """Drop the sets not checked for ``older_than_s``: a set in use is checked every quarter of the

@@ -61,10 +61,14 @@ class SpanEmitter:
         attributes: dict[str, AttributeValue] | None = None,
     ) -> Span:
         """Complete (or write) the attempt span; returns it, for exemplars and events. ``attributes``:
-        the record's span attributes when the caller built them already (a copy is written)."""
+        the record's span attributes when the caller built them already (never changed here)."""
         name = span_name(record.operation, record.request_model)
-        attributes = span_attributes(record) if attributes is None else dict(attributes)
-        if self._content_on_spans and record.content is not None:
+        content_too = self._content_on_spans and record.content is not None
+        if attributes is None:
+            attributes = span_attributes(record)
+        elif content_too:  # the caller's are not for the messages (every span keeps its own copy)
+            attributes = dict(attributes)
+        if content_too and record.content is not None:
             if record.content.input_messages:
                 attributes[n.GEN_AI_INPUT_MESSAGES] = record.content.input_messages
             if record.content.output_messages:

@@ -18,6 +18,7 @@ from typing import Final
 
 from opentelemetry import trace
 from opentelemetry._logs import Logger, LoggerProvider, NoOpLoggerProvider, get_logger_provider
+from opentelemetry._logs import _internal as _logs_api
 
 from .. import _names as n
 from .._record import InvocationRecord
@@ -90,6 +91,19 @@ def _unset_provider() -> LoggerProvider | None:
     return provider if type(provider).__name__ == "ProxyLoggerProvider" else None
 
 
+def _global_provider() -> LoggerProvider | None:
+    """The global logger provider once one is set, else None (the API's own variable, read without
+    ``get_logger_provider``'s environment lookup: this runs on every attempt until one is set)."""
+    provider = getattr(_logs_api, "_LOGGER_PROVIDER", _UNKNOWN)
+    if provider is _UNKNOWN:  # another API version: its public way
+        current = get_logger_provider()
+        return None if type(current).__name__ == "ProxyLoggerProvider" else current
+    return provider if isinstance(provider, LoggerProvider) else None
+
+
+_UNKNOWN: Final = object()
+
+
 class UsageRecordEmitter:
     """Emits each attempt's usage record, correlated to its span."""
 
@@ -98,17 +112,16 @@ class UsageRecordEmitter:
         once an application sets one (until then the API drops them, and building them is waste:
         an SDK application with no logs pipeline pays nothing for them)."""
         self._logger = logger
-        self._unset = _unset_provider() if global_provider else None
+        self._unset = global_provider and _unset_provider() is not None
 
     def emit(
         self, record: InvocationRecord, span: trace.Span | None, span_attrs: Mapping[str, object] | None = None
     ) -> None:
-        unset = self._unset
-        if unset is not None:
-            current = get_logger_provider()
-            if current is unset or isinstance(current, NoOpLoggerProvider):
+        if self._unset:
+            current = _global_provider()
+            if current is None or isinstance(current, NoOpLoggerProvider):
                 return
-            self._unset = None  # set now, and the API never unsets it
+            self._unset = False  # set now, and the API never unsets it
         self._logger.emit(
             timestamp=record.end_ns,
             observed_timestamp=record.end_ns,
