@@ -17,6 +17,7 @@ from otel_llm._capture import complete, patches
 from otel_llm._capture.call import LiveCall
 from otel_llm._config import resolve
 from otel_llm._loop import detector as loop_detector
+from otel_llm._loop.fingerprint import fingerprints
 from otel_llm._loop.store import InProcessStore, Observation, RedisStore
 from tests.conftest import Signals, wait_for
 from tests.fakes import FakeOpenAI
@@ -318,3 +319,21 @@ def test_an_unusable_redis_store_never_breaks_calls_in_block_mode(
     fix = "pip install 'otel-llm[redis]'" if problem == "redis package missing" else "Set it to redis://"
     assert caplog.text.count("OTEL_LLM_LOOP_REDIS_URL") == 1 and fix in caplog.text
     assert "hunter2" not in caplog.text
+
+
+def test_fingerprints_of_redacted_requests_are_none_and_a_short_request_is_its_own_tail() -> None:
+    """LiteLLM's placeholder for unlogged messages would make every request look alike: no fingerprint.
+    A request of one or two messages is its own tail; a longer one's tail is its last two messages."""
+    assert fingerprints([{"role": "user", "content": "redacted-by-litellm"}]) == (None, None)
+    assert fingerprints("redacted-by-litellm") == (None, None)
+    assert fingerprints(["hi", "redacted-by-litellm"]) == (None, None)
+    one = [{"role": "user", "content": "hello"}]
+    whole, tail = fingerprints(one)
+    assert whole is not None and whole == tail
+    three = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+    ]
+    whole3, tail3 = fingerprints(three)
+    assert whole3 != tail3 and tail3 == fingerprints(three[-2:])[0]

@@ -271,9 +271,11 @@ def _uncached_input(costs: Mapping[str, float | None], total: float | None) -> f
 def _read_cost_breakdown(record: InvocationRecord, slo: Mapping[str, object]) -> None:
     """LiteLLM's cost components, and what the cache reads saved at the model's input price."""
     breakdown = mapping(slo.get("cost_breakdown"))
-    costs = {component: money(breakdown.get(key)) for component, key in _BREAKDOWN}
-    costs["input"] = _uncached_input(costs, money(breakdown.get("total_cost")) or record.cost_usd)
-    record.cost_components = tuple((component, usd) for component, usd in costs.items() if usd is not None)
+    if breakdown:
+        get = breakdown.get
+        costs = {component: money(get(key)) for component, key in _BREAKDOWN}
+        costs["input"] = _uncached_input(costs, money(get("total_cost")) or record.cost_usd)
+        record.cost_components = tuple([(component, usd) for component, usd in costs.items() if usd is not None])
     tokens = record.cache_read_tokens
     if not tokens:
         return
@@ -360,6 +362,8 @@ def route_step(
     limit: int,
 ) -> RouteStep | None:
     """The retry or fallback that led to this attempt, if any."""
+    if not retry_index and not fallback_depth:  # a first attempt (nearly every one)
+        return None
     last: Mapping[str, object] = {}
     if is_sequence(previous) and previous:
         last = mapping(previous[-1])

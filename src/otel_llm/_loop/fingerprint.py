@@ -56,10 +56,13 @@ def fingerprints(messages: object) -> tuple[str | None, str | None]:
         messages = [messages]
     if not is_sequence(messages) or not messages:
         return None, None
-    if any(is_mapping(m) and m.get("content") == _REDACTED for m in messages) or _REDACTED in messages:
-        return None, None
+    for m in messages:
+        if m == _REDACTED or (is_mapping(m) and m.get("content") == _REDACTED):
+            return None, None
     encoded = [_message_bytes(m) for m in messages]
     whole = hashlib.blake2b(_SEPARATOR.join(encoded), digest_size=12).hexdigest()
+    if len(encoded) <= _TAIL:  # the tail is the whole request: the same bytes, the same hash
+        return whole, whole
     tail = hashlib.blake2b(_SEPARATOR.join(encoded[-_TAIL:]), digest_size=12).hexdigest()
     return whole, tail
 
