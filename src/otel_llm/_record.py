@@ -7,6 +7,7 @@ is ``None`` when LiteLLM did not report it, and ``None`` never reaches an attrib
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
 
 def elapsed_s(start_ns: int | None, end_ns: int | None) -> float | None:
@@ -76,6 +77,10 @@ class Headroom:
     provider_remaining_tokens: int | None = None
     provider_limit_requests: int | None = None
     provider_limit_tokens: int | None = None
+
+
+# A call that saw no budget or rate limit (frozen, so one instance serves every such record).
+NO_HEADROOM: Final = Headroom()
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,7 @@ class InvocationRecord:
     attribution: Attribution = field(default_factory=Attribution)
     # W3C propagation headers of the request, for a parent when no span is current (proxy).
     parent_carrier: dict[str, str] | None = None
-    headroom: Headroom = field(default_factory=Headroom)
+    headroom: Headroom = NO_HEADROOM  # immutable: shared
     content: Content | None = None
     incomplete: bool = False  # finished without LiteLLM's callback
     stream_abandoned: bool = False  # the caller let go of the stream before its end

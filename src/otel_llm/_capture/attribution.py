@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from .. import _state, _validation
-from .._record import Attribution, Headroom
+from .._record import NO_HEADROOM, Attribution, Headroom
 from .._shapes import mapping
 from .fields import count, money, strings, text
 
@@ -138,9 +138,6 @@ def _registered_agent_name(agent_id: str, limit: int) -> str | None:
     return name
 
 
-_NO_HEADROOM: Final = Headroom()
-
-
 def _header(headers: Mapping[str, object], *names: str) -> int | None:
     for name in names:
         value = count(headers.get(name))
@@ -153,14 +150,14 @@ def read_headroom(metadata: Mapping[str, object], hidden_params: Mapping[str, ob
     """Budgets from the key's metadata; rate limits from LiteLLM's and the provider's headers."""
     headers = mapping(hidden_params.get("additional_headers"))
     if not headers and not metadata:
-        return _NO_HEADROOM  # an SDK call without a proxy key or rate-limit headers (immutable)
+        return NO_HEADROOM  # an SDK call without a proxy key or rate-limit headers (immutable)
     key_spend = money(metadata.get("user_api_key_spend"))
     key_max_budget = money(metadata.get("user_api_key_max_budget"))
     team_spend = money(metadata.get("user_api_key_team_spend"))
     team_max_budget = money(metadata.get("user_api_key_team_max_budget"))
     if not headers:  # no rate-limit headers: none of the twelve reads below can find one
         if key_spend is None and key_max_budget is None and team_spend is None and team_max_budget is None:
-            return _NO_HEADROOM  # an SDK call's metadata: nothing of a key's budget in it
+            return NO_HEADROOM  # an SDK call's metadata: nothing of a key's budget in it
         return Headroom(key_spend, key_max_budget, team_spend, team_max_budget)
     return Headroom(
         key_spend,

@@ -38,12 +38,14 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
         raw_provider = raw_provider or _providers.provider_of_model(model)
     else:
         operation, output_type = _providers.operation_of(call_type)
+    metadata = mapping(slo.get("metadata"))
     record = InvocationRecord(
         call_id=text(slo.get("litellm_call_id"), limit) or text(kw.get("litellm_call_id"), limit),
         operation=operation,
         call_type=call_type,
         provider=_providers.provider_name(raw_provider),
         output_type=output_type,
+        attribution=read_attribution(metadata, slo, limit),  # (not a default one, replaced)
     )
     if model:
         record.request_model = _providers.strip_provider_prefix(model, raw_provider)
@@ -71,8 +73,6 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
         # The proxy relabels responses with the model group the client asked for; the
         # deployment's model is the best account of what actually answered.
         record.response_model = record.request_model
-    metadata = mapping(slo.get("metadata"))
-    record.attribution = read_attribution(metadata, slo, limit)
     record.attribution.agent_id, record.attribution.agent_name = read_agent(
         config.agent_from, request_metadata, metadata, record.attribution.tags, limit
     )
