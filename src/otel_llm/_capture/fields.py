@@ -118,7 +118,7 @@ def flag(value: object) -> bool | None:
 
 def strings(value: object, max_length: int, limit: int = 32) -> tuple[str, ...]:
     """A tuple of clean strings from a string or a sequence of them."""
-    if value is None:
+    if not value:  # None, an empty string or list (nearly every call's tags): nothing to read
         return ()
     if isinstance(value, (str, bytes)):  # one string (text decodes bytes)
         single = text(value, max_length)

@@ -261,7 +261,7 @@ class _SdkRecorder:
         admitted = attrs.admitted
         if admitted is None or self not in admitted:
             attrs = self._admit(attrs)
-        self._write(value, attrs.mapping, context=context)
+        self._write(value, attrs.mapping, context)  # (amount, attributes, context): both kinds, positional
 
     def _admit(self, attrs: AttrSet) -> AttrSet:
         """``attrs`` once it is (or becomes) one of the series, marked so; beyond the cap, its

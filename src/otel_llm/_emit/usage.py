@@ -84,11 +84,9 @@ def usage_attributes(record: InvocationRecord, span_attrs: Mapping[str, object] 
     return attrs
 
 
-def _unset_provider() -> LoggerProvider | None:
-    """The API's stand-in while no logger provider is set (its loggers drop every record), when
-    that is what the global provider is now; None otherwise."""
-    provider = get_logger_provider()
-    return provider if type(provider).__name__ == "ProxyLoggerProvider" else None
+def _no_provider_yet() -> bool:
+    """No global logger provider is set: the API's stand-in answers (its loggers drop every record)."""
+    return type(get_logger_provider()).__name__ == "ProxyLoggerProvider"
 
 
 def _global_provider() -> LoggerProvider | None:
@@ -112,7 +110,7 @@ class UsageRecordEmitter:
         once an application sets one (until then the API drops them, and building them is waste:
         an SDK application with no logs pipeline pays nothing for them)."""
         self._logger = logger
-        self._unset = global_provider and _unset_provider() is not None
+        self._unset = global_provider and _no_provider_yet()
 
     def emit(
         self, record: InvocationRecord, span: trace.Span | None, span_attrs: Mapping[str, object] | None = None
