@@ -153,7 +153,9 @@ def test_token_growth(instrument: object, signals: Signals, fake_openai: FakeOpe
         litellm.completion(
             model="openai/gpt-4o-mini", messages=list(history), api_base=fake_openai.api_base, api_key="sk"
         )
-    signals.wait_spans(10)
+        # LiteLLM reports sync calls from a thread pool, in any order; the trigger wants all ten calls
+        # growing in the order the window saw them: each reported before the next call is made.
+        signals.wait_spans(i + 1)
     assert _detections(signals) == {("token_growth", "observed"): 1}
     (event,) = _events(signals)
     assert event["otel_llm.loop.input_growth"] >= 2
@@ -271,6 +273,28 @@ def test_running_window_statistics_equal_a_full_recount(
             expected.growth,
         )
         assert got.spend_last_minute == pytest.approx(expected.spend_last_minute, abs=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from([0.5, 2.0, 20.0]), st.integers(min_value=-20, max_value=100)),
+        max_size=40,
+    )
+)
+def test_window_growth_equals_a_full_recount_for_growing_conversations(steps: list[tuple[float, int]]) -> None:
+    """Prompts that mostly grow (the token_growth trigger's case, which independent random sizes rarely
+    reach): the window's growth, computed only when the newest call grew, equals a full recount."""
+    from otel_llm._loop.store import _Window, stats_of
+
+    window, kept, t, tokens = _Window(), [], 1000.0, 100
+    for gap, delta in steps:
+        t += gap
+        tokens = max(0, tokens + delta)
+        new = Observation(t, None, None, tokens, 0.0)
+        got = window.add(new, 120.0, 4, 30.0)
+        kept = [o for o in [*kept, new] if o.t >= t - 120.0]
+        assert got.growth == stats_of(kept, new, 4, 30.0).growth
 
 
 def test_a_windows_calls_are_atoms_the_garbage_collector_untracks() -> None:

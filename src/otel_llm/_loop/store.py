@@ -122,14 +122,19 @@ class _Window:
             self.minute_cost -= minute.popleft()[_COST]
         minute.append(entry)
         self.minute_cost += new.cost
-        recent = [(e[_T], e[_TOKENS]) for e in itertools.islice(reversed(entries), growth_calls)]
-        recent.reverse()
+        growth = 0.0
+        # Growth needs the last growth_calls calls each larger than the one before: when the newest is
+        # not larger than the one before it (a repeated request, a new conversation), it is 0 at once.
+        if growth_calls >= 2 and len(entries) >= growth_calls and entries[-1][_TOKENS] > entries[-2][_TOKENS]:
+            recent = [(e[_T], e[_TOKENS]) for e in itertools.islice(reversed(entries), growth_calls)]
+            recent.reverse()
+            growth = growth_of(recent, growth_calls, growth_seconds)
         return WindowStats(
             calls=len(entries),
             repeats=max(self.full.get(new.full, 0) if new.full else 0, self.tail.get(new.tail, 0) if new.tail else 0),
             calls_last_minute=len(minute),
             spend_last_minute=max(0.0, self.minute_cost),
-            growth=growth_of(recent, growth_calls, growth_seconds),
+            growth=growth,
         )
 
     def last_time(self) -> float | None:
