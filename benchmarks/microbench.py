@@ -105,26 +105,31 @@ def raw_emitter(pipeline: Any) -> Callable[[dict[str, Any]], None]:
     return floor_emitter(pipeline)
 
 
+class _Noting:
+    """An instrument that notes each point written (instrument, value, attributes, whether a context
+    was passed), histogram or counter alike."""
+
+    def __init__(self, points: list[tuple[str, float, dict[str, Any], bool]], name: str) -> None:
+        self._points = points
+        self._name = name
+
+    def record(self, value: float, attributes: Any = None, context: Any = None) -> None:
+        self._points.append((self._name, value, dict(attributes or {}), context is not None))
+
+    add = record
+
+
 class _NotingMeter:
-    """A meter whose instruments note each point written (instrument, value, attributes, whether
-    a context was passed): what otel-llm's metric emitter writes for one record, to replay."""
+    """A meter of noting instruments: what otel-llm's metric emitter writes for one record, to replay."""
 
     def __init__(self) -> None:
         self.points: list[tuple[str, float, dict[str, Any], bool]] = []
 
-    def _instrument(self, name: str) -> Any:
-        points = self.points
+    def create_histogram(self, name: str, **_: Any) -> _Noting:
+        return _Noting(self.points, name)
 
-        def write(value: float, attributes: Any = None, context: Any = None) -> None:
-            points.append((name, value, dict(attributes or {}), context is not None))
-
-        return type("Noting", (), {"record": staticmethod(write), "add": staticmethod(write)})()
-
-    def create_histogram(self, name: str, **_: Any) -> Any:
-        return self._instrument(name)
-
-    def create_counter(self, name: str, **_: Any) -> Any:
-        return self._instrument(name)
+    def create_counter(self, name: str, **_: Any) -> _Noting:
+        return _Noting(self.points, name)
 
 
 def same_telemetry_emitter(pipeline: Any, record: Any, config: Any) -> Callable[[], None]:

@@ -119,6 +119,15 @@ class _Sets:
         # The cost components' sets (None: the cache savings'), built as each first occurs.
         self.economics_sets: dict[str | None, AttrSet] = {}
 
+    def economics_set(self, component: str | None) -> AttrSet:
+        """The set of one cost component's spend (None: of the cache savings)."""
+        attrs = self.economics_sets.get(component)
+        if attrs is None:
+            group = self.economics
+            mapping = dict(group) if component is None else {**group, n.COST_COMPONENT: component}
+            attrs = self.economics_sets[component] = AttrSet(mapping)
+        return attrs
+
 
 class MetricEmitter:
     """Records the metric points of one attempt."""
@@ -141,7 +150,6 @@ class MetricEmitter:
         self._mono = mono
         self._swept = mono()
         self._cache: dict[tuple[object, ...], _Sets] = {}
-        self._economics: dict[tuple[tuple[str, AttributeValue], ...], AttrSet] = {}
 
     def emit(self, record: InvocationRecord, context: Context | None = None) -> None:
         """Record the points of one attempt; ``context`` (the attempt span's) links exemplars to the trace."""
@@ -208,28 +216,11 @@ class MetricEmitter:
     def _economics_points(self, record: InvocationRecord, sets: _Sets) -> None:
         if not record.cost_components and not record.cache_savings_usd:
             return
-        known = sets.economics_sets
         for component, usd in record.cost_components:
             if usd:
-                attrs = known.get(component)
-                if attrs is None:
-                    attrs = known[component] = self._economics_set(sets.economics, component)
-                self._i.component_spend(usd, attrs)
+                self._i.component_spend(usd, sets.economics_set(component))
         if record.cache_savings_usd:
-            attrs = known.get(None)
-            if attrs is None:
-                attrs = known[None] = self._economics_set(sets.economics, None)
-            self._i.cache_savings(record.cache_savings_usd, attrs)
-
-    def _economics_set(self, group: dict[str, AttributeValue], component: str | None) -> AttrSet:
-        attrs = dict(group) if component is None else {**group, n.COST_COMPONENT: component}
-        key = tuple(attrs.items())
-        cached = self._economics.get(key)
-        if cached is None:
-            if len(self._economics) >= _CACHE_LIMIT:
-                self._economics.clear()
-            cached = self._economics[key] = AttrSet(attrs)
-        return cached
+            self._i.cache_savings(record.cache_savings_usd, sets.economics_set(None))
 
     def _sets(self, record: InvocationRecord) -> _Sets:
         who = record.attribution

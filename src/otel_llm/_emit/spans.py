@@ -63,16 +63,16 @@ class SpanEmitter:
         """Complete (or write) the attempt span; returns it, for exemplars and events. ``attributes``:
         the record's span attributes when the caller built them already (never changed here)."""
         name = span_name(record.operation, record.request_model)
-        content_too = self._content_on_spans and record.content is not None
+        content = record.content if self._content_on_spans else None
         if attributes is None:
             attributes = span_attributes(record)
-        elif content_too:  # the caller's are not for the messages (every span keeps its own copy)
+        elif content is not None:  # the caller's are not for the messages (every span keeps its own copy)
             attributes = dict(attributes)
-        if content_too and record.content is not None:
-            if record.content.input_messages:
-                attributes[n.GEN_AI_INPUT_MESSAGES] = record.content.input_messages
-            if record.content.output_messages:
-                attributes[n.GEN_AI_OUTPUT_MESSAGES] = record.content.output_messages
+        if content is not None:
+            if content.input_messages:
+                attributes[n.GEN_AI_INPUT_MESSAGES] = content.input_messages
+            if content.output_messages:
+                attributes[n.GEN_AI_OUTPUT_MESSAGES] = content.output_messages
         if live_span is not None:
             span = live_span
             span.update_name(name)

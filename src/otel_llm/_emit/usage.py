@@ -94,8 +94,7 @@ def _global_provider() -> LoggerProvider | None:
     ``get_logger_provider``'s environment lookup: this runs on every attempt until one is set)."""
     provider = getattr(_logs_api, "_LOGGER_PROVIDER", _UNKNOWN)
     if provider is _UNKNOWN:  # another API version: its public way
-        current = get_logger_provider()
-        return None if type(current).__name__ == "ProxyLoggerProvider" else current
+        return None if _no_provider_yet() else get_logger_provider()
     return provider if isinstance(provider, LoggerProvider) else None
 
 
