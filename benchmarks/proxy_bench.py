@@ -6,6 +6,8 @@ fresh process, all in front of the same fake provider (fake_provider.py); ``--va
 * ``none``: no callback;
 * ``otel-llm``: ``callbacks: ["otel_llm.proxy.callback"]``, OTLP/HTTP to a local sink that
   answers 200 (the fake provider's /v1/traces and /v1/metrics);
+* ``otel-llm-process``: ``otel-llm`` with ``OTEL_LLM_PROXY_EMITTER=process`` (each attempt's spans,
+  metric points and usage record made and exported by a process beside the worker);
 * ``otel-llm-unreachable``: the same, with the OTLP endpoint on a closed loopback port;
 * ``otel-llm-http-spans``: ``otel-llm`` with ``OTEL_LLM_PROXY_HTTP_SPANS=true`` (diagnosis: the
   opt-in provider HTTP spans);
@@ -617,6 +619,9 @@ def main() -> None:
             "otel-llm-http-spans": otel_llm(OTEL_LLM_PROXY_HTTP_SPANS="true"),
             # The OpenTelemetry SDK's instruments and spans instead of otel-llm's lean recording path.
             "otel-llm-sdk-path": otel_llm(OTEL_LLM_LEAN_PATH="false"),
+            # Each attempt's telemetry made and exported by a process beside the worker (its CPU counts:
+            # it is in the proxy's process tree).
+            "otel-llm-process": otel_llm(OTEL_LLM_PROXY_EMITTER="process"),
             # No usage record (one OTLP log record per attempt, through the SDK's log pipeline).
             "otel-llm-usage-off": otel_llm(OTEL_LLM_USAGE_RECORDS="false"),
             "otel-llm-router-span": otel_llm(OTEL_LLM_PROXY_ROUTER_SPAN="true"),

@@ -16,18 +16,30 @@ def test_every_sdk_internal_relied_on_is_present() -> None:
 
 def test_the_doctor_reports_the_metric_path() -> None:
     """Lean by default, the SDK's instruments when switched off, and a too-short idle timeout named."""
-    (lean,) = check_pipeline({})
+    lean, inline = check_pipeline({})
     assert lean.level == OK and "lean path" in lean.message
-    (sdk,) = check_pipeline({"OTEL_LLM_LEAN_PATH": "false"})
+    assert inline.level == OK and "in its worker" in inline.message
+    sdk, _ = check_pipeline({"OTEL_LLM_LEAN_PATH": "false"})
     assert sdk.level == OK and "SDK's instruments" in sdk.message
-    short, _ = check_pipeline({"OTEL_LLM_METRIC_IDLE_TIMEOUT": "30", "OTEL_METRIC_EXPORT_INTERVAL": "60000"})
+    short, _, _ = check_pipeline({"OTEL_LLM_METRIC_IDLE_TIMEOUT": "30", "OTEL_METRIC_EXPORT_INTERVAL": "60000"})
     assert short.level == WARN and "at least 60" in short.fix
+
+
+def test_the_doctor_reports_where_attempts_are_emitted() -> None:
+    """OTEL_LLM_PROXY_EMITTER=process: said where it applies, a warning with the fix where it cannot."""
+    _, process = check_pipeline({"OTEL_LLM_PROXY_EMITTER": "process"})
+    assert process.level == OK and "a process beside its worker" in process.message
+    _, unusable = check_pipeline({"OTEL_LLM_PROXY_EMITTER": "process", "OTEL_LLM_EXPORTER": "prometheus"})
+    assert unusable.level == WARN and "OTEL_LLM_EXPORTER=prometheus" in unusable.message
+    assert "OTEL_LLM_EXPORTER=otlp" in unusable.fix
+    _, sdk = check_pipeline({"OTEL_LLM_PROXY_EMITTER": "process", "OTEL_LLM_LEAN_PATH": "false"})
+    assert sdk.level == WARN
 
 
 def test_a_missing_internal_falls_back_to_the_sdk_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the reader hook the doctor warns and the proxy takes the SDK's instruments (no broken pipeline)."""
     monkeypatch.setattr(sdk_internals, "check", lambda: ["MetricReader._set_collect_callback"])
-    (finding,) = check_pipeline({})
+    finding, _ = check_pipeline({})
     assert finding.level == WARN and "falls back" in finding.message
     from otel_llm._export import setup
 

@@ -73,6 +73,7 @@ class Config:
     proxy_fastapi_telemetry: str = "server"
     proxy_router_span: bool = False
     proxy_span_encoder: str = "wire"
+    proxy_emitter: str = "inline"
     budget_poll: bool = True
     budget_database_url: str | None = field(default=None, repr=False)
     budget_poll_interval_s: float = 60.0

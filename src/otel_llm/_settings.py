@@ -26,6 +26,7 @@ FASTAPI_TELEMETRY_MODES: Final = ("server", "full", "off")
 ATTRIBUTION_CHOICES: Final = ("key", "team", "user", "end_user", "org", "agent")
 EXPORTERS: Final = ("otlp", "prometheus", "console", "none")
 SPAN_ENCODERS: Final = ("wire", "sdk")  # see _export/span_exporter.py
+EMITTERS: Final = ("inline", "process")  # see _export/emitter_process.py
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,23 @@ SETTINGS: Final = (
             "tested; 3-4x faster: 40,000 points in ~160 ms instead of ~550, time the reader's thread holds the "
             "GIL the event loop needs; an exponential histogram or a batch size limit takes the SDK's way). `sdk` "
             "uses the SDK's encoders throughout. gRPC always uses the SDK's."
+        ),
+    ),
+    Setting(
+        "OTEL_LLM_PROXY_EMITTER",
+        "proxy_emitter",
+        p.one_of(EMITTERS),
+        (
+            "Proxy, when otel-llm installs the providers and exports OTLP on the lean path: where each LLM "
+            "attempt's telemetry is made. `inline` (the default): in the worker. `process`: the worker builds the "
+            "attempt's record, runs loop detection and decides the attempt span's ids (so the trace still reaches "
+            "the provider), and a process beside each worker makes the span, the metric points, headroom gauges, "
+            "usage records and content events from it and exports them, off the worker's interpreter lock (about 4 "
+            "points of proxy throughput in `benchmarks/`). That process is its own `service.instance.id`; FastAPI's "
+            "SERVER span, Router spans, MCP, guardrail and A2A hops and budget polling stay in the worker. While it "
+            "cannot take records (starting, restarting after a crash, falling behind) the worker emits them itself, "
+            "counted in `otel_llm.internal.errors` (component `export.emitter_process`). Ignored, with a warning, "
+            "where the providers are the application's or the exporter is not OTLP."
         ),
     ),
     Setting(

@@ -24,10 +24,12 @@ def providers() -> Iterator[tuple[FakeOpenAI, FailingProvider]]:
         yield providers
 
 
+@pytest.mark.parametrize("emitter", ["inline", "process"])
 def test_proxy_sigterm_exports_the_last_telemetry(
-    tmp_path: Path, providers: tuple[FakeOpenAI, FailingProvider]
+    emitter: str, tmp_path: Path, providers: tuple[FakeOpenAI, FailingProvider]
 ) -> None:
-    """Export schedules far in the future: only the shutdown can deliver the last request's span and points."""
+    """Export schedules far in the future: only the shutdown can deliver the last request's span and points
+    (with an emitter process: the worker's exit flush waits for that process's export)."""
     fake, broken = providers
     with OtlpReceiver() as receiver:
         proxy = ProxyProcess(
@@ -37,6 +39,7 @@ def test_proxy_sigterm_exports_the_last_telemetry(
                 "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
                 "OTEL_BSP_SCHEDULE_DELAY": "600000",
                 "OTEL_METRIC_EXPORT_INTERVAL": "600000",
+                "OTEL_LLM_PROXY_EMITTER": emitter,
             },
         ).start()
         assert proxy.chat(ALPHA).status_code == 200
@@ -73,8 +76,10 @@ for pid in children:
 """
 
 
-def test_forked_workers_export_with_their_own_identity() -> None:
-    """Two workers forked after the pipeline was built each export their own calls, as distinct instances."""
+@pytest.mark.parametrize("emitter", ["inline", "process"])
+def test_forked_workers_export_with_their_own_identity(emitter: str) -> None:
+    """Two workers forked after the pipeline was built each export their own calls, as distinct instances
+    (with an emitter process: each worker starts its own, after the fork)."""
     with OtlpReceiver() as receiver:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         env.update(
@@ -82,6 +87,7 @@ def test_forked_workers_export_with_their_own_identity() -> None:
             OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
             OTEL_LLM_RAISE_INTERNAL_ERRORS="true",
             OTEL_LLM_PROXY_HTTP_SPANS="false",
+            OTEL_LLM_PROXY_EMITTER=emitter,
         )
         result = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(FORKING_APP)],
@@ -99,3 +105,7 @@ def test_forked_workers_export_with_their_own_identity() -> None:
         points = receiver.latest_points("gen_ai.client.operation.duration")
         assert {r["service.instance.id"] for _, _, r in points} == instances
         assert sum(p.count for _, p, _ in points) == 10
+        # Each process says it is there: the parent, the two workers, and with emitter processes theirs too.
+        processes = {r["service.instance.id"] for _, _, r in receiver.latest_points("otel_llm.build.info")}
+        assert len(processes) == (5 if emitter == "process" else 3)
+        assert "emitting in the worker" not in result.stderr

@@ -37,9 +37,11 @@ def providers() -> Iterator[tuple[FakeOpenAI, FailingProvider]]:
         yield providers
 
 
-@pytest.fixture(scope="module", params=["lean", "sdk"])
+@pytest.fixture(scope="module", params=["lean", "sdk", "process"])
 def path(request: pytest.FixtureRequest) -> str:
-    """Every test here runs against both recording paths: otel-llm's own (the default) and the SDK's."""
+    """Every test here runs against both recording paths: otel-llm's own (the default) and the SDK's;
+    and on the lean path with each attempt emitted by a process beside the worker
+    (OTEL_LLM_PROXY_EMITTER=process)."""
     return str(request.param)
 
 
@@ -94,7 +96,8 @@ def proxy(
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
             "OTEL_SERVICE_NAME": "proxy-under-test",
             "OTEL_LLM_PROXY_HTTP_SPANS": "true",
-            "OTEL_LLM_LEAN_PATH": "true" if path == "lean" else "false",
+            "OTEL_LLM_LEAN_PATH": "false" if path == "sdk" else "true",
+            "OTEL_LLM_PROXY_EMITTER": "process" if path == "process" else "inline",
             # The /anthropic pass-through route forwards here, with the proxy's provider key.
             "ANTHROPIC_API_BASE": anthropic.api_base,
             "ANTHROPIC_API_KEY": PROVIDER_KEY,
@@ -143,7 +146,7 @@ def _served(
     return response, server, attempt
 
 
-def test_trace_continues_the_callers_trace(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:
+def test_trace_continues_the_callers_trace(proxy: ProxyProcess, receiver: OtlpReceiver, path: str) -> None:
     """proxy request (with the model-group request's counts) → attempt → provider HTTP call, in the client's trace."""
     response = proxy.chat(ALPHA, headers={"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"}, user="customer-42")
     assert response.status_code == 200, response.text
@@ -165,6 +168,11 @@ def test_trace_continues_the_callers_trace(proxy: ProxyProcess, receiver: OtlpRe
     assert {s["resource"]["service.name"] for s in spans} == {"proxy-under-test"}
     # FastAPI keeps its SERVER span; its per-dependency spans are off (OTEL_LLM_PROXY_FASTAPI_TELEMETRY=server).
     assert not [s["name"] for s in spans if str(s["name"]).startswith("fastapi.")]
+    # With an emitter process, the attempt span is made and exported by it (a process of its own), with
+    # the ids the worker decided: the provider's HTTP span (the worker's) is its child all the same.
+    worker = server["resource"]["service.instance.id"]
+    assert (attempt["resource"]["service.instance.id"] != worker) is (path == "process")
+    assert http[0]["resource"]["service.instance.id"] == worker
 
 
 def test_attribution_on_spans(proxy: ProxyProcess, receiver: OtlpReceiver) -> None:

@@ -73,17 +73,18 @@ def test_key_hashes_agree_across_workers_with_the_master_key_only_in_config(
         assert "otel-llm: internal error" not in proxy.log()
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize(("workers", "emitter"), [(1, "inline"), (2, "inline"), (2, "process")])
 def test_team_totals_equal_what_the_provider_served(
-    workers: int, tmp_path: Path, providers: tuple[FakeOpenAI, FailingProvider]
+    workers: int, emitter: str, tmp_path: Path, providers: tuple[FakeOpenAI, FailingProvider]
 ) -> None:
-    """Per-team requests, tokens and spend in the exported metrics equal what was served, under concurrent load."""
+    """Per-team requests, tokens and spend in the exported metrics equal what was served, under concurrent load;
+    also with each worker's attempts emitted by a process of its own (OTEL_LLM_PROXY_EMITTER=process)."""
     fake, broken = providers
     with OtlpReceiver() as receiver:
         proxy = ProxyProcess(
             tmp_path,
             model_list(fake.api_base, broken.api_base),
-            {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint},
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_LLM_PROXY_EMITTER": emitter},
             workers,
         ).start()
         try:
@@ -143,9 +144,15 @@ def test_team_totals_equal_what_the_provider_served(
             spend = receiver.latest_points("otel_llm.key.spend")
             assert sorted(a["otel_llm.key.alias"] for a, _, _ in spend) == ["agent-alpha", "agent-beta"]
             assert all("service.instance.id" not in r for _, _, r in spend)
+            if emitter == "process":  # the workers' SERVER spans' metrics are their own instances
+                servers = {
+                    r["service.instance.id"] for _, _, r in receiver.latest_points("http.server.request.duration")
+                }
+                assert servers and not servers & instances()
         finally:
             proxy.stop()
         assert "otel-llm: internal error" not in proxy.log()
+        assert "emitting in the worker" not in proxy.log()
 
 
 def test_under_opentelemetry_instrument_each_span_once(

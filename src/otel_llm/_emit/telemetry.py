@@ -9,11 +9,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Final, Protocol
 
-from opentelemetry import metrics, trace
+from opentelemetry import context, metrics, trace
 from opentelemetry._logs import LoggerProvider, get_logger
 from opentelemetry.context import Context
 from opentelemetry.metrics import MeterProvider, get_meter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    Tracer,
+    TracerProvider,
+)
 
 from .. import _errors
 from .. import _names as n
@@ -49,6 +58,12 @@ class Flushable(Protocol):
     def force_flush(self, timeout_millis: float = ...) -> bool: ...
 
 
+class Handoff(Flushable, Protocol):
+    """Where attempts go to be emitted by another process (``_export/emitter_process.py``)."""
+
+    def submit(self, record: InvocationRecord, span: Span | None) -> bool: ...
+
+
 class Telemetry:
     """Emitters bound to one tracer, meter and logger provider (the global ones by default)."""
 
@@ -74,6 +89,9 @@ class Telemetry:
         # The proxy sets this: a Router request then annotates the request's SERVER span
         # instead of opening a span of its own (OTEL_LLM_PROXY_ROUTER_SPAN).
         self.fold_router_into_server_span = False
+        # OTEL_LLM_PROXY_EMITTER=process: attempts are emitted by a process beside the worker
+        # (``_export/emitter_process.py``); the worker decides their spans' identities only.
+        self.handoff: Handoff | None = None
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL)
         if span_tracer is not None:
             self.tracer = span_tracer(tracer_provider or trace.get_tracer_provider(), self.tracer)
@@ -117,6 +135,8 @@ class Telemetry:
         from opentelemetry._logs import get_logger_provider  # noqa: PLC0415
 
         tracer_provider, meter_provider, logger_provider = self._providers
+        if self.handoff is not None:
+            self.handoff.force_flush(timeout_ms)
         for provider in (
             tracer_provider or trace.get_tracer_provider(),
             meter_provider or metrics.get_meter_provider(),
@@ -134,20 +154,54 @@ class Telemetry:
     def _count_internal_error(self, component: str) -> None:
         self.instruments.internal_errors(1, AttrSet({n.INTERNAL_COMPONENT: component}))
 
+    def count_internal_error(self, component: str) -> None:
+        """Count a degradation that is not an exception (the emitter process fell back) as one."""
+        with _errors.boundary("emit.metrics"):
+            self._count_internal_error(component)
+
     # --- attempts -------------------------------------------------------------------
     def start_attempt_span(self, operation: str, model: str | None, start_ns: int, parent: Context | None) -> Span:
         """A live CLIENT span, started before LiteLLM runs, that a record completes later; under
-        ``parent`` (the caller's context, or one extracted from the request's headers)."""
+        ``parent`` (the caller's context, or one extracted from the request's headers). With an
+        emitter process, only its identity: the span is made where the record is emitted."""
+        attributes = {n.GEN_AI_OPERATION_NAME: operation}
+        if self.handoff is not None:  # set only over a tracer that decides identities (the lean tracer)
+            start_identity = self.tracer.start_identity  # type: ignore[attr-defined]
+            return start_identity(span_name(operation, model), parent, SpanKind.CLIENT, attributes, start_ns)  # type: ignore[no-any-return]
         return self.tracer.start_span(
             span_name(operation, model),
             context=parent,
             kind=SpanKind.CLIENT,
-            attributes={n.GEN_AI_OPERATION_NAME: operation},
+            attributes=attributes,
             start_time=start_ns,
         )
 
     def emit(self, record: InvocationRecord, live_span: Span | None = None) -> None:
-        """Emit every signal of one finished attempt; never raises (unless strict)."""
+        """Emit every signal of one finished attempt; never raises (unless strict). With an
+        emitter process, hands the attempt over to it (or emits here when it cannot take it)."""
+        handoff = self.handoff
+        if handoff is not None and handoff.submit(record, live_span):
+            return
+        self.emit_here(record, live_span)
+
+    def emit_here(
+        self, record: InvocationRecord, live_span: Span | None = None, parent: SpanContext | None = None
+    ) -> None:
+        """``emit`` in this process. ``live_span`` may be a ``SpanIdentity`` (made into the span here);
+        ``parent``: the span current where a record without a live span was reported (another process)."""
+        if getattr(live_span, "is_identity", False):  # decided in the worker, made here
+            with _SPANS:
+                live_span = self.tracer.span_of(live_span)  # type: ignore[attr-defined]
+        if parent is not None:
+            token = context.attach(trace.set_span_in_context(NonRecordingSpan(parent)))
+            try:
+                self._emit(record, live_span)
+            finally:
+                context.detach(token)
+            return
+        self._emit(record, live_span)
+
+    def _emit(self, record: InvocationRecord, live_span: Span | None) -> None:
         span = live_span
         attributes: dict[str, AttributeValue] | None = None
         with _SPANS:

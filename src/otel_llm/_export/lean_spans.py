@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.util import types
 from opentelemetry.util._decorator import _agnosticcontextmanager
@@ -48,6 +49,7 @@ _UNSET: Final = Status(StatusCode.UNSET)
 # A span's events or links before the first is added: what the SDK's properties read as none
 # (``tuple()`` of it is empty, and it is not a BoundedList, so nothing was dropped).
 _NONE_YET: Final = ()
+_RECORD_AND_SAMPLE: Final = Decision.RECORD_AND_SAMPLE
 
 
 class _TracerParts(typing.NamedTuple):
@@ -213,6 +215,33 @@ class LeanSpan(SdkSpan):
 _TRACE_FLAGS: Final = tuple(trace_api.TraceFlags(value) for value in range(256))
 
 
+class SpanIdentity(trace_api.NonRecordingSpan):
+    """A span decided but not made yet: its context (what propagation and child spans read) and
+    what makes the span later (``LeanTracer.span_of``), all plain values, so it can be pickled to
+    the process that makes it. Records nothing itself (``is_recording`` is False)."""
+
+    is_identity: Final = True  # what Telemetry.emit_here looks for (the emit layer does not import this one)
+
+    def __init__(
+        self,
+        context: trace_api.SpanContext,
+        name: str,
+        kind: SpanKind,
+        parent: trace_api.SpanContext | None,
+        start_time: int,
+        attributes: dict[str, types.AnyValue],
+    ) -> None:
+        super().__init__(context)
+        self.name = name
+        self.kind = kind
+        self.parent = parent
+        self.start_time = start_time
+        self.attributes = attributes
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SpanIdentity, (self._context, self.name, self.kind, self.parent, self.start_time, self.attributes))
+
+
 class LeanTracer(trace_api.Tracer):
     """Starts ``LeanSpan``s as the SDK tracer it wraps would start its spans: same sampling, ids,
     resource, limits, processors and self-metrics."""
@@ -235,6 +264,35 @@ class LeanTracer(trace_api.Tracer):
         self._known = current
         return True
 
+    def _decide(
+        self,
+        name: str,
+        context: context_api.Context | None,
+        kind: SpanKind,
+        attributes: types.Attributes,
+        links: Sequence[Link],
+    ) -> tuple[trace_api.SpanContext, trace_api.SpanContext | None, Any, types.Attributes]:
+        """A new span's identity as the SDK tracer would decide it: (its span context, its parent's,
+        the sampling decision, the sampler's attributes)."""
+        tracer = self._tracer
+        current = trace_api.get_current_span(context).get_span_context()
+        parent: trace_api.SpanContext | None = current if current is not None and current.is_valid else None
+        trace_id = tracer.id_generator.generate_trace_id() if parent is None else parent.trace_id
+        result = tracer.sampler.should_sample(context, trace_id, name, kind, attributes, links)
+        decision: Any = result.decision
+        flags = trace_api.TraceFlags.SAMPLED if decision.is_sampled() else trace_api.TraceFlags.DEFAULT
+        random = tracer.id_generator.is_trace_id_random() if parent is None else parent.trace_flags.random_trace_id
+        if random:
+            flags |= trace_api.TraceFlags.RANDOM_TRACE_ID
+        span_context = trace_api.SpanContext(
+            trace_id,
+            tracer.id_generator.generate_span_id(),
+            is_remote=False,
+            trace_flags=_TRACE_FLAGS[flags],
+            trace_state=result.trace_state,
+        )
+        return span_context, parent, decision, result.attributes
+
     def start_span(  # the API's signature
         self,
         name: str,
@@ -252,34 +310,59 @@ class LeanTracer(trace_api.Tracer):
                 name, context, kind, attributes, links, start_time, record_exception, set_status_on_exception
             )
         links = links or ()
-        current = trace_api.get_current_span(context).get_span_context()
         if not sdk_internals.tracer_enabled(tracer):
-            return trace_api.NonRecordingSpan(context=current)
-        parent: trace_api.SpanContext | None = current if current is not None and current.is_valid else None
-        trace_id = tracer.id_generator.generate_trace_id() if parent is None else parent.trace_id
-        result = tracer.sampler.should_sample(context, trace_id, name, kind, attributes, links)
-        decision: Any = result.decision
-        flags = trace_api.TraceFlags.SAMPLED if decision.is_sampled() else trace_api.TraceFlags.DEFAULT
-        random = tracer.id_generator.is_trace_id_random() if parent is None else parent.trace_flags.random_trace_id
-        if random:
-            flags |= trace_api.TraceFlags.RANDOM_TRACE_ID
-        span_context = trace_api.SpanContext(
-            trace_id,
-            tracer.id_generator.generate_span_id(),
-            is_remote=False,
-            trace_flags=_TRACE_FLAGS[flags],
-            trace_state=result.trace_state,
-        )
+            return trace_api.NonRecordingSpan(context=trace_api.get_current_span(context).get_span_context())
+        span_context, parent, decision, sampler_attributes = self._decide(name, context, kind, attributes, links)
         end_metrics = sdk_internals.tracer_start_metrics(tracer, parent, decision)
         if not decision.is_recording():
             return trace_api.NonRecordingSpan(context=span_context)
         span = LeanSpan(name, span_context, parent, self._parts, kind, links, end_metrics)
-        if result.attributes:
+        if sampler_attributes:
             with span._lock:  # noqa: SLF001  # the span is not shared yet
-                span._set_many(result.attributes)  # noqa: SLF001
+                span._set_many(sampler_attributes)  # noqa: SLF001
         span._record_exception = record_exception  # noqa: SLF001
         span._set_status_on_exception = set_status_on_exception  # noqa: SLF001
         span.start(start_time=start_time, parent_context=context)
+        return span
+
+    def start_identity(
+        self,
+        name: str,
+        context: context_api.Context | None,
+        kind: SpanKind,
+        attributes: types.Attributes,
+        start_time: int,
+    ) -> trace_api.Span:
+        """A span decided now (sampled, its ids from the provider) and made later, possibly in another
+        process (``span_of``): a ``SpanIdentity`` for propagation and children meanwhile. A span the
+        sampler does not record is a plain non-recording span, as ``start_span`` gives."""
+        tracer = self._tracer
+        if not sdk_internals.tracer_enabled(tracer):
+            return trace_api.NonRecordingSpan(context=trace_api.get_current_span(context).get_span_context())
+        span_context, parent, decision, sampler_attributes = self._decide(name, context, kind, attributes, ())
+        if not decision.is_recording():
+            return trace_api.NonRecordingSpan(context=span_context)
+        attrs = dict(attributes or {})
+        if sampler_attributes:
+            attrs.update(sampler_attributes)
+        return SpanIdentity(span_context, name, kind, parent, start_time, attrs)
+
+    def span_of(self, identity: SpanIdentity) -> trace_api.Span:
+        """The span ``identity`` decided, made now (started at its start time, not ended): the same ids,
+        parent and sampling, through this tracer's processors."""
+        tracer = self._tracer
+        parent = identity.parent
+        parent_context = trace_api.set_span_in_context(trace_api.NonRecordingSpan(parent)) if parent else None
+        if not self._processors_known():  # the SDK's span: its own ids (the identity's are lost, said in the docs)
+            return tracer.start_span(
+                identity.name, parent_context, identity.kind, identity.attributes, start_time=identity.start_time
+            )
+        end_metrics = sdk_internals.tracer_start_metrics(tracer, parent, _RECORD_AND_SAMPLE)
+        span = LeanSpan(identity.name, identity.get_span_context(), parent, self._parts, identity.kind, (), end_metrics)
+        if identity.attributes:
+            with span._lock:  # noqa: SLF001  # the span is not shared yet
+                span._set_many(identity.attributes)  # noqa: SLF001
+        span.start(start_time=identity.start_time, parent_context=parent_context)
         return span
 
     @_agnosticcontextmanager

@@ -30,6 +30,7 @@ from .._capture.fields import text
 from .._capture.parent import PARENT_KEY
 from .._capture.payload import build_record
 from .._config import resolve
+from .._export.emitter_process import install_handoff
 from .._export.lean_providers import host_providers
 from .._export.lean_spans import lean_tracer
 from .._export.setup import Pipeline, install_providers
@@ -100,6 +101,7 @@ class ProxyCallback(OtelLLMCallback):
         fold = not self.config.proxy_router_span
         self.telemetry.fold_router_into_server_span = fold
         if setup:
+            install_handoff(self.telemetry, pipeline.metric_store is not None)
             from ..instrumentor import LiteLLMInstrumentor  # noqa: PLC0415  # imports litellm
 
             instrumentor = LiteLLMInstrumentor()

@@ -21,7 +21,8 @@ def check_pipeline(env: Mapping[str, str]) -> list[Finding]:
                 "pipeline",
                 "metrics go through the SDK's instruments (OTEL_LLM_LEAN_PATH=false): every series the SDK has seen "
                 "is kept for the life of each worker",
-            )
+            ),
+            *_emitter(config.proxy_emitter, config.exporter, lean=False),
         ]
     findings = []
     missing = sdk_internals.check()
@@ -35,7 +36,7 @@ def check_pipeline(env: Mapping[str, str]) -> list[Finding]:
                 "use the OpenTelemetry SDK version otel-llm's constraints pin, or set OTEL_LLM_LEAN_PATH=false",
             )
         )
-        return findings
+        return findings + _emitter(config.proxy_emitter, config.exporter, lean=False)
     interval = export_interval_s(env)
     if config.metric_idle_timeout_s < interval:
         findings.append(
@@ -56,4 +57,30 @@ def check_pipeline(env: Mapping[str, str]) -> list[Finding]:
             "opentelemetry-instrument the providers are yours and the SDK's instruments are used)",
         )
     )
-    return findings
+    return findings + _emitter(config.proxy_emitter, config.exporter, lean=True)
+
+
+def _emitter(emitter: str, exporter: str, *, lean: bool) -> list[Finding]:
+    """Where the proxy makes each attempt's telemetry (OTEL_LLM_PROXY_EMITTER)."""
+    if emitter != "process":
+        return [Finding(OK, "emitter", "each LLM attempt's telemetry is made and exported in its worker")]
+    if not lean or exporter != "otlp":
+        return [
+            Finding(
+                WARN,
+                "emitter",
+                "OTEL_LLM_PROXY_EMITTER=process needs the lean path and OTLP "
+                f"(OTEL_LLM_LEAN_PATH={'true' if lean else 'false'}, OTEL_LLM_EXPORTER={exporter}): the proxy emits "
+                "in its workers",
+                "set OTEL_LLM_LEAN_PATH=true and OTEL_LLM_EXPORTER=otlp, or unset OTEL_LLM_PROXY_EMITTER",
+            )
+        ]
+    return [
+        Finding(
+            OK,
+            "emitter",
+            "each LLM attempt's spans, metric points and usage record are made and exported by a process beside its "
+            "worker (OTEL_LLM_PROXY_EMITTER=process; its own service.instance.id), unless the providers are the "
+            "application's (opentelemetry-instrument)",
+        )
+    ]
