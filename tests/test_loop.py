@@ -153,9 +153,7 @@ def test_token_growth(instrument: object, signals: Signals, fake_openai: FakeOpe
         litellm.completion(
             model="openai/gpt-4o-mini", messages=list(history), api_base=fake_openai.api_base, api_key="sk"
         )
-        # LiteLLM reports sync calls from a thread pool, in any order; the trigger wants all ten calls
-        # growing in the order the window saw them: each reported before the next call is made.
-        signals.wait_spans(i + 1)
+    signals.wait_spans(10)  # reported from LiteLLM's thread pool, in any order: read in the order they started
     assert _detections(signals) == {("token_growth", "observed"): 1}
     (event,) = _events(signals)
     assert event["otel_llm.loop.input_growth"] >= 2
@@ -297,6 +295,32 @@ def test_window_growth_equals_a_full_recount_for_growing_conversations(steps: li
         assert got.growth == stats_of(kept, new, 4, 30.0).growth
 
 
+@settings(max_examples=200, deadline=None)
+@given(swaps=st.lists(st.integers(min_value=0, max_value=10), max_size=4), extra=st.integers(min_value=0, max_value=5))
+def test_growth_is_read_in_the_order_calls_started(swaps: list[int], extra: int) -> None:
+    """Sync calls are reported from a thread pool, a few out of their order: a conversation growing over
+    ten calls is caught whatever the order its reports arrive in (in process, and as the Redis store
+    recounts it), and one that does not grow is not."""
+    from otel_llm._loop.store import _Window, stats_of
+
+    calls = [Observation(0.0, None, None, 100 * (i + 1), 0.0, start=1000.0 + i) for i in range(10 + extra)]
+    arrival = list(range(len(calls)))
+    for swap in swaps:  # neighbours swapped: each report a place or two out of order
+        if swap + 1 < len(arrival):
+            arrival[swap], arrival[swap + 1] = arrival[swap + 1], arrival[swap]
+    for flat in (False, True):
+        window, kept, growth = _Window(), [], 0.0
+        for n, index in enumerate(arrival):
+            call = calls[index]
+            tokens = 500 if flat else call.input_tokens
+            new = Observation(1000.0 + n * 0.01, None, None, tokens, 0.0, start=call.start)
+            got = window.add(new, 300.0, 10, 60.0)
+            kept.append(new)
+            assert got.growth == stats_of(kept, new, 10, 60.0).growth
+            growth = max(growth, got.growth)
+        assert (growth >= 2.0) is (not flat)
+
+
 def test_a_windows_calls_are_atoms_the_garbage_collector_untracks() -> None:
     """A window keeps its calls for minutes: as exact tuples of atoms they are untracked at the first
     young collection, never promoted to the oldest generation with the host's state."""
@@ -310,7 +334,7 @@ def test_a_windows_calls_are_atoms_the_garbage_collector_untracks() -> None:
     window = store._windows["key"]
     gc.collect(0)
     assert len(window.entries) == 3 and not any(gc.is_tracked(entry) for entry in window.entries)
-    assert window.entries[-1] == (1002.0, "fp", None, 12, 0.01)
+    assert window.entries[-1] == (1002.0, "fp", None, 12, 0.01, 1002.0)
 
 
 def test_a_bad_redis_url_is_reported_without_its_password_and_ignored(caplog: pytest.LogCaptureFixture) -> None:

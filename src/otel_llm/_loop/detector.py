@@ -94,12 +94,14 @@ class Detector:
     def observe(self, record: InvocationRecord, now: float | None = None) -> tuple[LoopDetection | None, float]:
         """Add a successful call; returns (new detection or None, USD spent by the scope in the last minute)."""
         t = time.time() if now is None else now
+        start = record.start_ns
         observation = Observation(
             t=t,
             full=record.request_fingerprint,
             tail=record.tail_fingerprint,
             input_tokens=record.input_tokens or 0,
             cost=record.cost_usd or 0.0,
+            start=start / 1e9 if start else None,
         )
         return self._observe(record_scope(record), observation)
 

@@ -25,11 +25,14 @@ MAX_ENTRIES: Final = 512  # observations kept per window
 class Observation:
     """One successful call in a window: time, fingerprints, tokens and cost."""
 
-    t: float
+    t: float  # when it was observed (epoch seconds): the windows' clock
     full: str | None
     tail: str | None
     input_tokens: int
     cost: float
+    # When the call started (epoch seconds; None: ``t``). Prompt growth is read in this order:
+    # LiteLLM reports sync calls from a thread pool, not always in the order they were made.
+    start: float | None = None
 
 
 @dataclass(slots=True)  # one per call, as Observation
@@ -43,9 +46,14 @@ class WindowStats:
     growth: float  # last/first prompt size over the last ``growth_calls`` calls, if they grew (else 0)
 
 
+# Reports are out of the calls' order by a few places at most (a thread pool's): the growth check
+# reads this many more of the latest calls than it needs, and takes the last by start among them.
+_ORDER_SLACK: Final = 8
+
+
 def growth_of(recent: Sequence[tuple[float, int]], calls: int, seconds: float) -> float:
-    """last/first prompt size if each of ``recent`` (the last ``calls`` calls, as (time, input
-    tokens)) grew within ``seconds``."""
+    """last/first prompt size if each of ``recent`` (the last ``calls`` calls in the order they started,
+    as (start time, input tokens)) grew within ``seconds``."""
     if calls < 2 or len(recent) < calls:
         return 0.0
     if recent[-1][0] - recent[0][0] > seconds or recent[0][1] <= 0:
@@ -68,20 +76,36 @@ def stats_of(window: list[Observation], new: Observation, growth_calls: int, gro
         ),
         calls_last_minute=len(last_minute),
         spend_last_minute=sum(o.cost for o in last_minute),
-        growth=growth_of([(o.t, o.input_tokens) for o in ordered[-growth_calls:]], growth_calls, growth_seconds),
+        growth=growth_of(
+            _by_start([(_start(o), o.input_tokens) for o in ordered], growth_calls), growth_calls, growth_seconds
+        ),
     )
 
 
+def _start(observation: Observation) -> float:
+    return observation.t if observation.start is None else observation.start
+
+
+def _by_start(latest: list[tuple[float, int]], calls: int | None = None) -> list[tuple[float, int]]:
+    """The last ``calls`` (all: None) of the latest calls (in the order observed; the last ``calls`` +
+    ``_ORDER_SLACK`` are read) by start time; a stable sort keeps calls started together as observed."""
+    if calls is not None:
+        latest = latest[-(calls + _ORDER_SLACK) :]
+    ordered = sorted(latest, key=lambda call: call[0])
+    return ordered if calls is None else ordered[-calls:]
+
+
 # A call as a window keeps it: an exact tuple of atoms, (time, whole-request fingerprint, tail
-# fingerprint, input tokens, cost). A window keeps its calls for minutes, so each is promoted to
-# the oldest generation; as atoms the garbage collector untracks them at their first young
+# fingerprint, input tokens, cost, start). A window keeps its calls for minutes, so each is promoted
+# to the oldest generation; as atoms the garbage collector untracks them at their first young
 # collection and never counts, promotes or traverses them (an Observation is tracked).
-_Entry = tuple[float, "str | None", "str | None", int, float]
+_Entry = tuple[float, "str | None", "str | None", int, float, float]
 _T: Final = 0
 _FULL: Final = 1
 _TAIL: Final = 2
 _TOKENS: Final = 3
 _COST: Final = 4
+_START: Final = 5
 
 
 class _Window:
@@ -107,7 +131,7 @@ class _Window:
             table.pop(key, None)
 
     def add(self, new: Observation, window_s: float, growth_calls: int, growth_seconds: float) -> WindowStats:
-        entry: _Entry = (new.t, new.full, new.tail, new.input_tokens, new.cost)
+        entry: _Entry = (new.t, new.full, new.tail, new.input_tokens, new.cost, _start(new))
         horizon = new.t - window_s
         entries = self.entries
         while entries and (entries[0][_T] < horizon or len(entries) >= MAX_ENTRIES):
@@ -123,12 +147,17 @@ class _Window:
         minute.append(entry)
         self.minute_cost += new.cost
         growth = 0.0
-        # Growth needs the last growth_calls calls each larger than the one before: when the newest is
-        # not larger than the one before it (a repeated request, a new conversation), it is 0 at once.
-        if growth_calls >= 2 and len(entries) >= growth_calls and entries[-1][_TOKENS] > entries[-2][_TOKENS]:
-            recent = [(e[_T], e[_TOKENS]) for e in itertools.islice(reversed(entries), growth_calls)]
-            recent.reverse()
-            growth = growth_of(recent, growth_calls, growth_seconds)
+        # Growth needs the last growth_calls calls (by start) each larger than the one before: when the
+        # newest was observed in order and is not larger than the one before it (a repeated request, a
+        # new conversation), it is 0 at once; a call observed out of order is placed by its start.
+        if (
+            growth_calls >= 2
+            and len(entries) >= growth_calls
+            and (entries[-1][_TOKENS] > entries[-2][_TOKENS] or entries[-1][_START] < entries[-2][_START])
+        ):
+            latest = [(e[_START], e[_TOKENS]) for e in itertools.islice(reversed(entries), growth_calls + _ORDER_SLACK)]
+            latest.reverse()
+            growth = growth_of(_by_start(latest, growth_calls), growth_calls, growth_seconds)
         return WindowStats(
             calls=len(entries),
             repeats=max(self.full.get(new.full, 0) if new.full else 0, self.tail.get(new.tail, 0) if new.tail else 0),
