@@ -3,6 +3,7 @@
   python benchmarks/profiling.py sdk [--config otel-llm-callback] [--calls 3000]
   python benchmarks/profiling.py proxy [--seconds 20] [--no-callback]
   python benchmarks/profiling.py timers [--seconds 20] [--no-callback] [--promotions]
+  (proxy and timers: ``--env NAME=VALUE`` for a proxy setting, e.g. OTEL_LLM_PROXY_EMITTER=process)
 
 Run it with benchmarks/.venv/bin/python (py-spy is installed there). ``sdk`` runs mock
 ``litellm.completion`` calls in a loop under one configuration (sdk_worker.py's setup) and
@@ -278,7 +279,9 @@ def profile_proxy(args: argparse.Namespace) -> Path:
     config_file = workdir / "bench-config.yaml"
     config_file.write_text(yaml.safe_dump(proxy_config(f"{fake.url}/v1", callbacks=args.callback)))
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_RAISE_INTERNAL_ERRORS": "false"}
-    proxy = ProxyProcess(workdir, [], {**env, "OTEL_BSP_SCHEDULE_DELAY": "5000"}, config_file=config_file)
+    proxy = ProxyProcess(
+        workdir, [], {**env, "OTEL_BSP_SCHEDULE_DELAY": "5000", **settings_of(args)}, config_file=config_file
+    )
     try:
         proxy.start(timeout=180)
         asyncio.run(load(proxy.url, 200, 30, 8, args.stream_chunks))
@@ -334,6 +337,7 @@ def profile_timers(args: argparse.Namespace) -> dict[str, object]:
         **({"BENCH_TIMERS_PROMOTIONS": "1"} if args.promotions or args.promoted_types else {}),
         **({"BENCH_TIMERS_PROMOTED_TYPES": "1"} if args.promoted_types else {}),
         **({} if args.callback else {"BENCH_TIMERS_GC_ONLY": "1"}),
+        **settings_of(args),
     }
     proxy = ProxyProcess(workdir, [], env, config_file=config_file)
     try:
@@ -380,6 +384,17 @@ def profile_timers(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def settings_of(args: argparse.Namespace) -> dict[str, str]:
+    """``--env NAME=VALUE`` options as the proxy's environment."""
+    settings = {}
+    for item in args.env:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--env {item!r}: expected NAME=VALUE")
+        settings[name] = value
+    return settings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=("sdk", "proxy", "timers"))
@@ -406,6 +421,13 @@ def main() -> None:
         "callback): compare which kinds a run adds, not the totals",
     )
     parser.add_argument("--top-types", type=int, default=60, help="timers --promoted-types: how many kinds to list")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="proxy/timers: a setting for the proxy (e.g. OTEL_LLM_PROXY_EMITTER=process); repeatable",
+    )
     args = parser.parse_args()
     if args.mode == "timers":
         print(json.dumps(profile_timers(args), indent=1))

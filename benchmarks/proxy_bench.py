@@ -590,7 +590,7 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default=(
-            "none,noop-callback,floor,otel-llm,otel-llm-sdk-path,otel-llm-unreachable,litellm-otel,"
+            "none,noop-callback,floor,otel-llm,otel-llm-process,otel-llm-sdk-path,otel-llm-unreachable,litellm-otel,"
             "otel-llm-http-spans,otel-llm-fastapi-off,otel-llm-loop-off,otel-llm-router-span,otel-llm-export-none,"
             "otel-llm-batch-512,otel-llm-sdk-encoder,otel-llm-usage-off,otel-llm-minimal"
         ),

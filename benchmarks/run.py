@@ -41,7 +41,7 @@ from report import CONFIG_NAMES, render  # noqa: E402
 
 # Streamed responses in the proxy section: a few paragraphs of an agent's answer, one token a chunk.
 STREAM_CHUNKS = 100
-STREAM_VARIANTS = "none,otel-llm,noop-callback,floor,litellm-otel"
+STREAM_VARIANTS = "none,otel-llm,otel-llm-process,noop-callback,floor,litellm-otel"
 VENV = HERE / ".venv"
 REQUIREMENTS = HERE / "requirements.txt"
 PEER_MODULES = {

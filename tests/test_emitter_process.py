@@ -110,6 +110,50 @@ def _start_attempt(telemetry: Telemetry, record: InvocationRecord) -> Any:
     return telemetry.start_attempt_span(record.operation, record.request_model, record.start_ns or 0, None)
 
 
+def test_records_and_identities_travel_intact() -> None:
+    """What the worker pickles for the emitter process comes back equal: every field of a record and
+    of its nested parts (the shared empty headroom stays the shared one), and a span identity's ids,
+    flags, trace state, parent, name, kind, start and attributes."""
+    import pickle
+
+    from opentelemetry.trace import SpanContext, TraceFlags, TraceState
+
+    from otel_llm._record import NO_HEADROOM, Content, Headroom
+
+    full = _record(4)
+    full.headroom = Headroom(key_spend=1.5, key_max_budget=10.0, provider_remaining_tokens=900)
+    full.content = Content(input_messages='[{"role":"user"}]', output_messages=None)
+    full.parent_carrier = {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"}
+    full.cost_components = (("input", 0.1), ("output", 0.2))
+    full.chunk_intervals_s = (0.01, 0.02)
+    plain = _record(1)
+    assert plain.headroom is NO_HEADROOM
+    for record in (full, plain):
+        copy = pickle.loads(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL))
+        assert copy == record and copy is not record
+    assert pickle.loads(pickle.dumps(plain)).headroom is NO_HEADROOM
+    parent = SpanContext(5, 6, is_remote=True, trace_flags=TraceFlags(1), trace_state=TraceState([("v", "1")]))
+    identity = SpanIdentity(
+        SpanContext(5, 7, False, TraceFlags(3), TraceState([("k", "v")])),
+        "chat m",
+        SpanKind.CLIENT,
+        parent,
+        123,
+        {"gen_ai.operation.name": "chat"},
+    )
+    copy = pickle.loads(pickle.dumps(identity, protocol=pickle.HIGHEST_PROTOCOL))
+    assert isinstance(copy, SpanIdentity) and copy.is_identity and not copy.is_recording()
+    assert copy.get_span_context() == identity.get_span_context()
+    assert copy.get_span_context().trace_state == TraceState([("k", "v")])
+    assert copy.parent == parent and copy.parent.is_remote and copy.parent.trace_state == parent.trace_state
+    assert (copy.name, copy.kind, copy.start_time, copy.attributes) == (
+        "chat m",
+        SpanKind.CLIENT,
+        123,
+        identity.attributes,
+    )
+
+
 def test_identity_then_span_is_the_span_started_at_once() -> None:
     """A span decided now and made later (``start_identity`` → ``span_of``) encodes to the bytes of the
     span ``start_span`` makes at once: same ids, parent, start, kind, attributes, then the same end."""
@@ -278,3 +322,38 @@ def test_the_child_exports_what_it_has_when_its_worker_dies(receiver: OtlpReceiv
     )
     assert result.returncode == 0, result.stderr
     receiver.wait_for(lambda: len(receiver.spans()) == 25, timeout=30, message="all 25 attempt spans")
+
+
+@pytest.mark.slow
+def test_a_forked_worker_starts_its_own_emitter(receiver: OtlpReceiver) -> None:
+    """A worker forked after its parent's emitter process started (gunicorn --preload after a warm-up call)
+    hands its attempts to an emitter of its own; the parent's keeps working, its pipe not held by the fork."""
+    worker, _ = _worker(PROCESS)
+    handoff = install_handoff(worker, lean_pipeline=True)
+    assert handoff is not None
+    first = _record(0)
+    worker.emit(first, _start_attempt(worker, first))
+    worker.force_flush(10_000)
+    assert handoff.children_started == 1
+    pid = os.fork()
+    if pid == 0:  # the forked worker: exit code 0 only if its own emitter took both records
+        code = 1
+        try:
+            for index in (1, 2):
+                record = _record(index)
+                worker.emit(record, _start_attempt(worker, record))
+            worker.force_flush(10_000)
+            ok = handoff.children_started == 1 and handoff.handed_over == 2 and handoff.emitted_here == 0
+            handoff.close()
+            code = 0 if ok else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    last = _record(3)
+    worker.emit(last, _start_attempt(worker, last))
+    worker.force_flush(10_000)
+    assert handoff.handed_over == 2 and handoff.emitted_here == 0 and handoff.children_started == 1
+    receiver.wait_for(lambda: len(receiver.spans()) == 4, message="the parent's two spans and the fork's two")
+    assert len({s["resource"]["service.instance.id"] for s in receiver.spans()}) == 2
+    handoff.close()

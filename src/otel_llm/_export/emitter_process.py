@@ -62,8 +62,12 @@ _FLUSH_DONE: Final = 2  # the child's word: a flush done
 _BOUNDARY: Final = _errors.boundary(COMPONENT, reraise=False)
 
 # One hand-off: (the record, the attempt span's identity or None, the parent span context of a
-# record emitted without a live span: the span current in the worker when it was reported).
+# record emitted without a live span: the span current in the worker when it was reported),
+# pickled when it is submitted. The queue holds bytes, which the garbage collector does not track:
+# a record waiting for the next batch would otherwise be promoted with the objects it holds
+# (measured: +15 objects promoted per proxy request, full collections ~35% longer).
 Item = tuple[InvocationRecord, Span | None, SpanContext | None]
+Pickled = bytes
 
 
 class _ChildDown(Exception):
@@ -110,12 +114,12 @@ class Handoff:
     def _reset(self) -> None:
         self._pid = os.getpid()
         self._lock = threading.Lock()
-        self._items: deque[Item | threading.Event] = deque()
+        self._items: deque[Pickled | threading.Event] = deque()
         self._queued = 0
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._child: subprocess.Popen[bytes] | None = None
-        self._unacked: deque[list[Item]] = deque()  # written, not yet confirmed emitted (writer thread only)
+        self._unacked: deque[list[Pickled]] = deque()  # written, not yet confirmed emitted (writer thread only)
         self._last_start = -_RESTART_S
         self._closing = False
         self._falling_back = False
@@ -125,10 +129,12 @@ class Handoff:
 
     def _after_fork(self) -> None:
         child = self._child
-        if child is not None and child.stdin is not None:
-            # The parent's pipe: this process must not hold it open (the child ends when it closes).
+        if child is not None:
+            # The parent's pipes: this process must not hold them open (the child ends when its stdin closes).
             with _BOUNDARY:
-                child.stdin.close()
+                for pipe in (child.stdin, child.stdout):
+                    if pipe is not None:
+                        pipe.close()
         self._reset()
 
     # --- the worker's threads --------------------------------------------------------------
@@ -138,12 +144,21 @@ class Handoff:
         if span is None:
             current = trace.get_current_span().get_span_context()
             parent = current if current.is_valid else None
+        item: Item = (record, span, parent)
+        data = None
+        with _BOUNDARY:  # a record that would not pickle: reported, and emitted by the caller
+            data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+        if data is None:
+            return False
         with self._lock:
-            if self._closing or self._queued >= _QUEUE_LIMIT:
+            if self._closing:  # a report after the exit flush: the worker's own pipeline is still open
+                self.emitted_here += 1
+                return False
+            if self._queued >= _QUEUE_LIMIT:
                 self.emitted_here += 1
                 self._episode("its queue is full (the emitter process falls behind)")
                 return False
-            self._items.append((record, span, parent))
+            self._items.append(data)
             self._queued += 1
             if self._thread is None:
                 self._start_thread()
@@ -204,7 +219,7 @@ class Handoff:
                 self._items.clear()
                 self._queued = 0
                 closing = self._closing
-            batch: list[Item] = []
+            batch: list[Pickled] = []
             for item in items:
                 if isinstance(item, threading.Event):
                     self._send(batch)
@@ -217,11 +232,11 @@ class Handoff:
             if closing:
                 return
 
-    def _send(self, batch: list[Item]) -> None:
+    def _send(self, batch: list[Pickled]) -> None:
         if not batch:
             return
         why = None
-        with _BOUNDARY:  # anything else (a record that would not pickle): reported, and the batch emitted here
+        with _BOUNDARY:  # anything else: reported, and the batch emitted here
             try:
                 self._take_acks(0.0)
                 self._write(("records", batch))
@@ -233,7 +248,7 @@ class Handoff:
                 why = str(down)
         self._emit_here([batch], why)
 
-    def _emit_here(self, batches: list[list[Item]], why: str | None) -> None:
+    def _emit_here(self, batches: list[list[Pickled]], why: str | None) -> None:
         """What the child cannot take (or did not confirm before it stopped), emitted in the worker."""
         batches = [*self._lost_batches(), *batches]
         if not batches:
@@ -245,7 +260,7 @@ class Handoff:
         for batch in batches:
             _emit(self._telemetry, batch)
 
-    def _lost_batches(self) -> list[list[Item]]:
+    def _lost_batches(self) -> list[list[Pickled]]:
         """The batches written to a child that stopped before confirming them (it emits each batch, then
         says so): a child that crashed left them in its pipe, or half made."""
         lost = list(self._unacked)
@@ -374,9 +389,10 @@ def install_handoff(telemetry: Telemetry, lean_pipeline: bool) -> Handoff | None
 
 
 # --- the child ------------------------------------------------------------------------------
-def _emit(telemetry: Telemetry, batch: list[Item]) -> None:
-    for record, span, parent in batch:
+def _emit(telemetry: Telemetry, batch: list[Pickled]) -> None:
+    for data in batch:
         with _BOUNDARY:
+            record, span, parent = pickle.loads(data)  # our own worker's
             telemetry.emit_here(record, span, parent)
 
 

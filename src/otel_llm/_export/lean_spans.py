@@ -239,7 +239,49 @@ class SpanIdentity(trace_api.NonRecordingSpan):
         self.attributes = attributes
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (SpanIdentity, (self._context, self.name, self.kind, self.parent, self.start_time, self.attributes))
+        # The span contexts as plain numbers (pickling a SpanContext, its flags and trace state as
+        # objects costs more than the whole record it travels with).
+        context, parent = _context_values(self._context), _context_values(self.parent)
+        return (_identity_from, (context, self.name, self.kind.value, parent, self.start_time, self.attributes))
+
+
+def _context_values(context: trace_api.SpanContext | None) -> tuple[Any, ...] | None:
+    if context is None:
+        return None
+    state = context.trace_state
+    return (
+        context.trace_id,
+        context.span_id,
+        int(context.trace_flags),
+        tuple(state.items()) if state else None,
+        context.is_remote,
+    )
+
+
+def _context_from(values: tuple[Any, ...] | None) -> trace_api.SpanContext | None:
+    if values is None:
+        return None
+    trace_id, span_id, flags, state, remote = values
+    return trace_api.SpanContext(
+        trace_id,
+        span_id,
+        is_remote=remote,
+        trace_flags=_TRACE_FLAGS[flags],
+        trace_state=trace_api.TraceState(state) if state else None,
+    )
+
+
+def _identity_from(
+    context: tuple[Any, ...],
+    name: str,
+    kind: int,
+    parent: tuple[Any, ...] | None,
+    start_time: int,
+    attributes: dict[str, types.AnyValue],
+) -> SpanIdentity:
+    span_context = _context_from(context)
+    assert span_context is not None  # an identity always has one
+    return SpanIdentity(span_context, name, SpanKind(kind), _context_from(parent), start_time, attributes)
 
 
 class LeanTracer(trace_api.Tracer):
