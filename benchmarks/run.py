@@ -253,7 +253,7 @@ def main() -> None:
         proxy_args = ["--rounds", str(rounds), "--workdir", str(out / "proxy")]
         if smoke:
             proxy_args += ["--requests", "20", "--duration", "5", "--warmup", "5", "--settle", "1"]
-            proxy_args += ["--variants", "none,otel-llm,otel-llm-unreachable,floor"]
+            proxy_args += ["--variants", "none,otel-llm,otel-llm-process,otel-llm-unreachable,floor"]
         results["proxy"] = run_json(python, "proxy_bench.py", proxy_args, 1800, log_dir / "proxy.log")
     if "proxy-stream" in sections:
         section_started["proxy-stream"] = time.monotonic()

@@ -73,11 +73,14 @@ def test_benchmark_smoke_run_produces_every_table(tmp_path: Path) -> None:
     assert "## 4b. Keys that come and go" in markdown
 
     proxies = results["proxy"]["proxies"]
-    assert set(proxies) == {"none", "otel-llm", "otel-llm-unreachable", "floor"}
+    assert set(proxies) == {"none", "otel-llm", "otel-llm-process", "otel-llm-unreachable", "floor"}
     for name, proxy in proxies.items():
         assert proxy["errors"] == 0, name
         assert proxy["rps_median"] > 0, name
     assert proxies["otel-llm"]["telemetry"]["spans_ended"] > 0
+    # With the emitter process: its attempt spans count beside the worker's SERVER spans (it is in the
+    # proxy's process tree), so more spans than requests.
+    assert proxies["otel-llm-process"]["telemetry"]["spans_ended"] > proxies["otel-llm-process"]["requests"]
     assert proxies["otel-llm-unreachable"]["telemetry"]["spans_exported"] == 0
     assert proxies["floor"]["telemetry"]["spans_ended"] > 0  # the floor's callback loaded and wrote its span
 
