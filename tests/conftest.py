@@ -45,6 +45,21 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: floa
         time.sleep(interval)
 
 
+def internal_error_points(reader: Any, component: str) -> list[Any]:
+    """The ``otel_llm.internal.errors`` points of one component an SDK ``InMemoryMetricReader`` holds."""
+    data = reader.get_metrics_data()
+    assert data is not None
+    return [
+        point
+        for resource_metrics in data.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+        if metric.name == "otel_llm.internal.errors"
+        for point in metric.data.data_points
+        if point.attributes.get("otel_llm.component") == component
+    ]
+
+
 class _EmitsInFlight:
     """How many ``Telemetry.emit`` calls are running, in any thread."""
 

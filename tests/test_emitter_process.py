@@ -8,7 +8,6 @@ records (the inline path), and the hand-off's failure modes fall back to the wor
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import sys
@@ -25,7 +24,6 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind
 
 from otel_llm._config import resolve
@@ -35,21 +33,12 @@ from otel_llm._export import emitter_process
 from otel_llm._export.emitter_process import Handoff, install_handoff
 from otel_llm._export.lean_spans import LeanTracer, SpanIdentity, lean_tracer
 from otel_llm._record import Attribution, InvocationRecord, LoopDetection, RouteStep
+from tests.conftest import internal_error_points
 from tests.otlp_receiver import OtlpReceiver
+from tests.test_lean_spans import Sequential
 
 CLIENT = 3
 PROCESS = {"OTEL_LLM_PROXY_EMITTER": "process"}
-
-
-class Sequential(IdGenerator):
-    def __init__(self) -> None:
-        self._ids = itertools.count(1)
-
-    def generate_span_id(self) -> int:
-        return next(self._ids)
-
-    def generate_trace_id(self) -> int:
-        return (1 << 100) + next(self._ids)
 
 
 def _record(index: int, start_ns: int = 1_700_000_000_000_000_000) -> InvocationRecord:
@@ -254,17 +243,7 @@ def test_a_child_that_cannot_run_falls_back_to_the_worker(monkeypatch: pytest.Mo
     # The first batch reached the pipe before the child exited: never confirmed, it is emitted here too.
     assert len([s for s in spans.get_finished_spans() if s.kind == SpanKind.CLIENT]) == len(records)
     assert handoff.emitted_here == len(records) and handoff.handed_over == 0
-    data = reader.get_metrics_data()
-    assert data is not None
-    counted = [
-        point
-        for resource_metrics in data.resource_metrics
-        for scope in resource_metrics.scope_metrics
-        for metric in scope.metrics
-        if metric.name == "otel_llm.internal.errors"
-        for point in metric.data.data_points
-        if point.attributes.get("otel_llm.component") == "export.emitter_process"
-    ]
+    counted = internal_error_points(reader, "export.emitter_process")
     assert counted and counted[0].value == 1  # one episode
     handoff.close()
 

@@ -14,6 +14,7 @@ from otel_llm import LiteLLMInstrumentor, OtelLLMCallback, _errors, _state
 from otel_llm._capture.dedupe import SEEN
 from otel_llm._emit.store import MetricStore
 from otel_llm._emit.telemetry import Telemetry
+from tests.conftest import internal_error_points
 
 
 def _live(kind: type) -> int:
@@ -49,18 +50,7 @@ def test_two_telemetries_on_one_provider_count_an_internal_error_once() -> None:
         _errors.report("test.component", RuntimeError("boom"))
     finally:
         _errors.set_strict(True)
-    data = reader.get_metrics_data()
-    assert data is not None
-    points = [
-        point
-        for rm in data.resource_metrics
-        for sm in rm.scope_metrics
-        for metric in sm.metrics
-        if metric.name == "otel_llm.internal.errors"
-        for point in metric.data.data_points
-        if point.attributes.get("otel_llm.component") == "test.component"
-    ]
-    assert sum(p.value for p in points) == 1
+    assert sum(p.value for p in internal_error_points(reader, "test.component")) == 1
     first.close()
     second.close()
 

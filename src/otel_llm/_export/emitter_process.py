@@ -224,8 +224,11 @@ class Handoff:
                 if isinstance(item, threading.Event):
                     self._send(batch)
                     batch = []
-                    self._flush_child()
-                    item.set()
+                    try:
+                        with _BOUNDARY:  # the thread keeps running, whatever a flush meets
+                            self._flush_child()
+                    finally:
+                        item.set()
                 else:
                     batch.append(item)
             self._send(batch)
