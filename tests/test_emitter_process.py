@@ -29,8 +29,8 @@ from opentelemetry.trace import SpanKind
 from otel_llm._config import resolve
 from otel_llm._emit.store import MetricStore
 from otel_llm._emit.telemetry import Telemetry
-from otel_llm._export import emitter_process
-from otel_llm._export.emitter_process import Handoff, install_handoff
+from otel_llm._export import handoff as handoff_module
+from otel_llm._export.handoff import Handoff, install_handoff
 from otel_llm._export.lean_spans import LeanTracer, SpanIdentity, lean_tracer
 from otel_llm._record import Attribution, InvocationRecord, LoopDetection, RouteStep
 from tests.conftest import internal_error_points
@@ -250,7 +250,7 @@ def test_a_child_that_cannot_run_falls_back_to_the_worker(monkeypatch: pytest.Mo
 
 def test_a_full_queue_emits_in_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     """Past the queue's limit (the child falls behind), the worker emits the record itself: nothing lost."""
-    monkeypatch.setattr(emitter_process, "_QUEUE_LIMIT", 0)
+    monkeypatch.setattr(handoff_module, "_QUEUE_LIMIT", 0)
     worker, spans = _worker()
     handoff = Handoff(worker, command=[sys.executable, "-c", "import time; time.sleep(30)"])
     worker.handoff = handoff
@@ -275,7 +275,7 @@ _DYING_WORKER = textwrap.dedent(
     import os, sys
     sys.path.insert(0, {root!r})
     from tests.test_emitter_process import _record, _worker, _start_attempt
-    from otel_llm._export.emitter_process import install_handoff
+    from otel_llm._export.handoff import install_handoff
     worker, _ = _worker({{"OTEL_LLM_PROXY_EMITTER": "process"}})
     handoff = install_handoff(worker, lean_pipeline=True)
     records = [_record(i) for i in range(20)]

@@ -90,7 +90,7 @@ class Telemetry:
         # instead of opening a span of its own (OTEL_LLM_PROXY_ROUTER_SPAN).
         self.fold_router_into_server_span = False
         # OTEL_LLM_PROXY_EMITTER=process: attempts are emitted by a process beside the worker
-        # (``_export/emitter_process.py``); the worker decides their spans' identities only.
+        # (``_export/handoff.py``, ``_export/emitter_process.py``); the worker decides their spans' identities only.
         self.handoff: Handoff | None = None
         self.tracer = trace.get_tracer(SCOPE, __version__, tracer_provider, schema_url=SCHEMA_URL)
         if span_tracer is not None:

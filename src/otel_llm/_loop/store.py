@@ -86,13 +86,10 @@ def _start(observation: Observation) -> float:
     return observation.t if observation.start is None else observation.start
 
 
-def _by_start(latest: list[tuple[float, int]], calls: int | None = None) -> list[tuple[float, int]]:
-    """The last ``calls`` (all: None) of the latest calls (in the order observed; the last ``calls`` +
+def _by_start(latest: list[tuple[float, int]], calls: int) -> list[tuple[float, int]]:
+    """The last ``calls`` of the latest calls (in the order observed; the last ``calls`` +
     ``_ORDER_SLACK`` are read) by start time; a stable sort keeps calls started together as observed."""
-    if calls is not None:
-        latest = latest[-(calls + _ORDER_SLACK) :]
-    ordered = sorted(latest, key=lambda call: call[0])
-    return ordered if calls is None else ordered[-calls:]
+    return sorted(latest[-(calls + _ORDER_SLACK) :], key=lambda call: call[0])[-calls:]
 
 
 # A call as a window keeps it: an exact tuple of atoms, (time, whole-request fingerprint, tail

@@ -30,7 +30,7 @@ from .._capture.fields import text
 from .._capture.parent import PARENT_KEY
 from .._capture.payload import build_record
 from .._config import resolve
-from .._export.emitter_process import install_handoff
+from .._export.handoff import install_handoff
 from .._export.lean_providers import host_providers
 from .._export.lean_spans import lean_tracer
 from .._export.setup import Pipeline, install_providers
