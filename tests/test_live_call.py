@@ -19,7 +19,7 @@ from otel_llm._record import InvocationRecord
 SRC = Path(call_module.__file__).resolve().parents[1]
 
 
-def _call(streaming: bool = False) -> LiveCall:
+def _call(streaming: bool = False, kwargs: dict[str, object] | None = None) -> LiveCall:
     # The telemetry is never touched by the transitions: a call needs none to move.
     return LiveCall(
         call_id="c1",
@@ -28,7 +28,7 @@ def _call(streaming: bool = False) -> LiveCall:
         operation="chat",
         call_type="completion",
         request_model="gpt-4o-mini",
-        kwargs={},
+        kwargs=kwargs or {},
         start_ns=1_000,
         start_mono=0,
         last_activity_mono=0,
@@ -94,6 +94,19 @@ def test_an_abandoned_stream_and_a_report_of_the_whole_stream() -> None:
     call.mark_ended_at_last_chunk()
     assert call.phase is Phase.RETURNED
     assert call.end_ns == call.start_ns + (call.last_chunk_mono or 0) - call.start_mono
+
+
+def test_an_abandoned_proxy_stream_waits_longer_for_litellms_disconnect_report() -> None:
+    """The SDK reports an abandoned stream to no callback: the sweeper ends it after a moment. The
+    proxy reports the client's hang-up from its logging queue, late on a busy worker: it waits."""
+    sdk, proxy = _call(streaming=True), _call(streaming=True, kwargs={"proxy_server_request": {}})
+    for call in (sdk, proxy):
+        assert not call.abandoned_for_a_moment()
+        call.abandoned_ns = call.now_ns() - 1_000_000_000  # let go of a second ago
+    assert sdk.abandoned_for_a_moment()
+    assert not proxy.abandoned_for_a_moment()
+    proxy.abandoned_ns = proxy.now_ns() - 6_000_000_000
+    assert proxy.abandoned_for_a_moment()
 
 
 def test_the_loop_outcome_is_kept_once() -> None:

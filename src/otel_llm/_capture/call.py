@@ -48,6 +48,11 @@ if TYPE_CHECKING:
 
 _MAX_CHUNK_INTERVALS: Final = 4096
 _ABANDON_GRACE_NS: Final = 300_000_000
+# In the proxy, LiteLLM reports a client that hung up (ClientDisconnected, with the partial usage
+# it bills) from its logging queue, behind the reports queued before it: on a busy worker that
+# comes later than 300 ms. The sweeper waits for it longer there; should none come, the span
+# still ends at the hang-up (its end time is the abandonment's, not the sweep's).
+_PROXY_ABANDON_GRACE_NS: Final = 5_000_000_000
 # A loop found stopped this long after its call returned is not about to run the call's report.
 _LOOP_STOPPED_NS: Final = 1_000_000_000
 
@@ -190,7 +195,10 @@ class LiveCall:
     def abandoned_for_a_moment(self) -> bool:
         """Let go of a moment ago: long enough for a report LiteLLM makes of it (the proxy's
         ClientDisconnected report, with the partial usage it bills) to complete it instead."""
-        return self.abandoned_ns is not None and self.now_ns() - self.abandoned_ns >= _ABANDON_GRACE_NS
+        if self.abandoned_ns is None:
+            return False
+        grace = _PROXY_ABANDON_GRACE_NS if "proxy_server_request" in self.kwargs else _ABANDON_GRACE_NS
+        return self.now_ns() - self.abandoned_ns >= grace
 
     def report_cannot_come(self, now_mono: int) -> bool:
         """Whether LiteLLM's report cannot come while its event loop is not running.
