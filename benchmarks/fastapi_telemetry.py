@@ -6,7 +6,9 @@ timed by process CPU in interleaved rounds:
 * ``off``: ``OTEL_LLM_PROXY_FASTAPI_TELEMETRY=off`` (no FastAPI telemetry);
 * ``server``: the proxy's default, FastAPI's SERVER span and ``http.server.*`` metrics on
   otel-llm's lean providers (``configure_fastapi_telemetry("server", providers=host_providers(...))``);
-* ``server-no-logs``: the same with FastAPI's exception logs off.
+* ``server-no-logs``: the same with FastAPI's exception logs off;
+* ``own-layer``: FastAPI's telemetry off and ``lean_server_layer.py``'s prototype SERVER layer
+  (the same span and instruments on the same providers) around the app's middleware stack.
 
 The pipeline is otel-llm's with ``OTEL_LLM_EXPORTER=none``: spans and points are made, nothing is
 exported (the proxy's export of the SERVER span comes on top). Inside the proxy the same work costs
@@ -62,10 +64,15 @@ def build_app(mode: str, providers: Any) -> Any:
     async def chat(body: dict[str, Any]) -> dict[str, Any]:
         return {"id": "chatcmpl-bench", "model": body.get("model")}
 
-    if not configure_fastapi_telemetry("off" if mode == "off" else "server", app=app, providers=providers):
+    native = "server" if mode.startswith("server") else "off"
+    if not configure_fastapi_telemetry(native, app=app, providers=providers):
         raise SystemExit("this FastAPI has no native telemetry")
     if mode == "server-no-logs":
         app._telemetry["logs"] = False  # noqa: SLF001  # FastAPI's config dict, read per request
+    if mode == "own-layer":
+        from lean_server_layer import LeanServer  # noqa: PLC0415  # beside this script
+
+        app.middleware_stack = LeanServer(app.build_middleware_stack(), providers)
     return app
 
 
@@ -98,7 +105,7 @@ def main() -> None:
     providers = host_providers(pipeline.metric_store)
     if providers is None:
         raise SystemExit("otel-llm's lean providers are not available here")
-    apps = {mode: build_app(mode, providers) for mode in ("off", "server", "server-no-logs")}
+    apps = {mode: build_app(mode, providers) for mode in ("off", "server", "server-no-logs", "own-layer")}
     loop = asyncio.new_event_loop()
     samples: dict[str, list[float]] = {mode: [] for mode in apps}
     for app in apps.values():
@@ -114,6 +121,7 @@ def main() -> None:
             {
                 "us_per_request_median": {mode: round(value, 1) for mode, value in medians.items()},
                 "server_minus_off_us": round(medians["server"] - medians["off"], 1),
+                "own_layer_minus_off_us": round(medians["own-layer"] - medians["off"], 1),
                 "rounds": {mode: [round(v, 1) for v in values] for mode, values in samples.items()},
             },
             indent=1,

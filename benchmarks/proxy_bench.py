@@ -32,7 +32,10 @@ fresh process, all in front of the same fake provider (fake_provider.py); ``--va
   32 attempts at a time on a thread of the worker (is it the batching or the other process?);
   ``inproc``: the ``handoff`` callback's capture (the record only: no live attempt span, no SERVER
   span, FastAPI's telemetry off) with loop detection and the lean ``Telemetry.emit`` in the worker
-  (is it the capture side or the other process?);
+  (is it the capture side or the other process?); ``otel-llm-lean-server`` (and
+  ``otel-llm-lean-server-process``, with the emitter process): otel-llm's callback with FastAPI's
+  telemetry off and a SERVER layer of its own around LiteLLM's middleware stack, the SERVER span
+  and both ``http.server.*`` instruments on otel-llm's lean providers (is FastAPI's layer the cost?);
 * ``litellm-otel``: the peer built into the proxy, ``callbacks: ["otel"]`` (OTLP/HTTP to the same
   sink, ``LITELLM_OTEL_INTEGRATION_ENABLE_METRICS=true``).
 
@@ -453,6 +456,17 @@ telemetry.force_flush(10_000)
 OTEL_LLM_CALLBACK = "otel_llm.proxy.callback"
 
 
+LEAN_SERVER_CALLBACK = '''
+"""Benchmark-only prototype: otel-llm's proxy callback with lean_server_layer.py's SERVER layer."""
+from lean_server_layer import install
+
+from otel_llm._proxy.callback import ProxyCallback
+
+callback = ProxyCallback()
+install(callback)
+'''
+
+
 def proxy_config(api_base: str, callbacks: bool | str) -> dict[str, Any]:
     """``callbacks``: True for otel-llm's, a ``module.attribute`` path for another, False for none."""
     callback = OTEL_LLM_CALLBACK if callbacks is True else callbacks
@@ -655,6 +669,19 @@ def main() -> None:
                 "inproc_emit.callback",
                 {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "BENCH_INPROC_FASTAPI": "server"},
             ),
+            # Prototype: otel-llm with a SERVER layer of its own instead of FastAPI's native telemetry.
+            "otel-llm-lean-server": (
+                "lean_server.callback",
+                {"OTEL_EXPORTER_OTLP_ENDPOINT": fake.url, "OTEL_LLM_PROXY_FASTAPI_TELEMETRY": "off"},
+            ),
+            "otel-llm-lean-server-process": (
+                "lean_server.callback",
+                {
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": fake.url,
+                    "OTEL_LLM_PROXY_FASTAPI_TELEMETRY": "off",
+                    "OTEL_LLM_PROXY_EMITTER": "process",
+                },
+            ),
             # The floor of the SDK section, in the proxy: 1 span, 10 attributes, 3 histogram points.
             "floor": (
                 "floor_callback.callback",
@@ -688,6 +715,8 @@ def main() -> None:
             (directory / "handoff_full.py").write_text(HANDOFF_FULL_CALLBACK)
             (directory / "deferred_emit.py").write_text(DEFERRED_CALLBACK)
             (directory / "inproc_emit.py").write_text(INPROC_CALLBACK)
+            (directory / "lean_server.py").write_text(LEAN_SERVER_CALLBACK)
+            (directory / "lean_server_layer.py").write_text((HERE / "lean_server_layer.py").read_text())
             config_file = directory / "bench-config.yaml"
             config_file.write_text(yaml.safe_dump(proxy_config(api_base, callbacks)))
             counts_prefix[name] = directory / "telemetry-counts"
