@@ -348,7 +348,7 @@ def router_wrapper(telemetry: Telemetry, target: Target) -> Wrapper:
             if kwargs.get("stream") is True and is_stream(result):
                 return observe(
                     result,
-                    lambda chunk: None,
+                    None,  # the Router request's end, not its chunks (its attempt's stream times them)
                     lambda error: abandoned(request, False) if isinstance(error, LET_GO) else finish(request, error),
                     lambda finalizing: abandoned(request, finalizing),
                 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
+from typing import Final
 
 import wrapt
 
@@ -22,6 +23,10 @@ OnEnd = Callable[[BaseException | None], None]
 # lock-free work is safe (the garbage collector can run it inside any other code).
 OnAbandon = Callable[[bool], None]
 
+# Made once: a boundary keeps no state per use, and the chunk path runs it on every chunk.
+_STREAM: Final = _errors.boundary("capture.stream")
+_STREAM_QUIET: Final = _errors.boundary("capture.stream", quiet=True)
+
 
 def is_stream(result: object) -> bool:
     return hasattr(result, "__next__") or hasattr(result, "__anext__")
@@ -30,22 +35,21 @@ def is_stream(result: object) -> bool:
 class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies any stream type
     """A transparent proxy that reports chunk timing and the end of a stream."""
 
-    def __init__(self, wrapped: object, on_chunk: OnChunk, on_end: OnEnd, on_abandon: OnAbandon | None = None) -> None:
+    def __init__(
+        self, wrapped: object, on_chunk: OnChunk | None, on_end: OnEnd, on_abandon: OnAbandon | None = None
+    ) -> None:
+        """``on_chunk`` None: only the stream's end (or its abandonment) is wanted, not its chunks."""
         super().__init__(wrapped)
         self._self_on_chunk = on_chunk
         self._self_on_end = on_end
         self._self_on_abandon = on_abandon
         self._self_ended = False
 
-    def _self_notify_chunk(self, chunk: object) -> None:
-        with _errors.boundary("capture.stream"):
-            self._self_on_chunk(chunk)
-
     def _self_notify_end(self, error: BaseException | None) -> None:
         if self._self_ended:
             return
         self._self_ended = True
-        with _errors.boundary("capture.stream"):
+        with _STREAM:
             self._self_on_end(error)
 
     def _self_notify_abandon(self, finalizing: bool) -> None:
@@ -53,7 +57,7 @@ class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies an
             return
         self._self_ended = True
         # From a finalizer nothing is reported: reporting logs, and logging takes locks.
-        with _errors.boundary("capture.stream", quiet=finalizing):
+        with _STREAM_QUIET if finalizing else _STREAM:
             self._self_on_abandon(finalizing)
 
     # Letting go early. Each looks the wrapped method up first, so a stream without it still
@@ -124,7 +128,10 @@ class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies an
         except BaseException as error:
             self._self_notify_end(error)
             raise
-        self._self_notify_chunk(chunk)
+        on_chunk = self._self_on_chunk
+        if on_chunk is not None:
+            with _STREAM:
+                on_chunk(chunk)
         return chunk
 
     def __aiter__(self) -> ObservedStream:
@@ -139,7 +146,10 @@ class ObservedStream(wrapt.ObjectProxy):  # type: ignore[type-arg]  # proxies an
         except BaseException as error:
             self._self_notify_end(error)
             raise
-        self._self_notify_chunk(chunk)
+        on_chunk = self._self_on_chunk
+        if on_chunk is not None:
+            with _STREAM:
+                on_chunk(chunk)
         return chunk
 
 
@@ -166,7 +176,9 @@ class ObservedLazyStream(ObservedStream):
             raise
 
 
-def observe(stream: object, on_chunk: OnChunk, on_end: OnEnd, on_abandon: OnAbandon | None = None) -> ObservedStream:
+def observe(
+    stream: object, on_chunk: OnChunk | None, on_end: OnEnd, on_abandon: OnAbandon | None = None
+) -> ObservedStream:
     """``stream`` observed chunk by chunk (and as it opens, when it opens lazily)."""
     lazy = callable(getattr(stream, "fetch_stream", None)) and callable(getattr(stream, "fetch_sync_stream", None))
     return (ObservedLazyStream if lazy else ObservedStream)(stream, on_chunk, on_end, on_abandon)
