@@ -229,3 +229,35 @@ def test_pass_through_failure_payload(status: int, error_type: str) -> None:
     assert failure_payload(refused, HTTPException(status_code=status), user) is None
     assert failure_payload({**request, "call_type": "acompletion"}, HTTPException(status_code=status), user) is None
     assert failure_payload(request, ValueError("no status"), user) is None
+
+
+def test_litellm_streams_straight_through_unless_otel_llm_opens_request_spans(
+    signals: Signals, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LiteLLM passes every streamed chunk through each callback class that defines the streaming
+    iterator hook (and guarded layers of its own), and reads which hooks a callback defines from its
+    class's own dict. Behind FastAPI's SERVER span the proxy callback keeps a class without that hook;
+    one that opens request spans of its own (here: setup=False, no FastAPI) gets it, and every other
+    hook ProxyCallback defines stays visible to LiteLLM in both."""
+    from otel_llm._proxy.callback import _OwnRequestSpans  # the class under test
+
+    own = ProxyCallback(signals.tracer_provider, signals.meter_provider, setup=False)
+    assert type(own) is _OwnRequestSpans
+    stream_hook = "async_post_call_streaming_iterator_hook"
+    hooks = {name for name in vars(ProxyCallback) if name.startswith("async_")}
+    assert stream_hook not in hooks and "async_pre_call_hook" in hooks
+    assert hooks | {stream_hook} <= set(vars(_OwnRequestSpans))
+    try:
+        from litellm.proxy.utils import ProxyLogging  # the proxy's own reading of it
+    except ImportError:  # the proxy extra is not installed
+        return
+    if not hasattr(ProxyLogging, "callback_capabilities"):  # LiteLLM before the hook fast path
+        return
+    plain = ProxyCallback.__new__(ProxyCallback)  # the class behind FastAPI's SERVER span: only its type is read
+    for callback, streams_through_it in ((plain, False), (own, True)):
+        monkeypatch.setattr(litellm, "callbacks", [callback])
+        ProxyLogging._callback_capabilities_cache.clear()  # keyed by the list's ids
+        capabilities = ProxyLogging.callback_capabilities()
+        assert capabilities.has_pre_call_override
+        assert bool(capabilities.iterator_overrides) is streams_through_it
+    ProxyLogging._callback_capabilities_cache.clear()

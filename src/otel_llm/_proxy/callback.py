@@ -85,6 +85,7 @@ class ProxyCallback(OtelLLMCallback):
         setup: bool = True,
     ) -> None:
         """``setup=False`` skips installing providers and instrumenting LiteLLM (tests, embedding)."""
+        fastapi_spans = False
         config = resolve()
         pipeline = install_providers(config) if setup else Pipeline()
         super().__init__(
@@ -112,10 +113,20 @@ class ProxyCallback(OtelLLMCallback):
                 instrumentor.callback.telemetry.fold_router_into_server_span = fold
             if self.config.proxy_http_spans:
                 _instrument_http_clients()
-            configure_fastapi_telemetry(
-                self.config.proxy_fastapi_telemetry, providers=host_providers(pipeline.metric_store)
+            fastapi_spans = (
+                configure_fastapi_telemetry(
+                    self.config.proxy_fastapi_telemetry, providers=host_providers(pipeline.metric_store)
+                )
+                and self.config.proxy_fastapi_telemetry != "off"
             )
             flush_before_reraised_signals()
+        # LiteLLM streams every chunk through each callback whose class defines the streaming
+        # iterator hook, inside guarded layers of its own (three more async layers per chunk, and
+        # guardrail checks per request); where no callback defines it, it streams straight through.
+        # otel-llm needs the hook only to end a request span it opened itself, which it does not
+        # where FastAPI makes the SERVER span.
+        if not (setup and fastapi_spans):
+            self.__class__ = _OwnRequestSpans
         # Budget state of every key and team from LiteLLM's database, polled by one process per deployment.
         self.budget_poller: BudgetPoller | None = (
             start_budget_poller(self.config, self.telemetry, meter_provider) if setup else None
@@ -233,6 +244,19 @@ class ProxyCallback(OtelLLMCallback):
         if call_id is not None and not SEEN.first_time(f"{call_id}|pass-through failure"):
             return
         self.telemetry.emit(build_record(payload, request_data, self.config))
+
+
+class _OwnRequestSpans(ProxyCallback):
+    """A ProxyCallback that opens request spans of its own (FastAPI makes none): it also ends a
+    streamed request's span when its stream ends. ``ProxyCallback`` becomes this class when it finds
+    so, and only then, because LiteLLM reads the hook's presence from the class.
+
+    LiteLLM reads which hooks a callback defines from its class's own dict, not its bases': the hooks
+    ProxyCallback defines are this class's too (tests/test_proxy_defaults.py checks every one)."""
+
+    async_pre_call_hook = ProxyCallback.async_pre_call_hook
+    async_post_call_success_hook = ProxyCallback.async_post_call_success_hook
+    async_post_call_failure_hook = ProxyCallback.async_post_call_failure_hook
 
     async def async_post_call_streaming_iterator_hook(
         self, user_api_key_dict: Any, response: Any, request_data: dict[str, Any]
