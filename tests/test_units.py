@@ -97,15 +97,18 @@ def test_scrub_removes_credentials(text: str, secret: str) -> None:
 
 def test_urls() -> None:
     """API bases give host and port only; safe_url drops credentials and query strings."""
-    assert server_of("https://user:pw@api.example.com/v1?key=x") == ("api.example.com", 443)
-    assert server_of("http://127.0.0.1:4000") == ("127.0.0.1", 4000)
-    assert server_of("api.openai.com") == ("api.openai.com", 443)
-    assert server_of("") == (None, None)
-    assert server_of(None) == (None, None)
-    assert server_of("http://[::1") == (None, None)
+    assert server_of("https://user:pw@api.example.com/v1?key=x", 512) == ("api.example.com", 443)
+    assert server_of("http://127.0.0.1:4000", 512) == ("127.0.0.1", 4000)
+    assert server_of("api.openai.com", 512) == ("api.openai.com", 443)
+    assert server_of("", 512) == (None, None)
+    assert server_of(None, 512) == (None, None)
+    assert server_of("http://[::1", 512) == (None, None)
     # A lone surrogate (hypothesis found it: api_base "\ud800") is replaced, never exported as is.
-    assert server_of("\ud800") == ("?", 443)
-    assert server_of("http://b\u00fccher.example:81") == ("b\u00fccher.example", 81)
+    assert server_of("\ud800", 512) == ("?", 443)
+    assert server_of("http://b\u00fccher.example:81", 512) == ("b\u00fccher.example", 81)
+    # A host longer than any string attribute may be (hypothesis found api_base "0" * 100,000) is cut to it.
+    assert server_of("0" * 100_000, 512) == ("0" * 512, 443)
+    assert server_of("https://" + "a" * 600 + ":8443/v1", 100) == ("a" * 100, 8443)
     assert safe_url("https://user:pw@api.example.com:8443/v1/chat?key=secret") == "https://api.example.com:8443/v1/chat"
 
 

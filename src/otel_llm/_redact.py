@@ -142,11 +142,13 @@ def _replacement(match: re.Match[str]) -> str:
     return REDACTED
 
 
-def server_of(url: object) -> tuple[str | None, int | None]:
-    """The host and port of an API base URL, without credentials, path or query."""
+def server_of(url: object, max_length: int) -> tuple[str | None, int | None]:
+    """The host (at most ``max_length`` characters, as every string attribute) and port of an API
+    base URL, without credentials, path or query."""
     if not isinstance(url, str):
         return None, None
-    return _server_of(url)
+    host, port = _server_of(url)
+    return (host[:max_length] if host is not None and len(host) > max_length else host), port
 
 
 @functools.lru_cache(maxsize=1024)  # a deployment's few API bases, parsed once (one per attempt otherwise)

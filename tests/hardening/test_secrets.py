@@ -40,6 +40,6 @@ def test_user_password_in_api_base(capture_mode: str, signals: Signals, httpserv
 def test_url_redaction(url: str, expected: str) -> None:
     """safe_url drops credentials and the whole query; server_of keeps host and port only."""
     assert safe_url(url) == expected
-    host, _ = server_of(url)
+    host, _ = server_of(url, 512)
     assert host is not None and URL_PASSWORD not in host and QUERY_KEY not in host
     assert QUERY_KEY not in scrub(url) and URL_PASSWORD not in scrub(url)

@@ -247,7 +247,7 @@ def record_from_call(call: LiveCall) -> InvocationRecord:
         record.error_type = type(call.error).__name__
         record.error_message = error_message(call.error, limit, call_secrets(call.kwargs))
     if record.server_address is None:
-        record.server_address, record.server_port = server_of(api_base)
+        record.server_address, record.server_port = server_of(api_base, limit)
     return record
 
 

@@ -221,7 +221,7 @@ def agent_from_payload(payload: object, kwargs: object, config: Config) -> Agent
         attribution=read_attribution(metadata, slo, limit),
         parent_carrier=carrier_from(request_metadata),
     )
-    record.server_address, record.server_port = server_of(slo.get("api_base"))
+    record.server_address, record.server_port = server_of(slo.get("api_base"), limit)
     # LiteLLM makes the routed agent the request's agent (invoked_agent_id, metadata.agent_id): the
     # agent per-agent attribution counts this call (and the calls the agent makes) for.
     record.attribution.agent_id, record.attribution.agent_name = record.agent_id, record.agent_name

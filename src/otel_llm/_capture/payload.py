@@ -52,7 +52,7 @@ def build_record(payload: object, kwargs: object, config: Config) -> InvocationR
     record.model_group = text(slo.get("model_group"), limit)
     record.deployment_id = text(slo.get("model_id"), limit)
     hidden = mapping(slo.get("hidden_params"))
-    record.server_address, record.server_port = server_of(slo.get("api_base") or hidden.get("api_base"))
+    record.server_address, record.server_port = server_of(slo.get("api_base") or hidden.get("api_base"), limit)
     record.stream = flag(slo.get("stream"))
     if record.stream is None and call_type and "completion" in call_type:
         record.stream = False

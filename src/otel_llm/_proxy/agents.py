@@ -75,7 +75,7 @@ class AgentTelemetry:
         model = text(kwargs.get("model"), limit) or ""
         name = model.removeprefix(_MODEL_PREFIX) or text(kwargs.get("agent_id"), limit)
         attributes: dict[str, str | int] = {n.GEN_AI_OPERATION_NAME: n.OPERATION_INVOKE_AGENT}
-        address, port = server_of(kwargs.get("api_base"))
+        address, port = server_of(kwargs.get("api_base"), limit)
         if address:
             attributes[n.SERVER_ADDRESS] = address
         if port:
