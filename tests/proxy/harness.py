@@ -91,6 +91,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def claude_deployment(name: str, api_base: str) -> dict[str, Any]:
+    """A model group ``name`` served by Claude Haiku at ``api_base`` (a fake Anthropic)."""
+    return {
+        "model_name": name,
+        "litellm_params": {
+            "model": "anthropic/claude-haiku-4-5-20251001",
+            "api_base": api_base,
+            "api_key": PROVIDER_KEY,
+        },
+    }
+
+
 def model_list(api_base: str, broken_base: str) -> list[dict[str, Any]]:
     def entry(name: str, base: str) -> dict[str, Any]:
         return {

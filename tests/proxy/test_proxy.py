@@ -18,6 +18,7 @@ from tests.proxy.harness import (
     MASTER_KEY,
     PROVIDER_KEY,
     ProxyProcess,
+    claude_deployment,
     model_list,
     stream_messages,
     unsalted_litellm_hash,
@@ -61,26 +62,12 @@ def proxy(
     fake, broken = providers
     anthropic = FakeAnthropic(fake.server)
     anthropic.chunk_delay_s = 0.05  # streams only: the last event comes >= 0.45 s after the first
-    claude = {
-        "model_name": "claude-main",
-        "litellm_params": {
-            "model": "anthropic/claude-haiku-4-5-20251001",
-            "api_base": anthropic.api_base,
-            "api_key": PROVIDER_KEY,
-        },
-    }
+    claude = claude_deployment("claude-main", anthropic.api_base)
     # An overloaded Anthropic: every /v1/messages answered 529.
     fake.server.expect_request("/anthropic-down/v1/messages").respond_with_json(
         {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, status=529
     )
-    claude_down = {
-        "model_name": "claude-down",
-        "litellm_params": {
-            "model": "anthropic/claude-haiku-4-5-20251001",
-            "api_base": fake.server.url_for("/anthropic-down"),
-            "api_key": PROVIDER_KEY,
-        },
-    }
+    claude_down = claude_deployment("claude-down", fake.server.url_for("/anthropic-down"))
     # A provider that takes its time: a client can hang up while the proxy waits for it.
     slow = FakeOpenAI(fake.server, prefix="/slow")
     slow.delay_s = SLOW_S

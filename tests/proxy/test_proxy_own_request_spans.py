@@ -16,7 +16,7 @@ import pytest
 
 from tests.fakes import FakeAnthropic, fake_providers
 from tests.otlp_receiver import OtlpReceiver
-from tests.proxy.harness import ALPHA, PROVIDER_KEY, ProxyProcess, model_list, stream_messages
+from tests.proxy.harness import ALPHA, ProxyProcess, claude_deployment, model_list, stream_messages
 
 pytestmark = pytest.mark.e2e
 
@@ -35,14 +35,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, receiver: OtlpReceiver) -> I
     with fake_providers("/broken") as (fake, broken):
         anthropic = FakeAnthropic(fake.server)
         anthropic.chunk_delay_s = 0.05  # the stream's end comes well after its start
-        claude = {
-            "model_name": "claude-main",
-            "litellm_params": {
-                "model": "anthropic/claude-haiku-4-5-20251001",
-                "api_base": anthropic.api_base,
-                "api_key": PROVIDER_KEY,
-            },
-        }
+        claude = claude_deployment("claude-main", anthropic.api_base)
         process = ProxyProcess(
             tmp_path_factory.mktemp("proxy-own-spans"),
             [*model_list(fake.api_base, broken.api_base), claude],
